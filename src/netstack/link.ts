@@ -1,0 +1,98 @@
+/**
+ * The seam between the IP stack and whatever carries whole IP packets: a WireGuard
+ * device, or an in-memory wire in tests (DESIGN.md, "The seams").
+ */
+export interface PacketLink {
+  /** Largest IP packet the link carries, in bytes. */
+  readonly mtu: number;
+  /** Stack → link: hand one whole IPv4 or IPv6 packet to the link. */
+  writePacket(ip: Uint8Array): void;
+  /** Link → stack: called once per received IP packet. A later call replaces the handler. */
+  onPacket(handler: (ip: Uint8Array) => void): void;
+}
+
+/** Faults a {@link MemoryLinkPair} injects, each decided per packet from a seeded PRNG. */
+export interface LinkFaults {
+  /** Probability a packet is dropped. */
+  loss?: number;
+  /** Probability a packet is delivered twice. */
+  duplicate?: number;
+  /** Probability a packet is held back and delivered after the next one. */
+  reorder?: number;
+  /** Delivery delay in milliseconds (0 = next microtask turn). */
+  delayMs?: number;
+  /** Seed for the fault PRNG, so a failing run can be replayed. */
+  seed?: number;
+}
+
+/** One end of an in-memory link; packets written here arrive at the other end. */
+export class MemoryLink implements PacketLink {
+  readonly mtu: number;
+  private handler: (ip: Uint8Array) => void = () => {};
+  /** @internal */
+  peer: MemoryLink | undefined;
+  private held: Uint8Array | undefined;
+  private rng: () => number;
+  closed = false;
+
+  constructor(
+    mtu: number,
+    private readonly faults: LinkFaults = {},
+  ) {
+    this.mtu = mtu;
+    this.rng = mulberry32(faults.seed ?? 1);
+  }
+
+  writePacket(ip: Uint8Array): void {
+    const peer = this.peer;
+    if (!peer || this.closed) return;
+    if (ip.length > this.mtu) return; // like a real link: oversized packets are lost
+    const f = this.faults;
+    if (f.loss && this.rng() < f.loss) return;
+    const copy = ip.slice();
+    if (f.reorder && !this.held && this.rng() < f.reorder) {
+      this.held = copy;
+      return;
+    }
+    this.deliver(peer, copy);
+    if (f.duplicate && this.rng() < f.duplicate) this.deliver(peer, copy.slice());
+    if (this.held) {
+      const h = this.held;
+      this.held = undefined;
+      this.deliver(peer, h);
+    }
+  }
+
+  onPacket(handler: (ip: Uint8Array) => void): void {
+    this.handler = handler;
+  }
+
+  private deliver(peer: MemoryLink, ip: Uint8Array): void {
+    const run = () => {
+      if (!peer.closed) peer.handler(ip);
+    };
+    if (this.faults.delayMs) setTimeout(run, this.faults.delayMs);
+    else queueMicrotask(run);
+  }
+}
+
+/** Two {@link MemoryLink}s joined back to back: the rig for stack-to-stack tests. */
+export function memoryLinkPair(mtu = 1420, faults: LinkFaults = {}): [MemoryLink, MemoryLink] {
+  const a = new MemoryLink(mtu, faults);
+  const b = new MemoryLink(mtu, { ...faults, seed: (faults.seed ?? 1) + 1 });
+  a.peer = b;
+  b.peer = a;
+  return [a, b];
+}
+
+/** Small, fast, seedable PRNG (public domain, Tommy Ettinger) for reproducible faults. */
+export function mulberry32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
