@@ -40,7 +40,7 @@ export class MemoryBind implements Bind {
   readonly endpoint: NamedEndpoint;
   /** Datagrams this bind sent, if recording (tests inspect and replay them). */
   sent: Array<{ to: string; datagram: Uint8Array }> | undefined;
-  /** Drop outgoing datagrams while true (simulates a cut path). */
+  /** Drop outgoing datagrams while true (simulates a cut path); they are still recorded in `sent`. */
   blackhole = false;
   closed = false;
 
@@ -51,9 +51,10 @@ export class MemoryBind implements Bind {
   }
 
   send(to: Endpoint, datagram: Uint8Array): void {
-    if (this.closed || this.blackhole) return;
+    if (this.closed) return;
     const copy = datagram.slice();
     this.sent?.push({ to: to.key, datagram: copy });
+    if (this.blackhole) return;
     const dst = this.net.get(to.key);
     if (!dst) return;
     queueMicrotask(() => dst.deliver(this.endpoint, copy));

@@ -28,8 +28,12 @@ export const COOKIE_NONCE_SIZE = 24;
 export const PADDING_MULTIPLE = 16;
 
 /** Seconds, §6.1 */
-export const REKEY_AFTER_MESSAGES = 2n ** 60n;
-export const REJECT_AFTER_MESSAGES = 2n ** 64n - 2n ** 13n - 1n;
+export const REKEY_AFTER_MESSAGES = 2 ** 60;
+/**
+ * The paper's limit is 2^64 - 2^13 - 1. Counters are JS numbers here, exact up to 2^53, and
+ * messages.ts reports larger received counters as NaN (rejected); no sender gets near either.
+ */
+export const REJECT_AFTER_MESSAGES = Number.MAX_SAFE_INTEGER;
 export const REKEY_AFTER_TIME = 120_000;
 export const REKEY_ATTEMPT_TIME = 90_000;
 export const REKEY_TIMEOUT = 5_000;

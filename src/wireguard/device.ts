@@ -1,0 +1,364 @@
+/**
+ * A WireGuard interface in userspace: a {@link PacketLink}-shaped inside (IP packets from
+ * and to a stack) and a {@link Bind} outside (datagrams). It routes by allowed IPs,
+ * runs the handshake, encrypts and decrypts transport data, and drives the timers.
+ * Modelled on wireguard-go `device/device.go`, `receive.go`, `send.go`.
+ */
+import { EventEmitter } from 'node:events';
+import { type AeadEngineName, type TransportAead, transportAead } from './aead.js';
+import { AllowedIPs } from './allowedips.js';
+import type { Bind, Endpoint } from './bind.js';
+import { type Clock, systemClock } from './clock.js';
+import { DEFAULT_MTU, MESSAGE_INITIATION, MESSAGE_TRANSPORT, REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME } from './constants.js';
+import { CookieChecker } from './cookie.js';
+import { randomBytes } from './crypto.js';
+import { WireGuardError } from './errors.js';
+import { HandshakeProcessor } from './handshake-processor.js';
+import type { Keypair } from './keypair.js';
+import { keyToBase64, publicKeyFromPrivate } from './keys.js';
+import { type Logger, silentLogger } from './logger.js';
+import { messageType, readCounter, readU32, Transport } from './messages.js';
+import { peerIdentity, type StaticIdentity } from './noise.js';
+import { Peer, type PeerHost, type PeerStatus } from './peer.js';
+import { RateLimiter } from './ratelimiter.js';
+import { TimerScheduler } from './timers.js';
+
+export interface DeviceOptions {
+  /** Our static private key (32 bytes). */
+  privateKey: Uint8Array;
+  /** Moves datagrams: {@link UdpBind}, a DERP bind, or {@link MemoryBind} in tests. */
+  bind: Bind;
+  /** Largest inner IP packet (default 1420, as wg-quick). */
+  mtu?: number;
+  clock?: Clock;
+  /** Transport AEAD engine (default `'node'`, falling back to noble where unavailable). */
+  aead?: AeadEngineName;
+  logger?: Logger;
+}
+
+export interface PeerOptions {
+  publicKey: Uint8Array;
+  presharedKey?: Uint8Array;
+  endpoint?: Endpoint;
+  /** CIDRs this peer may use as source and receives for as destination. */
+  allowedIPs?: string[];
+  /** Seconds between keepalives when idle; 0 or absent = off. */
+  persistentKeepalive?: number;
+}
+
+/** What `wg show` shows. */
+export interface DeviceStatus {
+  publicKey: string;
+  peers: PeerStatus[];
+}
+
+/** Device-wide counters of dropped and processed traffic. */
+export interface DeviceStats {
+  invalidMessages: number;
+  noRoute: number;
+  unknownIndex: number;
+  expiredKeypair: number;
+  decryptFailed: number;
+  replayed: number;
+  disallowedSource: number;
+  malformedInner: number;
+  handshakeQueueDrops: number;
+  badMac1: number;
+  cookiesSent: number;
+  rateLimited: number;
+  staleInitiations: number;
+  handshakeErrors: number;
+}
+
+/** Emitted as `'handshake'` whenever a session is established with a peer. */
+export interface HandshakeEvent {
+  peer: string;
+  initiator: boolean;
+  endpoint: string | undefined;
+}
+
+interface IndexEntry {
+  peer: Peer;
+  keypair: Keypair | undefined;
+}
+
+export class Device extends EventEmitter implements PeerHost {
+  readonly publicKey: Uint8Array;
+  readonly self: StaticIdentity;
+  readonly mtu: number;
+  readonly clock: Clock;
+  readonly aead: TransportAead;
+  readonly bind: Bind;
+  readonly logger: Logger;
+  readonly scheduler: TimerScheduler;
+  readonly cookieChecker: CookieChecker;
+  readonly rateLimiter: RateLimiter;
+  readonly stats: DeviceStats = {
+    invalidMessages: 0,
+    noRoute: 0,
+    unknownIndex: 0,
+    expiredKeypair: 0,
+    decryptFailed: 0,
+    replayed: 0,
+    disallowedSource: 0,
+    malformedInner: 0,
+    handshakeQueueDrops: 0,
+    badMac1: 0,
+    cookiesSent: 0,
+    rateLimited: 0,
+    staleInitiations: 0,
+    handshakeErrors: 0,
+  };
+  private readonly peersByKey = new Map<string, Peer>();
+  private readonly allowed = new AllowedIPs<Peer>();
+  private readonly indices = new Map<number, IndexEntry>();
+  private readonly handshakes: HandshakeProcessor;
+  private packetHandler: (ip: Uint8Array) => void = () => {};
+  private closed = false;
+
+  constructor(opts: DeviceOptions) {
+    super();
+    if (opts.privateKey.length !== 32) throw new WireGuardError('BAD_KEY', 'private key must be 32 bytes');
+    this.clock = opts.clock ?? systemClock;
+    this.mtu = opts.mtu ?? DEFAULT_MTU;
+    this.aead = transportAead(opts.aead);
+    this.bind = opts.bind;
+    this.logger = opts.logger ?? silentLogger;
+    this.publicKey = publicKeyFromPrivate(opts.privateKey);
+    this.self = { privateKey: opts.privateKey.slice(), publicKey: this.publicKey };
+    this.cookieChecker = new CookieChecker(this.publicKey, this.clock);
+    this.rateLimiter = new RateLimiter(this.clock);
+    this.scheduler = new TimerScheduler(this.clock, (now) => this.runTimers(now));
+    this.handshakes = new HandshakeProcessor(this);
+    this.bind.onDatagram((from, d) => this.receiveDatagram(from, d));
+  }
+
+  // ---- peers ------------------------------------------------------------------------------
+
+  /** Adds a peer (or replaces the settings of an existing one with the same public key). */
+  addPeer(opts: PeerOptions): Peer {
+    this.assertOpen();
+    const text = keyToBase64(opts.publicKey);
+    let peer = this.peersByKey.get(text);
+    if (!peer) {
+      peer = new Peer(this, peerIdentity(this.self, opts.publicKey, opts.presharedKey), text, opts.persistentKeepalive);
+      this.peersByKey.set(text, peer);
+    } else {
+      peer.persistentKeepalive = opts.persistentKeepalive ?? 0;
+    }
+    if (opts.endpoint) peer.endpoint = opts.endpoint;
+    for (const cidr of opts.allowedIPs ?? []) this.allowed.insert(cidr, peer);
+    // wg(8): with persistent keepalive on, a keepalive goes out as soon as the interface is up.
+    if (peer.persistentKeepalive > 0 && peer.endpoint) peer.send(new Uint8Array(0));
+    return peer;
+  }
+
+  /** Removes a peer: its allowed IPs, sessions and timers. */
+  removePeer(publicKey: Uint8Array): boolean {
+    const text = keyToBase64(publicKey);
+    const peer = this.peersByKey.get(text);
+    if (!peer) return false;
+    peer.removed = true;
+    peer.zeroKeyMaterial();
+    peer.timers.clear();
+    this.allowed.removeByValue(peer);
+    this.peersByKey.delete(text);
+    return true;
+  }
+
+  getPeer(publicKey: Uint8Array): Peer | undefined {
+    return this.peersByKey.get(keyToBase64(publicKey));
+  }
+
+  peers(): Peer[] {
+    return [...this.peersByKey.values()];
+  }
+
+  /** Looks up a peer by the static key a handshake initiation revealed. */
+  peerForKey(publicKey: Uint8Array): Peer | undefined {
+    return this.peersByKey.get(keyToBase64(publicKey));
+  }
+
+  // ---- PacketLink (inside) --------------------------------------------------------------------
+
+  /** Stack → tunnel: routes one IP packet to the peer whose allowed IPs hold its destination. */
+  writePacket(ip: Uint8Array): void {
+    if (this.closed) return;
+    const version = ip.length > 0 ? ip[0]! >> 4 : 0;
+    let peer: Peer | undefined;
+    if (version === 4 && ip.length >= 20) peer = this.allowed.lookupV4(ip, 16);
+    else if (version === 6 && ip.length >= 40) peer = this.allowed.lookupV6(ip, 24);
+    if (!peer) {
+      this.stats.noRoute++;
+      return;
+    }
+    peer.send(ip);
+  }
+
+  /** Tunnel → stack: the handler receives each decrypted, source-checked IP packet. */
+  onPacket(handler: (ip: Uint8Array) => void): void {
+    this.packetHandler = handler;
+  }
+
+  // ---- receive path (outside) ---------------------------------------------------------------
+
+  private receiveDatagram(from: Endpoint, d: Uint8Array): void {
+    if (this.closed) return;
+    const type = messageType(d);
+    if (type === MESSAGE_TRANSPORT) this.receiveTransport(from, d);
+    else if (type >= MESSAGE_INITIATION) this.handshakes.enqueue(from, d);
+    else this.stats.invalidMessages++;
+  }
+
+  /** The hot path: decrypt, check replay and source, hand the inner packet up (§5.4.6). */
+  private receiveTransport(from: Endpoint, d: Uint8Array): void {
+    const entry = this.indices.get(readU32(d, Transport.receiver));
+    const kp = entry?.keypair;
+    if (!entry || !kp) {
+      this.stats.unknownIndex++;
+      return;
+    }
+    if (this.clock.now() - kp.created >= REJECT_AFTER_TIME) {
+      this.stats.expiredKeypair++;
+      return;
+    }
+    const counter = readCounter(d, Transport.counter);
+    const plain = Number.isNaN(counter) ? null : this.aead.open(kp.receive, counter, d);
+    if (!plain) {
+      this.stats.decryptFailed++;
+      return;
+    }
+    if (!kp.replay.accept(counter, REJECT_AFTER_MESSAGES)) {
+      this.stats.replayed++;
+      return;
+    }
+    const peer = entry.peer;
+    const dropped = peer.keypairs.confirm(kp);
+    if (dropped) {
+      for (const old of dropped) peer.dropKeypair(old);
+      peer.handshakeComplete(false);
+      peer.flushStaged(false);
+    }
+    // Roaming (§2): the endpoint follows the latest authenticated packet.
+    if (peer.endpoint?.key !== from.key) peer.endpoint = from;
+    peer.rxBytes += d.length;
+    const isData = plain.length > 0;
+    peer.onAuthenticatedReceive(kp, isData);
+    if (!isData) return;
+    this.deliverInner(peer, plain);
+  }
+
+  /** Checks the inner packet's length and that its source is one the peer may use (§2). */
+  private deliverInner(peer: Peer, plain: Uint8Array): void {
+    const version = plain[0]! >> 4;
+    let length: number;
+    let sourcePeer: Peer | undefined;
+    if (version === 4 && plain.length >= 20) {
+      length = (plain[2]! << 8) | plain[3]!;
+      if (length < 20 || length > plain.length) length = -1;
+      else sourcePeer = this.allowed.lookupV4(plain, 12);
+    } else if (version === 6 && plain.length >= 40) {
+      length = 40 + ((plain[4]! << 8) | plain[5]!);
+      if (length > plain.length) length = -1;
+      else sourcePeer = this.allowed.lookupV6(plain, 8);
+    } else {
+      length = -1;
+    }
+    if (length < 0) {
+      this.stats.malformedInner++;
+      return;
+    }
+    if (sourcePeer !== peer) {
+      this.stats.disallowedSource++;
+      return;
+    }
+    this.packetHandler(length === plain.length ? plain : plain.subarray(0, length));
+  }
+
+  // ---- PeerHost ------------------------------------------------------------------------------
+
+  allocateIndex(peer: Peer): number {
+    for (;;) {
+      const index = readU32(randomBytes(4), 0);
+      if (!this.indices.has(index)) {
+        this.indices.set(index, { peer, keypair: undefined });
+        return index;
+      }
+    }
+  }
+
+  registerKeypair(peer: Peer, kp: Keypair): void {
+    this.indices.set(kp.localIndex, { peer, keypair: kp });
+  }
+
+  releaseIndex(index: number): void {
+    this.indices.delete(index);
+  }
+
+  /** The peer a handshake index belongs to, if it is a pending handshake (not a session). */
+  pendingHandshakePeer(index: number): Peer | undefined {
+    const e = this.indices.get(index);
+    return e && !e.keypair && e.peer.pending?.localIndex === index ? e.peer : undefined;
+  }
+
+  /** The peer any index (pending handshake or session) belongs to. */
+  indexPeer(index: number): Peer | undefined {
+    return this.indices.get(index)?.peer;
+  }
+
+  onHandshakeComplete(peer: Peer, initiator: boolean): void {
+    this.logger.info(`peer ${peer.publicKeyText}: handshake complete (${initiator ? 'initiator' : 'responder'})`);
+    const event: HandshakeEvent = { peer: peer.publicKeyText, initiator, endpoint: peer.endpoint?.toString() };
+    this.emit('handshake', event);
+  }
+
+  // ---- timers, status, lifecycle ---------------------------------------------------------------
+
+  private runTimers(now: number): number {
+    let next = Number.POSITIVE_INFINITY;
+    for (const peer of this.peersByKey.values()) {
+      for (const t of peer.timers.takeDue(now)) peer.expire(t);
+      const e = peer.timers.earliest();
+      if (e < next) next = e;
+    }
+    return next;
+  }
+
+  /** Per-peer state as `wg show` prints it. */
+  status(): DeviceStatus {
+    return {
+      publicKey: keyToBase64(this.publicKey),
+      peers: this.peers().map((p) => ({
+        publicKey: p.publicKeyText,
+        endpoint: p.endpoint?.toString(),
+        allowedIPs: this.allowed.entries(p),
+        latestHandshake: p.latestHandshakeWall,
+        rxBytes: p.rxBytes,
+        txBytes: p.txBytes,
+        persistentKeepalive: p.persistentKeepalive,
+      })),
+    };
+  }
+
+  /** Stops timers, erases keys and closes the bind. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.scheduler.close();
+    this.handshakes.close();
+    for (const p of this.peersByKey.values()) {
+      p.zeroKeyMaterial();
+      p.timers.clear();
+    }
+    this.self.privateKey.fill(0);
+    await this.bind.close?.();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new WireGuardError('CLOSED', 'device is closed');
+  }
+}
