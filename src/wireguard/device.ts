@@ -354,6 +354,14 @@ export class Device extends EventEmitter implements PeerHost {
     await this.bind.close?.();
   }
 
+  /**
+   * Forces the "under load" state of §5.3 (MAC2 required, cookie replies sent) regardless
+   * of the handshake queue; for tests and benchmarks of the cookie path.
+   */
+  set forceUnderLoad(on: boolean) {
+    this.handshakes.forceUnderLoad = on;
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }
