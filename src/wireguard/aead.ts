@@ -24,7 +24,13 @@ export interface TransportAead {
    * A complete transport message: header (type 4, receiver index, counter) then the
    * encryption of `plaintext` zero-padded to `paddedLength` bytes, then the tag.
    */
-  seal(key: SessionKey, receiverIndex: number, counter: number, plaintext: Uint8Array, paddedLength: number): Uint8Array;
+  seal(
+    key: SessionKey,
+    receiverIndex: number,
+    counter: number,
+    plaintext: Uint8Array,
+    paddedLength: number,
+  ): Uint8Array;
   /** The plaintext of transport message `msg` (padding included), or null if it fails authentication. */
   open(key: SessionKey, counter: number, msg: Uint8Array): Uint8Array | null;
 }
@@ -52,11 +58,22 @@ class NodeAead implements TransportAead {
     return { raw, keyObject: nodeCrypto.createSecretKey(raw) };
   }
 
-  seal(key: SessionKey, receiverIndex: number, counter: number, plaintext: Uint8Array, paddedLength: number): Uint8Array {
+  seal(
+    key: SessionKey,
+    receiverIndex: number,
+    counter: number,
+    plaintext: Uint8Array,
+    paddedLength: number,
+  ): Uint8Array {
     fillNonce(this.nonce, counter);
-    const c = nodeCrypto.createCipheriv('chacha20-poly1305', key.keyObject!, this.nonce, { authTagLength: TAG_SIZE });
+    const c = nodeCrypto.createCipheriv('chacha20-poly1305', key.keyObject!, this.nonce, {
+      authTagLength: TAG_SIZE,
+    });
     const body = c.update(plaintext);
-    const pad = paddedLength > plaintext.length ? c.update(ZEROS.subarray(0, paddedLength - plaintext.length)) : undefined;
+    const pad =
+      paddedLength > plaintext.length
+        ? c.update(ZEROS.subarray(0, paddedLength - plaintext.length))
+        : undefined;
     c.final();
     const tag = c.getAuthTag();
     const msg = Buffer.allocUnsafe(MESSAGE_TRANSPORT_HEADER_SIZE + paddedLength + TAG_SIZE);
@@ -71,7 +88,9 @@ class NodeAead implements TransportAead {
   open(key: SessionKey, counter: number, msg: Uint8Array): Uint8Array | null {
     fillNonce(this.nonce, counter);
     const end = msg.length - TAG_SIZE;
-    const d = nodeCrypto.createDecipheriv('chacha20-poly1305', key.keyObject!, this.nonce, { authTagLength: TAG_SIZE });
+    const d = nodeCrypto.createDecipheriv('chacha20-poly1305', key.keyObject!, this.nonce, {
+      authTagLength: TAG_SIZE,
+    });
     d.setAuthTag(msg.subarray(end));
     const out = d.update(msg.subarray(MESSAGE_TRANSPORT_HEADER_SIZE, end));
     try {
@@ -91,7 +110,13 @@ class NobleAead implements TransportAead {
     return { raw, keyObject: undefined };
   }
 
-  seal(key: SessionKey, receiverIndex: number, counter: number, plaintext: Uint8Array, paddedLength: number): Uint8Array {
+  seal(
+    key: SessionKey,
+    receiverIndex: number,
+    counter: number,
+    plaintext: Uint8Array,
+    paddedLength: number,
+  ): Uint8Array {
     fillNonce(this.nonce, counter);
     const msg = new Uint8Array(MESSAGE_TRANSPORT_HEADER_SIZE + paddedLength + TAG_SIZE);
     const body = msg.subarray(MESSAGE_TRANSPORT_HEADER_SIZE, MESSAGE_TRANSPORT_HEADER_SIZE + paddedLength);

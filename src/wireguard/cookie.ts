@@ -4,8 +4,17 @@
  * under load, MAC2 proves it can receive at its source address, because the cookie it is
  * keyed with was sent there encrypted.
  */
-import { COOKIE_NONCE_SIZE, COOKIE_REFRESH_TIME, LABEL_COOKIE, LABEL_MAC1, MESSAGE_COOKIE_REPLY, MESSAGE_COOKIE_REPLY_SIZE, REKEY_TIMEOUT } from './constants.js';
+
 import type { Clock } from './clock.js';
+import {
+  COOKIE_NONCE_SIZE,
+  COOKIE_REFRESH_TIME,
+  LABEL_COOKIE,
+  LABEL_MAC1,
+  MESSAGE_COOKIE_REPLY,
+  MESSAGE_COOKIE_REPLY_SIZE,
+  REKEY_TIMEOUT,
+} from './constants.js';
 import { constantTimeEqual, hash, mac, randomBytes, xaeadOpen, xaeadSeal } from './crypto.js';
 import { WireGuardError } from './errors.js';
 import { CookieReply, expectType, newMessage, readU32, writeU32 } from './messages.js';
@@ -107,7 +116,8 @@ export class CookieGenerator {
    */
   consumeReply(reply: Uint8Array): void {
     expectType(reply, MESSAGE_COOKIE_REPLY);
-    if (!this.lastMac1) throw new WireGuardError('INVALID_STATE', 'cookie reply without a message awaiting one');
+    if (!this.lastMac1)
+      throw new WireGuardError('INVALID_STATE', 'cookie reply without a message awaiting one');
     const nonce = reply.subarray(CookieReply.nonce, CookieReply.nonce + COOKIE_NONCE_SIZE);
     const sealed = reply.subarray(CookieReply.cookie, CookieReply.cookie + 2 * MAC_SIZE);
     this.cookie = xaeadOpen(this.encryptionKey, nonce, sealed, this.lastMac1);

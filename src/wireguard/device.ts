@@ -9,7 +9,13 @@ import { type AeadEngineName, type TransportAead, transportAead } from './aead.j
 import { AllowedIPs } from './allowedips.js';
 import type { Bind, Endpoint } from './bind.js';
 import { type Clock, systemClock } from './clock.js';
-import { DEFAULT_MTU, MESSAGE_INITIATION, MESSAGE_TRANSPORT, REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME } from './constants.js';
+import {
+  DEFAULT_MTU,
+  MESSAGE_INITIATION,
+  MESSAGE_TRANSPORT,
+  REJECT_AFTER_MESSAGES,
+  REJECT_AFTER_TIME,
+} from './constants.js';
 import { CookieChecker } from './cookie.js';
 import { randomBytes } from './crypto.js';
 import { WireGuardError } from './errors.js';
@@ -141,7 +147,12 @@ export class Device extends EventEmitter implements PeerHost {
     const text = keyToBase64(opts.publicKey);
     let peer = this.peersByKey.get(text);
     if (!peer) {
-      peer = new Peer(this, peerIdentity(this.self, opts.publicKey, opts.presharedKey), text, opts.persistentKeepalive);
+      peer = new Peer(
+        this,
+        peerIdentity(this.self, opts.publicKey, opts.presharedKey),
+        text,
+        opts.persistentKeepalive,
+      );
       this.peersByKey.set(text, peer);
     } else {
       peer.persistentKeepalive = opts.persistentKeepalive ?? 0;
@@ -307,8 +318,14 @@ export class Device extends EventEmitter implements PeerHost {
   }
 
   onHandshakeComplete(peer: Peer, initiator: boolean): void {
-    this.logger.info(`peer ${peer.publicKeyText}: handshake complete (${initiator ? 'initiator' : 'responder'})`);
-    const event: HandshakeEvent = { peer: peer.publicKeyText, initiator, endpoint: peer.endpoint?.toString() };
+    this.logger.debug(
+      `peer ${peer.publicKeyText}: handshake complete (${initiator ? 'initiator' : 'responder'})`,
+    );
+    const event: HandshakeEvent = {
+      peer: peer.publicKeyText,
+      initiator,
+      endpoint: peer.endpoint?.toString(),
+    };
     this.emit('handshake', event);
   }
 

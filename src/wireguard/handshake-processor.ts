@@ -107,7 +107,11 @@ export class HandshakeProcessor {
 
   private consumeInitiation(from: Endpoint, msg: Uint8Array): void {
     const d = this.device;
-    const { consumed } = consumeInitiation(d.self, msg, (key): PeerIdentity | undefined => d.peerForKey(key)?.identity);
+    const { consumed } = consumeInitiation(
+      d.self,
+      msg,
+      (key): PeerIdentity | undefined => d.peerForKey(key)?.identity,
+    );
     const peer = d.peerForKey(consumed.peerPublicKey)!;
     // §5.1: an initiation must carry a timestamp newer than any before it (replay), and
     // initiations faster than HANDSHAKE_INITATION_RATE are flood, not retries.

@@ -98,7 +98,10 @@ export function messageType(d: Uint8Array): number {
 /** Throws MALFORMED_MESSAGE unless `d` is a message of type `want`. */
 export function expectType(d: Uint8Array, want: number): void {
   if (messageType(d) !== want) {
-    throw new WireGuardError('MALFORMED_MESSAGE', `not a well-formed message of type ${want} (${d.length} bytes)`);
+    throw new WireGuardError(
+      'MALFORMED_MESSAGE',
+      `not a well-formed message of type ${want} (${d.length} bytes)`,
+    );
   }
 }
 

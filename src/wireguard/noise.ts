@@ -127,7 +127,8 @@ export function consumeInitiation(
   h = mixHash(h, encStatic);
 
   const peer = lookupPeer(peerPublicKey);
-  if (!peer) throw new WireGuardError('UNKNOWN_PEER', 'initiation from a public key that is not a configured peer');
+  if (!peer)
+    throw new WireGuardError('UNKNOWN_PEER', 'initiation from a public key that is not a configured peer');
 
   [c, k] = kdf(2, c, peer.staticStatic);
   const encTimestamp = msg.subarray(Initiation.timestamp, Initiation.timestamp + TIMESTAMP_SIZE + TAG_SIZE);
@@ -210,7 +211,11 @@ export function consumeResponse(
 }
 
 /** Precomputes what the handshake needs about a peer. `presharedKey` defaults to zeros (§5.2). */
-export function peerIdentity(self: StaticIdentity, publicKey: Uint8Array, presharedKey?: Uint8Array): PeerIdentity {
+export function peerIdentity(
+  self: StaticIdentity,
+  publicKey: Uint8Array,
+  presharedKey?: Uint8Array,
+): PeerIdentity {
   return {
     publicKey: publicKey.slice(),
     staticStatic: dh(self.privateKey, publicKey),

@@ -20,7 +20,13 @@ import {
 import { CookieGenerator } from './cookie.js';
 import { Keypair, Keypairs } from './keypair.js';
 import type { Logger } from './logger.js';
-import { createInitiation, type PeerIdentity, type PendingInitiation, type SessionKeys, type StaticIdentity } from './noise.js';
+import {
+  createInitiation,
+  type PeerIdentity,
+  type PendingInitiation,
+  type SessionKeys,
+  type StaticIdentity,
+} from './noise.js';
 import { PeerTimer, PeerTimers, type TimerScheduler } from './timers.js';
 
 /** Staged packets per peer while no session exists (wireguard-go QueueStagedSize). */
@@ -163,7 +169,12 @@ export class Peer {
     if (!this.endpoint || this.removed) return;
     if (this.pending) this.host.releaseIndex(this.pending.localIndex);
     const index = this.host.allocateIndex(this);
-    const { message, pending } = createInitiation(this.host.self, this.identity, index, this.host.clock.wallNow());
+    const { message, pending } = createInitiation(
+      this.host.self,
+      this.identity,
+      index,
+      this.host.clock.wallNow(),
+    );
     this.pending = pending;
     this.cookies.addMacs(message);
     this.host.logger.debug(`peer ${this.publicKeyText}: sending handshake initiation`);
@@ -211,7 +222,8 @@ export class Peer {
     this.timers.del(PeerTimer.NewHandshake);
     this.timersAnyAuthenticatedPacketTraversal();
     if (isData) {
-      if (!this.timers.isPending(PeerTimer.SendKeepalive)) this.timers.mod(PeerTimer.SendKeepalive, KEEPALIVE_TIMEOUT);
+      if (!this.timers.isPending(PeerTimer.SendKeepalive))
+        this.timers.mod(PeerTimer.SendKeepalive, KEEPALIVE_TIMEOUT);
       else this.needAnotherKeepalive = true;
     }
     // keepKeyFreshReceiving: the initiator renews before the session expires under it (§6.2).
@@ -233,7 +245,8 @@ export class Peer {
   }
 
   private timersAnyAuthenticatedPacketTraversal(): void {
-    if (this.persistentKeepalive > 0) this.timers.mod(PeerTimer.PersistentKeepalive, this.persistentKeepalive * 1000);
+    if (this.persistentKeepalive > 0)
+      this.timers.mod(PeerTimer.PersistentKeepalive, this.persistentKeepalive * 1000);
   }
 
   /** keepKeyFreshSending: the initiator rekeys after REKEY_AFTER_TIME or REKEY_AFTER_MESSAGES (§6.2). */
@@ -312,4 +325,3 @@ export function paddedLength(length: number, mtu: number): number {
 function jitter(): number {
   return Math.floor(Math.random() * REKEY_TIMEOUT_JITTER_MAX);
 }
-

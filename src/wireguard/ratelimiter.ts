@@ -30,7 +30,7 @@ export class RateLimiter {
   allow(source: string): boolean {
     const now = this.clock.now();
     if (now - this.lastSweep > GARBAGE_COLLECT_AFTER_MS) this.sweep(now);
-    let b = this.table.get(source);
+    const b = this.table.get(source);
     if (!b) {
       if (this.table.size >= MAX_ENTRIES) return false;
       this.table.set(source, { lastTime: now, tokens: MAX_TOKENS_MS - PACKET_COST_MS });

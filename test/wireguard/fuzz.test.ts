@@ -6,7 +6,12 @@ import { CookieGenerator } from '../../src/wireguard/cookie.js';
 import { WireGuardError } from '../../src/wireguard/errors.js';
 import { generatePrivateKey, publicKeyFromPrivate } from '../../src/wireguard/keys.js';
 import { messageType } from '../../src/wireguard/messages.js';
-import { consumeInitiation, consumeResponse, createInitiation, peerIdentity } from '../../src/wireguard/noise.js';
+import {
+  consumeInitiation,
+  consumeResponse,
+  createInitiation,
+  peerIdentity,
+} from '../../src/wireguard/noise.js';
 import { devicePair, ipv4, settle } from './helpers.js';
 
 /** Runs `fn`; any exception other than WireGuardError fails the property. */
@@ -45,7 +50,10 @@ describe('parsers never crash on hostile input', () => {
   const anyBytes = fc.uint8Array({ maxLength: 300 });
 
   it('messageType', () => {
-    fc.assert(fc.property(anyBytes, (d) => void messageType(d)), { numRuns: 5000 });
+    fc.assert(
+      fc.property(anyBytes, (d) => void messageType(d)),
+      { numRuns: 5000 },
+    );
   });
 
   it('consumeInitiation', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { MemoryBind } from '../../src/wireguard/bind.js';
 import {
   KEEPALIVE_TIMEOUT,
   MESSAGE_INITIATION,
@@ -8,7 +9,6 @@ import {
   REKEY_ATTEMPT_TIME,
   REKEY_TIMEOUT,
 } from '../../src/wireguard/constants.js';
-import type { MemoryBind } from '../../src/wireguard/bind.js';
 import { devicePair, ipv4, settle } from './helpers.js';
 
 const count = (bind: MemoryBind, type: number) => bind.sent!.filter((s) => s.datagram[0] === type).length;

@@ -1,0 +1,26 @@
+/**
+ * `npm run bench -- [suite ...]`: runs the named benchmark suites (all when none named),
+ * prints tables and writes JSON to bench/results/.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Report } from './report.js';
+
+const suites: Record<string, () => Promise<Report>> = {
+  wireguard: async () => (await import('./wireguard.js')).run(),
+};
+
+const here = dirname(fileURLToPath(import.meta.url));
+const resultsDir = join(here, '..', '..', 'bench', 'results');
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((s) => !(s in suites));
+if (unknown.length > 0) {
+  console.error(`unknown suite(s): ${unknown.join(', ')}; available: ${Object.keys(suites).join(', ')}`);
+  process.exit(2);
+}
+for (const name of wanted.length > 0 ? wanted : Object.keys(suites)) {
+  console.log(`\n== ${name}`);
+  const report = await suites[name]!();
+  console.log(`  results: ${report.write(resultsDir)}`);
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+/** The `quackscale` command. Exit status: 0 success, 1 failure, 2 bad usage or configuration. */
+import { UsageError } from './log.js';
+import { WG_USAGE, wgCommand } from './wg.js';
+
+const USAGE = `quackscale — a Tailscale-compatible node in TypeScript
+
+${WG_USAGE}`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+    console.log(USAGE);
+    return cmd === undefined ? 2 : 0;
+  }
+  if (cmd === 'wg') return wgCommand(rest);
+  throw new UsageError(`unknown command '${cmd}'\n\n${USAGE}`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (
+      err instanceof UsageError ||
+      (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))
+    ) {
+      console.error(`quackscale: ${err.message}`);
+      process.exitCode = 2;
+      return;
+    }
+    console.error(`quackscale: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  },
+);
