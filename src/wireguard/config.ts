@@ -242,7 +242,14 @@ function finish(
  * the file is readable by others, since it holds the private key.
  */
 export async function readConfig(path: string): Promise<WgConfig> {
-  const [text, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+  let text: string;
+  let info: Awaited<ReturnType<typeof stat>>;
+  try {
+    [text, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'read error';
+    throw new ConfigError(path, 0, `cannot read the file (${code})`);
+  }
   const cfg = parseConfig(text, path);
   if (process.platform !== 'win32' && (info.mode & 0o007) !== 0) {
     cfg.warnings.push(`${path}: is world accessible (wg-quick would warn too; try chmod 600)`);

@@ -1,0 +1,309 @@
+import { addressAt, type Cidr, type IpFamily, parseCidr, parseIp, unmapIPv4 } from './address.js';
+import { buildEchoReply, Pinger, type PingOptions, type PingResult } from './echo.js';
+import { NetstackError } from './errors.js';
+import { type IcmpMessage, Icmpv4Type, Icmpv6Type, parseIcmpPacket } from './icmp.js';
+import { IPV4_HEADER_LENGTH, parseIPv4Packet, writeIPv4Header } from './ipv4.js';
+import { IPV6_HEADER_LENGTH, parseIPv6Packet, writeIPv6Header } from './ipv6.js';
+import type { PacketLink } from './link.js';
+import { DEFAULT_TTL, type IpPacket, IpProtocol } from './packet.js';
+
+/** Receives every packet for one IP protocol number that is addressed to the stack. */
+export type ProtocolHandler = (pkt: IpPacket) => void;
+
+/** Options for {@link Stack}. */
+export interface StackOptions {
+  /** Local addresses, IPv4 or IPv6, each optionally with a prefix (`100.64.0.1/32`, `fd7a::1/48`). */
+  addresses: string[];
+  /** TTL / Hop Limit for packets this stack originates; default 64. */
+  ttl?: number;
+}
+
+/** Options for {@link Stack.sendIp} and {@link Stack.sendPrepared}. */
+export interface SendOptions {
+  /** Source address (4 or 16 bytes); default: the first local address of the destination's family. */
+  src?: Uint8Array;
+  /** TTL / Hop Limit; default the stack's. */
+  ttl?: number;
+}
+
+/**
+ * Packet counters. Each received packet lands in exactly one of `delivered`, `malformed`,
+ * `badChecksum`, `unsupported`, `badSource`, `notForUs`, `fragmentsDropped` and
+ * `unknownProtocol`; the ICMP counters then break `delivered` ICMP down further.
+ */
+export interface StackStats {
+  received: number;
+  delivered: number;
+  malformed: number;
+  badChecksum: number;
+  unsupported: number;
+  badSource: number;
+  notForUs: number;
+  fragmentsDropped: number;
+  unknownProtocol: number;
+  echoRequestsAnswered: number;
+  echoRepliesMatched: number;
+  echoRepliesUnmatched: number;
+  icmpOther: number;
+  sent: number;
+  /** Replies not sent because they would exceed the link MTU. */
+  tooBig: number;
+}
+
+/** Parses an IPv4 or IPv6 packet, chosen by the version nibble. */
+export function parseIpPacket(buf: Uint8Array, offset = 0, length = buf.length - offset): IpPacket {
+  if (offset < 0 || length <= 0 || offset + length > buf.length) {
+    throw new NetstackError('MALFORMED_PACKET', 'IP: empty packet or range outside the buffer');
+  }
+  const version = buf[offset]! >>> 4;
+  if (version === 4) return parseIPv4Packet(buf, offset, length);
+  if (version === 6) return parseIPv6Packet(buf, offset, length);
+  throw new NetstackError('MALFORMED_PACKET', `IP: version ${version}`);
+}
+
+/**
+ * A host's IP layer over one {@link PacketLink}: it accepts packets addressed to its own
+ * addresses, answers ICMP and ICMPv6 echo, and hands other protocols to registered handlers.
+ */
+export class Stack {
+  /** The configured local addresses, in the order given. */
+  readonly addresses: readonly Cidr[];
+  private readonly v4: Uint8Array[] = [];
+  private readonly v6: Uint8Array[] = [];
+  private readonly ttl: number;
+  /** Indexed by protocol number; ICMP and ICMPv6 are handled by the stack itself. */
+  private readonly handlers: (ProtocolHandler | undefined)[] = [];
+  private readonly pinger = new Pinger((packet, dst, protocol, src) =>
+    this.sendPrepared(packet, dst, protocol, { src }),
+  );
+  private closed = false;
+  private readonly counters: StackStats = {
+    received: 0,
+    delivered: 0,
+    malformed: 0,
+    badChecksum: 0,
+    unsupported: 0,
+    badSource: 0,
+    notForUs: 0,
+    fragmentsDropped: 0,
+    unknownProtocol: 0,
+    echoRequestsAnswered: 0,
+    echoRepliesMatched: 0,
+    echoRepliesUnmatched: 0,
+    icmpOther: 0,
+    sent: 0,
+    tooBig: 0,
+  };
+
+  constructor(
+    private readonly link: PacketLink,
+    options: StackOptions,
+  ) {
+    this.addresses = options.addresses.map((a): Cidr => {
+      const c = parseCidr(a);
+      // A mapped address never appears in an IPv6 header (RFC 4291 §2.5.5.2): it means IPv4.
+      const address = unmapIPv4(c.address);
+      return address.length === 4 && c.family === 6
+        ? { family: 4, address, prefix: Math.max(0, c.prefix - 96) }
+        : c;
+    });
+    for (const c of this.addresses) (c.family === 4 ? this.v4 : this.v6).push(c.address);
+    this.ttl = options.ttl ?? DEFAULT_TTL;
+    if (!Number.isInteger(this.ttl) || this.ttl < 1 || this.ttl > 255) {
+      throw new NetstackError('INVALID_ARGUMENT', `ttl ${this.ttl}`);
+    }
+    link.onPacket((ip) => this.receive(ip));
+  }
+
+  /** Live counters (see {@link StackStats}). */
+  get stats(): Readonly<StackStats> {
+    return this.counters;
+  }
+
+  /** A copy of the first local address of a family, or undefined. */
+  localAddress(family: IpFamily): Uint8Array | undefined {
+    return (family === 4 ? this.v4 : this.v6)[0]?.slice();
+  }
+
+  /**
+   * Routes every packet for `protocol` (e.g. 6 for TCP, 17 for UDP) to `handler`, IPv4 and IPv6
+   * alike. The packet's bytes belong to the handler only until it returns; copy what it keeps.
+   */
+  registerProtocol(protocol: number, handler: ProtocolHandler): void {
+    if (!Number.isInteger(protocol) || protocol < 0 || protocol > 255) {
+      throw new NetstackError('INVALID_ARGUMENT', `protocol number ${protocol}`);
+    }
+    if (protocol === IpProtocol.ICMP || protocol === IpProtocol.ICMPV6 || this.handlers[protocol]) {
+      throw new NetstackError('IN_USE', `protocol ${protocol} already has a handler`);
+    }
+    this.handlers[protocol] = handler;
+  }
+
+  /** Removes a handler added by {@link registerProtocol}; ICMP and ICMPv6 stay with the stack. */
+  unregisterProtocol(protocol: number): void {
+    if (protocol !== IpProtocol.ICMP && protocol !== IpProtocol.ICMPV6) this.handlers[protocol] = undefined;
+  }
+
+  /** Sends `payload` to `dst` (4 or 16 bytes) in a new IP packet of `protocol`. */
+  sendIp(dst: Uint8Array, protocol: number, payload: Uint8Array, options?: SendOptions): void {
+    const packet = new Uint8Array(headerLengthFor(dst) + payload.length);
+    packet.set(payload, packet.length - payload.length);
+    this.sendPrepared(packet, dst, protocol, options);
+  }
+
+  /**
+   * Sends a packet whose payload the caller already wrote after room for the IP header (20 bytes
+   * for an IPv4 `dst`, 40 for IPv6): the stack fills in the header in place, with no copy.
+   * For a TCP/UDP checksum, pass `options.src` so the pseudo-header matches.
+   */
+  sendPrepared(packet: Uint8Array, dst: Uint8Array, protocol: number, options?: SendOptions): void {
+    if (this.closed) throw new NetstackError('CLOSED', 'stack is closed');
+    const headerLength = headerLengthFor(dst);
+    const src = options?.src ?? (dst.length === 4 ? this.v4[0] : this.v6[0]);
+    if (!src) throw new NetstackError('NO_ROUTE', `no local IPv${dst.length === 4 ? 4 : 6} address`);
+    if (src.length !== dst.length) {
+      throw new NetstackError('BAD_ADDRESS', 'source and destination families differ');
+    }
+    if (packet.length < headerLength) {
+      throw new NetstackError('INVALID_ARGUMENT', 'no room for the IP header');
+    }
+    if (packet.length > this.link.mtu) {
+      throw new NetstackError('TOO_BIG', `${packet.length}-byte packet exceeds MTU ${this.link.mtu}`);
+    }
+    const payloadLength = packet.length - headerLength;
+    const ttl = options?.ttl ?? this.ttl;
+    if (headerLength === IPV4_HEADER_LENGTH) {
+      writeIPv4Header(packet, 0, { src, dst, protocol, payloadLength, ttl });
+    } else {
+      writeIPv6Header(packet, 0, { src, dst, nextHeader: protocol, payloadLength, hopLimit: ttl });
+    }
+    this.link.writePacket(packet);
+    this.counters.sent++;
+  }
+
+  /**
+   * Sends one ICMP or ICMPv6 echo request to `dst` and resolves with the matching reply
+   * (same identifier, sequence, source and data). Rejects with a NetstackError: NO_ROUTE,
+   * TOO_BIG, IN_USE (sequence already in flight), TIMEOUT or CLOSED.
+   */
+  async ping(dst: string, options: PingOptions = {}): Promise<PingResult> {
+    if (this.closed) throw new NetstackError('CLOSED', 'stack is closed');
+    const to = unmapIPv4(parseIp(dst));
+    const family = to.length === 4 ? 4 : 6;
+    const src = family === 4 ? this.v4[0] : this.v6[0];
+    if (!src) throw new NetstackError('NO_ROUTE', `no local IPv${family} address to ping ${dst} from`);
+    return this.pinger.ping(src, to, dst, options, this.link.mtu);
+  }
+
+  /** Detaches from the link, rejects pending pings with CLOSED and clears their timers. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.link.onPacket(() => {});
+    this.handlers.length = 0;
+    this.pinger.close();
+  }
+
+  /** Link → stack: one whole IP packet. Never throws for bad input; it is counted instead. */
+  private receive(buf: Uint8Array): void {
+    const c = this.counters;
+    c.received++;
+    let pkt: IpPacket;
+    try {
+      pkt = parseIpPacket(buf);
+    } catch (err) {
+      this.countDrop(err);
+      return;
+    }
+    const local = this.localMatch(pkt);
+    if (!local) {
+      c.notForUs++;
+    } else if (!validSource(pkt)) {
+      c.badSource++;
+    } else if (pkt.fragment) {
+      c.fragmentsDropped++;
+    } else if (pkt.protocol === (pkt.version === 4 ? IpProtocol.ICMP : IpProtocol.ICMPV6)) {
+      this.receiveIcmp(pkt, local);
+    } else {
+      const handler = this.handlers[pkt.protocol];
+      if (!handler) {
+        c.unknownProtocol++;
+        return;
+      }
+      c.delivered++;
+      handler(pkt);
+    }
+  }
+
+  private receiveIcmp(pkt: IpPacket, local: Uint8Array): void {
+    let msg: IcmpMessage;
+    try {
+      msg = parseIcmpPacket(pkt);
+    } catch (err) {
+      this.countDrop(err);
+      return;
+    }
+    const c = this.counters;
+    c.delivered++;
+    const v4 = pkt.version === 4;
+    if (msg.type === (v4 ? Icmpv4Type.ECHO_REQUEST : Icmpv6Type.ECHO_REQUEST)) {
+      const reply = buildEchoReply(pkt, msg, local);
+      if (reply.length > this.link.mtu) {
+        c.tooBig++;
+        return;
+      }
+      const remote = pkt.buf.slice(pkt.srcOffset, pkt.srcOffset + pkt.addressLength);
+      this.sendPrepared(reply, remote, pkt.protocol, { src: local });
+      c.echoRequestsAnswered++;
+    } else if (msg.type === (v4 ? Icmpv4Type.ECHO_REPLY : Icmpv6Type.ECHO_REPLY)) {
+      if (this.pinger.onReply(pkt, msg)) c.echoRepliesMatched++;
+      else c.echoRepliesUnmatched++;
+    } else {
+      c.icmpOther++;
+    }
+  }
+
+  /** The local address a packet is sent to, or undefined when it is not for this stack. */
+  private localMatch(pkt: IpPacket): Uint8Array | undefined {
+    const list = pkt.version === 4 ? this.v4 : this.v6;
+    for (const a of list) if (addressAt(pkt.buf, pkt.dstOffset, a)) return a;
+    return undefined;
+  }
+
+  /** Counts a parse failure by its code; anything that is not a NetstackError is a bug and propagates. */
+  private countDrop(err: unknown): void {
+    if (!(err instanceof NetstackError)) throw err;
+    const c = this.counters;
+    switch (err.code) {
+      case 'BAD_CHECKSUM':
+        c.badChecksum++;
+        return;
+      case 'UNSUPPORTED':
+        c.unsupported++;
+        return;
+      case 'MALFORMED_PACKET':
+        c.malformed++;
+        return;
+      default:
+        throw err;
+    }
+  }
+}
+
+function headerLengthFor(dst: Uint8Array): number {
+  if (dst.length === 4) return IPV4_HEADER_LENGTH;
+  if (dst.length === 16) return IPV6_HEADER_LENGTH;
+  throw new NetstackError('BAD_ADDRESS', `destination of ${dst.length} bytes`);
+}
+
+/**
+ * Whether the source can be a single host: not unspecified, multicast, or IPv4 limited
+ * broadcast/reserved (RFC 1122 §3.2.1.3, RFC 4291 §2.7). Such packets cannot be answered.
+ */
+function validSource(pkt: IpPacket): boolean {
+  const { buf, srcOffset, addressLength } = pkt;
+  if (addressLength === 4 && buf[srcOffset]! >= 224) return false;
+  if (addressLength === 16 && buf[srcOffset] === 0xff) return false;
+  for (let i = 0; i < addressLength; i++) if (buf[srcOffset + i] !== 0) return true;
+  return false;
+}
