@@ -6,9 +6,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Report } from './report.js';
 
-const suites: Record<string, () => Promise<Report>> = {
-  wireguard: async () => (await import('./wireguard.js')).run(),
-};
+/** Each suite is `bench/<name>.ts` exporting `run(): Promise<Report>`. */
+const SUITES = ['wireguard', 'tcp', 'derp', 'control'] as const;
+const suites: Record<string, () => Promise<Report>> = Object.fromEntries(
+  SUITES.map((name) => [
+    name,
+    async () => ((await import(`./${name}.js`)) as { run: () => Promise<Report> }).run(),
+  ]),
+);
 
 const here = dirname(fileURLToPath(import.meta.url));
 const resultsDir = join(here, '..', '..', 'bench', 'results');
