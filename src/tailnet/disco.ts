@@ -98,7 +98,7 @@ export function encodeMessage(msg: DiscoMessage): Uint8Array {
     case 'callMeMaybe': {
       const out = new Uint8Array(2 + ENDPOINT_LEN * msg.endpoints.length);
       out[0] = DiscoType.CallMeMaybe;
-      msg.endpoints.forEach((e, i) => writeAddrPort(out, 2 + i * ENDPOINT_LEN, e));
+      for (const [i, e] of msg.endpoints.entries()) writeAddrPort(out, 2 + i * ENDPOINT_LEN, e);
       return out;
     }
   }
