@@ -40,6 +40,12 @@ export interface DeviceOptions {
   /** Transport AEAD engine (default `'node'`, falling back to noble where unavailable). */
   aead?: AeadEngineName;
   logger?: Logger;
+  /**
+   * Whether a peer's endpoint follows its authenticated packets (§2, default true). A bind
+   * that chooses paths itself (magicsock: one endpoint per peer, over UDP or DERP) turns it
+   * off; the endpoint is then learned only while the peer has none.
+   */
+  roaming?: boolean;
 }
 
 export interface PeerOptions {
@@ -121,6 +127,7 @@ export class Device extends EventEmitter implements PeerHost {
   private readonly handshakes: HandshakeProcessor;
   private packetHandler: (ip: Uint8Array) => void = () => {};
   private closed = false;
+  private readonly roaming: boolean;
 
   constructor(opts: DeviceOptions) {
     super();
@@ -130,6 +137,7 @@ export class Device extends EventEmitter implements PeerHost {
     this.aead = transportAead(opts.aead);
     this.bind = opts.bind;
     this.logger = opts.logger ?? silentLogger;
+    this.roaming = opts.roaming ?? true;
     this.publicKey = publicKeyFromPrivate(opts.privateKey);
     this.self = { privateKey: opts.privateKey.slice(), publicKey: this.publicKey };
     this.cookieChecker = new CookieChecker(this.publicKey, this.clock);
@@ -250,8 +258,7 @@ export class Device extends EventEmitter implements PeerHost {
       peer.handshakeComplete(false);
       peer.flushStaged(false);
     }
-    // Roaming (§2): the endpoint follows the latest authenticated packet.
-    if (peer.endpoint?.key !== from.key) peer.endpoint = from;
+    this.learnEndpoint(peer, from);
     peer.rxBytes += d.length;
     const isData = plain.length > 0;
     peer.onAuthenticatedReceive(kp, isData);
@@ -287,6 +294,12 @@ export class Device extends EventEmitter implements PeerHost {
   }
 
   // ---- PeerHost ------------------------------------------------------------------------------
+
+  /** Roaming (§2): the endpoint follows the latest authenticated packet, unless turned off. */
+  learnEndpoint(peer: Peer, from: Endpoint): void {
+    if (peer.endpoint?.key === from.key) return;
+    if (this.roaming || !peer.endpoint) peer.endpoint = from;
+  }
 
   allocateIndex(peer: Peer): number {
     for (;;) {

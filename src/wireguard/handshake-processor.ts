@@ -126,7 +126,7 @@ export class HandshakeProcessor {
     }
     peer.lastTimestamp = consumed.timestamp;
     peer.lastInitiationConsumed = now;
-    peer.endpoint = from;
+    d.learnEndpoint(peer, from);
 
     const index = d.allocateIndex(peer);
     const { message, keys } = createResponse(peer.identity, consumed, index);
@@ -142,7 +142,7 @@ export class HandshakeProcessor {
     if (!peer?.pending) throw new WireGuardError('UNKNOWN_PEER', 'response to no pending handshake');
     const keys = consumeResponse(d.self, peer.identity, peer.pending, msg);
     peer.pending.ephemeralPrivate.fill(0);
-    peer.endpoint = from;
+    d.learnEndpoint(peer, from);
     peer.installSession(keys);
     peer.handshakeComplete(true);
     peer.flushStaged(true);

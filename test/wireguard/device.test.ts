@@ -110,6 +110,19 @@ describe('Device', () => {
     await p.close();
   });
 
+  it('with roaming off, keeps the endpoint it has', async () => {
+    const p = devicePair({ bothEndpoints: true, device: { roaming: false } });
+    p.a.writePacket(ipv4('10.0.0.1', '10.0.0.2'));
+    await settle();
+    p.bindA.sent = [];
+    p.bindA.blackhole = true;
+    p.a.writePacket(ipv4('10.0.0.1', '10.0.0.2'));
+    p.bindB.deliver(new NamedEndpoint('a2'), p.bindA.sent.pop()!.datagram);
+    expect(p.received.b.length).toBe(2);
+    expect(p.b.status().peers[0]!.endpoint).toBe('a');
+    await p.close();
+  });
+
   it('sends responses with a response message and the initiator confirms with data', async () => {
     const p = devicePair();
     p.bindB.sent = [];
