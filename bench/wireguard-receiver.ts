@@ -1,4 +1,5 @@
 /** Child process of the flood benchmark: a device that counts the packets it decrypts. */
+import type { AeadEngineName } from '../src/wireguard/aead.js';
 import { Device } from '../src/wireguard/device.js';
 import { keyFromBase64 } from '../src/wireguard/keys.js';
 import { UdpBind } from '../src/wireguard/udp-bind.js';
@@ -6,7 +7,7 @@ import { UdpBind } from '../src/wireguard/udp-bind.js';
 interface Setup {
   privateKey: string;
   peer: string;
-  engine: 'node' | 'noble';
+  engine: AeadEngineName;
 }
 
 process.once('message', async (setup: Setup) => {

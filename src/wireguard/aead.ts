@@ -1,15 +1,18 @@
 /**
  * Transport-data AEAD (WireGuard paper §5.4.6): ChaCha20-Poly1305 with the 64-bit counter
- * as nonce and no associated data. Two interchangeable engines that give the same bytes:
- * node:crypto (native, the fast path) and @noble/ciphers (portable fallback). The device
- * picks node:crypto when present; benchmarks select either.
+ * as nonce and no associated data. Three interchangeable engines that give the same bytes:
+ * node:crypto (native, one createCipheriv per packet), 'wasm' (WebAssembly SIMD, one call
+ * per packet: several times less per-packet overhead, see wasm/wasm-aead.ts) and
+ * @noble/ciphers (portable fallback). The device picks node:crypto unless told otherwise;
+ * benchmarks select any.
  */
 import * as nodeCrypto from 'node:crypto';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { MESSAGE_TRANSPORT, MESSAGE_TRANSPORT_HEADER_SIZE, TAG_SIZE } from './constants.js';
 import { writeCounter, writeU32 } from './messages.js';
+import { WasmAead } from './wasm/wasm-aead.js';
 
-export type AeadEngineName = 'node' | 'noble';
+export type AeadEngineName = 'node' | 'noble' | 'wasm';
 
 /** A transport key prepared for its engine (node:crypto wants a KeyObject, made once). */
 export interface SessionKey {
@@ -138,7 +141,14 @@ class NobleAead implements TransportAead {
 
 const nodeHasChaCha = nodeCrypto.getCiphers().includes('chacha20-poly1305');
 
-/** The engine by name; `'node'` falls back to noble where node:crypto lacks ChaCha20-Poly1305. */
+/**
+ * The engine by name; `'node'` falls back to noble where node:crypto lacks ChaCha20-Poly1305,
+ * `'wasm'` to the `'node'` choice where WebAssembly SIMD is unavailable.
+ */
 export function transportAead(name: AeadEngineName = 'node'): TransportAead {
-  return name === 'node' && nodeHasChaCha ? new NodeAead() : new NobleAead();
+  if (name === 'wasm') {
+    const wasm = WasmAead.create();
+    if (wasm) return wasm;
+  }
+  return name !== 'noble' && nodeHasChaCha ? new NodeAead() : new NobleAead();
 }

@@ -37,7 +37,10 @@ export interface DeviceOptions {
   /** Largest inner IP packet (default 1420, as wg-quick). */
   mtu?: number;
   clock?: Clock;
-  /** Transport AEAD engine (default `'node'`, falling back to noble where unavailable). */
+  /**
+   * Transport AEAD engine: `'wasm'` (default; WebAssembly SIMD, 2–4× node:crypto per packet
+   * here), `'node'` (node:crypto) or `'noble'`. Each falls back to the next where unavailable.
+   */
   aead?: AeadEngineName;
   logger?: Logger;
   /**
@@ -134,7 +137,7 @@ export class Device extends EventEmitter implements PeerHost {
     if (opts.privateKey.length !== 32) throw new WireGuardError('BAD_KEY', 'private key must be 32 bytes');
     this.clock = opts.clock ?? systemClock;
     this.mtu = opts.mtu ?? DEFAULT_MTU;
-    this.aead = transportAead(opts.aead);
+    this.aead = transportAead(opts.aead ?? 'wasm');
     this.bind = opts.bind;
     this.logger = opts.logger ?? silentLogger;
     this.roaming = opts.roaming ?? true;
