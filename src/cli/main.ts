@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /** The `quackscale` command. Exit status: 0 success, 1 failure, 2 bad usage or configuration. */
+import { DERP_USAGE, derpCommand } from './derp.js';
 import { UsageError } from './log.js';
 import { WG_USAGE, wgCommand } from './wg.js';
 
 const USAGE = `quackscale — a Tailscale-compatible node in TypeScript
 
-${WG_USAGE}`;
+${WG_USAGE}
+${DERP_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -14,6 +16,7 @@ async function main(argv: string[]): Promise<number> {
     return cmd === undefined ? 2 : 0;
   }
   if (cmd === 'wg') return wgCommand(rest);
+  if (cmd === 'derp') return derpCommand(rest);
   throw new UsageError(`unknown command '${cmd}'\n\n${USAGE}`);
 }
 

@@ -1,0 +1,215 @@
+/**
+ * The HTTP face of a DERP server, as cmd/derper wires derpserver.Handler: `/derp` with
+ * `Upgrade: DERP` (101, or nothing with `Derp-Fast-Start: 1`) or a WebSocket with subprotocol
+ * `derp`; `/derp/probe` and `/derp/latency-check`; `/generate_204` (captive-portal check);
+ * `/metrics` in Prometheus text; plain HTTP or TLS; optionally a STUN responder beside it.
+ */
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { FastStartHeader, ProtocolVersion } from './constants.js';
+import { DerpError } from './errors.js';
+import { keyToHex } from './keys.js';
+import { DerpServer, type DerpServerOptions } from './server.js';
+import { StunServer } from './stun.js';
+import { SocketConn, WebSocketConn } from './transport.js';
+
+export interface DerpHttpServerOptions {
+  /** Address to listen on (default 127.0.0.1). */
+  host?: string;
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  /** PEM certificate and key: serve HTTPS. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** UDP port for the STUN responder on the same host; omitted means no STUN. */
+  stunPort?: number;
+  /** An existing relay core, or options for a new one. */
+  server?: DerpServer;
+  serverOptions?: DerpServerOptions;
+}
+
+/** X-Tailscale-Challenge / X-Tailscale-Response (derpserver/handler.go ServeNoContent). */
+const CHALLENGE = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/**
+ * A listening DERP server.
+ *
+ * @example
+ * const srv = await DerpHttpServer.listen({ port: 0, stunPort: 0 });
+ * console.log(srv.url);      // http://127.0.0.1:41234/derp
+ * await srv.close();
+ */
+export class DerpHttpServer {
+  readonly derp: DerpServer;
+  stun: StunServer | undefined;
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: 1 << 20,
+    handleProtocols: (protocols) => (protocols.has('derp') ? 'derp' : false),
+  });
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    private readonly http: Server,
+    private readonly opts: DerpHttpServerOptions,
+  ) {
+    this.derp = opts.server ?? new DerpServer(opts.serverOptions);
+    http.on('request', (req, res) => this.onRequest(req, res));
+    http.on('upgrade', (req, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
+    http.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    http.on('secureConnection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+  }
+
+  /** Starts listening (and the STUN responder); resolves when both are bound. */
+  static async listen(opts: DerpHttpServerOptions): Promise<DerpHttpServer> {
+    const http = opts.tls
+      ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key })
+      : createHttpServer();
+    const srv = new DerpHttpServer(http, opts);
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', (err) =>
+        reject(
+          new DerpError(
+            'BAD_CONFIG',
+            `cannot listen on ${opts.host ?? '127.0.0.1'}:${opts.port}: ${err.message}`,
+            { cause: err },
+          ),
+        ),
+      );
+      http.listen(opts.port, opts.host ?? '127.0.0.1', () => resolve());
+    });
+    if (opts.stunPort !== undefined) {
+      try {
+        srv.stun = await StunServer.listen({ host: opts.host ?? '127.0.0.1', port: opts.stunPort });
+      } catch (err) {
+        await srv.close();
+        throw err;
+      }
+    }
+    return srv;
+  }
+
+  /** The bound TCP port. */
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  /** The `/derp` URL clients dial. */
+  get url(): string {
+    const host = this.opts.host ?? '127.0.0.1';
+    const h = host.includes(':') ? `[${host}]` : host;
+    return `${this.opts.tls ? 'https' : 'http'}://${h}:${this.port}/derp`;
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    switch (path) {
+      case '/derp/probe':
+      case '/derp/latency-check':
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.writeHead(405, { 'Content-Type': 'text/plain' }).end('bogus probe method\n');
+          return;
+        }
+        res.writeHead(200, { 'Access-Control-Allow-Origin': '*' }).end();
+        return;
+      case '/derp':
+        res
+          .writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8' })
+          .end('DERP requires connection upgrade\n');
+        return;
+      case '/generate_204': {
+        const challenge = req.headers['x-tailscale-challenge'];
+        const headers: Record<string, string> = {
+          'Cache-Control': 'no-cache, no-store, must-revalidate, no-transform, max-age=0',
+        };
+        if (typeof challenge === 'string' && CHALLENGE.test(challenge))
+          headers['X-Tailscale-Response'] = `response ${challenge}`;
+        res.writeHead(204, headers).end();
+        return;
+      }
+      case '/metrics': {
+        const extra = {
+          clients_local: this.derp.clientKeyCount,
+          open_connections: this.derp.connectionCount,
+        };
+        res
+          .writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' })
+          .end(this.derp.metrics.toPrometheus(extra));
+        return;
+      }
+      case '/robots.txt':
+        res.writeHead(200, { 'Content-Type': 'text/plain' }).end('User-agent: *\nDisallow: /\n');
+        return;
+      case '/':
+        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' }).end('quackscale DERP relay\n');
+        return;
+      default:
+        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+    }
+  }
+
+  private refuse(socket: Socket, status: string, body: string): void {
+    socket.end(
+      `HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== '/derp') {
+      this.refuse(socket, '404 Not Found', 'not found\n');
+      return;
+    }
+    const up = (req.headers.upgrade ?? '').toLowerCase();
+    if (up !== 'websocket' && up !== 'derp') {
+      this.refuse(socket, '426 Upgrade Required', 'DERP requires connection upgrade\n');
+      return;
+    }
+    if (!this.derp.canAccept()) {
+      this.derp.metrics.rejectedOverLimit++;
+      this.refuse(socket, '503 Service Unavailable', 'DERP server is full\n');
+      return;
+    }
+    socket.setKeepAlive(true, 60_000);
+    const wantsWs = up === 'websocket' && (req.headers['sec-websocket-protocol'] ?? '').includes('derp');
+    if (wantsWs) {
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        this.derp.metrics.websocketAccepts++;
+        this.derp.accept(new WebSocketConn(ws, socket.remoteAddress ?? '', socket.remotePort ?? 0));
+      });
+      return;
+    }
+    // Very old clients sent "Upgrade: WebSocket" and then spoke plain DERP; derper's
+    // Handler accepts them like "Upgrade: DERP" (derpserver/websocket.go comment).
+    if (req.headers[FastStartHeader.toLowerCase()] !== '1') {
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: DERP\r\nConnection: Upgrade\r\n' +
+          `Derp-Version: ${ProtocolVersion}\r\nDerp-Public-Key: ${keyToHex(this.derp.publicKey)}\r\n\r\n`,
+      );
+    }
+    if (head.length > 0) socket.unshift(head);
+    this.derp.accept(new SocketConn(socket));
+  }
+
+  /** Stops listening, closes every connection and the STUN socket. */
+  async close(): Promise<void> {
+    this.derp.close();
+    this.stun?.close();
+    this.wss.close();
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+}
