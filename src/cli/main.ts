@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `quackscale` command. Exit status: 0 success, 1 failure, 2 bad usage or configuration. */
+import { CONTROL_USAGE, controlCommand } from './control.js';
 import { DERP_USAGE, derpCommand } from './derp.js';
 import { UsageError } from './log.js';
 import { WG_USAGE, wgCommand } from './wg.js';
@@ -7,7 +8,8 @@ import { WG_USAGE, wgCommand } from './wg.js';
 const USAGE = `quackscale — a Tailscale-compatible node in TypeScript
 
 ${WG_USAGE}
-${DERP_USAGE}`;
+${DERP_USAGE}
+${CONTROL_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -17,6 +19,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'wg') return wgCommand(rest);
   if (cmd === 'derp') return derpCommand(rest);
+  if (cmd === 'control') return controlCommand(rest);
   throw new UsageError(`unknown command '${cmd}'\n\n${USAGE}`);
 }
 

@@ -1,0 +1,213 @@
+/**
+ * `quackscale control …`: the embedded control server (serve, authkey) and the control
+ * client (login, netmap, logout) from the command line.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { ControlClient } from '../control/client.js';
+import { ControlError, NotLoggedInError } from '../control/errors.js';
+import type { NetMap, NetNode } from '../control/netmap.js';
+import { AuthKeyStore } from '../control/server/authkeys.js';
+import type { AclPolicy } from '../control/server/policy.js';
+import { ControlServer } from '../control/server/server.js';
+import type { DERPMap } from '../control/tailcfg.js';
+import { UsageError } from './log.js';
+
+/** Usage text of `quackscale control`. */
+export const CONTROL_USAGE = `usage:
+  quackscale control serve --addr HOST:PORT --state-dir DIR [--derp-map FILE] [--policy FILE] [--base-domain DOMAIN]
+  quackscale control authkey --state-dir DIR [--reusable] [--ephemeral] [--tags tag:a,tag:b] [--ttl-hours N]
+  quackscale control login --server URL [--authkey KEY] --state-dir DIR --hostname NAME [--ephemeral]
+  quackscale control netmap --state-dir DIR [--json]
+  quackscale control logout --state-dir DIR`;
+
+/** Runs `control <subcommand>`; resolves with the exit status (1 for control-plane errors). */
+export async function controlCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  try {
+    if (sub === 'serve') return await serve(rest);
+    if (sub === 'authkey') return await authkey(rest);
+    if (sub === 'login') return await login(rest);
+    if (sub === 'netmap') return await netmap(rest);
+    if (sub === 'logout') return await logout(rest);
+  } catch (err) {
+    if (err instanceof ControlError) {
+      console.error(`quackscale control ${sub}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+  throw new UsageError(sub ? `unknown control subcommand '${sub}'\n${CONTROL_USAGE}` : CONTROL_USAGE);
+}
+
+function need(v: string | undefined, flag: string): string {
+  if (!v) throw new UsageError(`${flag} is required\n${CONTROL_USAGE}`);
+  return v;
+}
+
+async function readJSON<T>(path: string, what: string): Promise<T> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch (err) {
+    throw new UsageError(`${what} ${path}: ${(err as Error).message}`);
+  }
+}
+
+async function serve(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      addr: { type: 'string' },
+      'state-dir': { type: 'string' },
+      'derp-map': { type: 'string' },
+      policy: { type: 'string' },
+      'base-domain': { type: 'string' },
+    },
+  });
+  const addr = need(values.addr, '--addr');
+  const m = /^(.*):(\d+)$/.exec(addr);
+  if (!m) throw new UsageError(`--addr must be HOST:PORT, got '${addr}'`);
+  const host = m[1]!.replace(/^\[|\]$/g, '');
+  const derpMap = values['derp-map'] ? await readJSON<DERPMap>(values['derp-map'], '--derp-map') : undefined;
+  const policy = values.policy ? await readJSON<AclPolicy>(values.policy, '--policy') : undefined;
+  const server = await ControlServer.create({
+    stateDir: need(values['state-dir'], '--state-dir'),
+    derpMap,
+    policy,
+    baseDomain: values['base-domain'],
+    logger: {
+      debug: () => {},
+      info: (msg) => console.error(msg),
+      warn: (msg) => console.error(`warning: ${msg}`),
+    },
+  });
+  const url = await server.listen(Number(m[2]), host);
+  console.log(`control server listening on ${url}`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.close();
+  return 0;
+}
+
+async function authkey(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'state-dir': { type: 'string' },
+      reusable: { type: 'boolean' },
+      ephemeral: { type: 'boolean' },
+      tags: { type: 'string' },
+      'ttl-hours': { type: 'string' },
+    },
+  });
+  const ttlHours = values['ttl-hours'] === undefined ? 24 : Number(values['ttl-hours']);
+  if (!Number.isFinite(ttlHours) || ttlHours < 0) throw new UsageError('--ttl-hours must be a number ≥ 0');
+  const store = new AuthKeyStore(need(values['state-dir'], '--state-dir'));
+  const { key } = await store.create({
+    reusable: values.reusable ?? false,
+    ephemeral: values.ephemeral ?? false,
+    tags: values.tags ? values.tags.split(',').filter((t) => t !== '') : [],
+    ttlMs: ttlHours * 3600_000,
+  });
+  console.log(key);
+  return 0;
+}
+
+function describe(n: NetNode): string {
+  const online = n.online === undefined ? '-' : n.online ? 'online' : 'offline';
+  return [
+    n.name || n.shortName,
+    n.addresses.join(','),
+    online,
+    `derp=${n.homeDERP || '-'}`,
+    `expires=${n.keyExpiry ?? 'never'}`,
+  ].join('\t');
+}
+
+async function firstNetmap(client: ControlClient): Promise<NetMap> {
+  client.start();
+  return client.waitForNetmap(undefined, 30_000);
+}
+
+async function login(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      server: { type: 'string' },
+      authkey: { type: 'string' },
+      'state-dir': { type: 'string' },
+      hostname: { type: 'string' },
+      ephemeral: { type: 'boolean' },
+    },
+  });
+  const client = await ControlClient.open({
+    serverURL: need(values.server, '--server'),
+    stateDir: need(values['state-dir'], '--state-dir'),
+    hostname: need(values.hostname, '--hostname'),
+    authKey: values.authkey,
+    ephemeral: values.ephemeral ?? false,
+    onAuthURL: (url) => console.log(`To authenticate, visit:\n\n\t${url}\n`),
+  });
+  try {
+    await client.login();
+    const nm = await firstNetmap(client);
+    console.log(describe(nm.self));
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+async function netmap(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { 'state-dir': { type: 'string' }, json: { type: 'boolean' } },
+  });
+  const stateDir = need(values['state-dir'], '--state-dir');
+  const client = await ControlClient.open({ stateDir });
+  try {
+    if (!client.state.login)
+      throw new NotLoggedInError(`${stateDir} holds no login; run 'quackscale control login' first`);
+    await client.login();
+    const nm = await firstNetmap(client);
+    const nodes = [nm.self, ...[...nm.peers.values()].sort((a, b) => a.name.localeCompare(b.name))];
+    if (values.json) {
+      const view = (n: NetNode) => ({
+        id: n.id,
+        name: n.name,
+        addresses: n.addresses,
+        online: n.online ?? null,
+        derpRegion: n.homeDERP,
+        keyExpiry: n.keyExpiry ?? null,
+      });
+      console.log(
+        JSON.stringify(
+          { self: view(nm.self), peers: nodes.slice(1).map(view), magicDNSSuffix: nm.magicDNSSuffix },
+          null,
+          2,
+        ),
+      );
+    } else {
+      console.log(`self\t${describe(nm.self)}`);
+      for (const p of nodes.slice(1)) console.log(`peer\t${describe(p)}`);
+    }
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+async function logout(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { 'state-dir': { type: 'string' } } });
+  const stateDir = need(values['state-dir'], '--state-dir');
+  const client = await ControlClient.open({ stateDir });
+  try {
+    await client.logout();
+    console.log('logged out');
+    return 0;
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * A small ACL policy compiled to tailcfg.FilterRules (the shape of Tailscale's and Headscale's
+ * `acls`, without groups or autogroups). Selectors: `*`, a node's name, `tag:x`, an IP or a
+ * CIDR; destinations add `:ports` (`*`, `22`, `80-90`, comma-separated). No policy, or one
+ * without `acls`, allows everything (tailcfg.FilterAllowAll). Each node gets only the rules
+ * whose destinations include it, rewritten to its own addresses, as Headscale's
+ * ReduceFilterRules does; an empty list means "deny all inbound".
+ */
+import type { FilterRule, NetPortRange } from '../tailcfg.js';
+
+export interface AclRule {
+  action: 'accept';
+  src: string[];
+  dst: string[];
+  /** tcp, udp or icmp; default: TCP, UDP and ICMP (tailcfg's default IPProto). */
+  proto?: 'tcp' | 'udp' | 'icmp';
+}
+
+export interface AclPolicy {
+  acls?: AclRule[];
+}
+
+/** What policy compilation needs to know about a node. */
+export interface PolicyNode {
+  name: string;
+  tags: readonly string[];
+  addresses: readonly string[];
+}
+
+/** tailcfg.FilterAllowAll: any source, any destination, any port. */
+export const FILTER_ALLOW_ALL: FilterRule[] = [
+  { SrcIPs: ['*'], DstPorts: [{ IP: '*', Ports: { First: 0, Last: 65535 } }] },
+];
+
+const PROTOS: Record<string, number[]> = { tcp: [6], udp: [17], icmp: [1, 58] };
+
+/** Thrown for a policy that cannot be compiled. */
+export class PolicyError extends Error {
+  override readonly name = 'PolicyError';
+}
+
+function isAddressLike(sel: string): boolean {
+  return /^[0-9.]+(\/\d+)?$/.test(sel) || (sel.includes(':') && /^[0-9a-f:]+(\/\d+)?$/i.test(sel));
+}
+
+function matches(sel: string, n: PolicyNode): boolean {
+  if (sel === '*') return true;
+  if (sel.startsWith('tag:')) return n.tags.includes(sel);
+  if (isAddressLike(sel)) return n.addresses.includes(sel.split('/')[0]!);
+  return n.name.toLowerCase() === sel.toLowerCase();
+}
+
+/** Splits `selector:ports` at the last colon (selectors may be IPv6). */
+export function parseDst(dst: string): { sel: string; ports: { First: number; Last: number }[] } {
+  const i = dst.lastIndexOf(':');
+  if (i <= 0) throw new PolicyError(`destination '${dst}' needs ':ports'`);
+  const sel = dst.slice(0, i);
+  const spec = dst.slice(i + 1);
+  if (spec === '*') return { sel, ports: [{ First: 0, Last: 65535 }] };
+  const ports = spec.split(',').map((p) => {
+    const [a, b] = p.split('-');
+    const first = Number(a);
+    const last = b === undefined ? first : Number(b);
+    if (!Number.isInteger(first) || !Number.isInteger(last) || first < 0 || last > 65535 || first > last) {
+      throw new PolicyError(`bad port range '${p}' in '${dst}'`);
+    }
+    return { First: first, Last: last };
+  });
+  return { sel, ports };
+}
+
+/** Checks a policy's syntax; throws PolicyError. */
+export function validatePolicy(p: AclPolicy): void {
+  for (const r of p.acls ?? []) {
+    if (r.action !== 'accept') throw new PolicyError(`unsupported action '${String(r.action)}'`);
+    if (!Array.isArray(r.src) || !Array.isArray(r.dst))
+      throw new PolicyError('each acl needs src and dst lists');
+    if (r.proto !== undefined && !(r.proto in PROTOS))
+      throw new PolicyError(`unsupported proto '${r.proto}'`);
+    r.dst.forEach(parseDst);
+  }
+}
+
+/** The filter rules `self` should enforce on inbound traffic. */
+export function compileFilter(
+  policy: AclPolicy | undefined,
+  all: readonly PolicyNode[],
+  self: PolicyNode,
+): FilterRule[] {
+  if (policy?.acls === undefined) return FILTER_ALLOW_ALL;
+  const rules: FilterRule[] = [];
+  for (const acl of policy.acls) {
+    const dstPorts: NetPortRange[] = [];
+    for (const d of acl.dst) {
+      const { sel, ports } = parseDst(d);
+      if (!matches(sel, self)) continue;
+      for (const ip of self.addresses) for (const pr of ports) dstPorts.push({ IP: ip, Ports: pr });
+    }
+    if (dstPorts.length === 0) continue;
+    const src = new Set<string>();
+    for (const s of acl.src) {
+      if (s === '*') src.add('*');
+      else if (isAddressLike(s)) src.add(s);
+      else {
+        for (const n of all) if (matches(s, n)) for (const a of n.addresses) src.add(a);
+      }
+    }
+    if (src.size === 0) continue;
+    const rule: FilterRule = { SrcIPs: src.has('*') ? ['*'] : [...src].sort(), DstPorts: dstPorts };
+    if (acl.proto) rule.IPProto = PROTOS[acl.proto];
+    rules.push(rule);
+  }
+  return rules;
+}

@@ -1,0 +1,185 @@
+/**
+ * The server's node table: registration by auth key (new node, or an existing machine
+ * re-registering with a fresh node key, keeping its addresses), logout, expiry, deletion and
+ * the fields map requests update. Every mutation is persisted and then announced with
+ * `onChange`, which the session layer turns into map deltas.
+ */
+import { randomBytes } from 'node:crypto';
+import type { MachinePrivate } from '../keys.js';
+import type { Hostinfo } from '../tailcfg.js';
+import type { AuthKeyRecord } from './authkeys.js';
+import { allocateAddresses } from './ipam.js';
+import type { NodeRecord, ServerStateData, ServerStore } from './store.js';
+
+/** Lowercase DNS label from a hostname (Tailscale's dnsname.SanitizeHostname, roughly). */
+export function sanitizeLabel(hostname: string): string {
+  const s = hostname
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63);
+  return s === '' ? 'node' : s;
+}
+
+export interface RegisterInput {
+  machineKey: string;
+  nodeKey: string;
+  hostinfo: Hostinfo | null;
+  capVersion: number;
+  ephemeral: boolean;
+}
+
+/** In-memory nodes backed by the store. */
+export class Registry {
+  readonly #data: ServerStateData;
+  readonly #store: ServerStore;
+  readonly noiseKey: MachinePrivate;
+  /** Called after every change (already persisted). */
+  onChange: () => void = () => {};
+
+  constructor(
+    data: ServerStateData,
+    store: ServerStore,
+    noiseKey: MachinePrivate,
+    readonly nodeKeyTtlMs: number,
+  ) {
+    this.#data = data;
+    this.#store = store;
+    this.noiseKey = noiseKey;
+  }
+
+  get nodes(): readonly NodeRecord[] {
+    return this.#data.nodes;
+  }
+
+  byNodeKey(nodeKey: string): NodeRecord | undefined {
+    return this.#data.nodes.find((n) => n.nodeKey === nodeKey);
+  }
+
+  byId(id: number): NodeRecord | undefined {
+    return this.#data.nodes.find((n) => n.id === id);
+  }
+
+  isExpired(n: NodeRecord, now = Date.now()): boolean {
+    return n.keyExpiry !== null && Date.parse(n.keyExpiry) <= now;
+  }
+
+  async #commit(): Promise<void> {
+    await this.#store.save(this.#data);
+    this.onChange();
+  }
+
+  #uniqueName(hostname: string, selfId: number): string {
+    const base = sanitizeLabel(hostname);
+    const taken = new Set(this.#data.nodes.filter((n) => n.id !== selfId).map((n) => n.givenName));
+    if (!taken.has(base)) return base;
+    for (let i = 1; ; i++) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;
+  }
+
+  /** Registers with a verified auth key: reuses the machine's node if it has one. */
+  async registerWithKey(input: RegisterInput, key: AuthKeyRecord): Promise<NodeRecord> {
+    const now = new Date();
+    const expiry = this.nodeKeyTtlMs > 0 ? new Date(now.getTime() + this.nodeKeyTtlMs).toISOString() : null;
+    const hostname = input.hostinfo?.Hostname || 'node';
+    let node = this.#data.nodes.find((n) => n.machineKey === input.machineKey);
+    if (node) {
+      node.nodeKey = input.nodeKey;
+      node.keyExpiry = expiry;
+      node.hostinfo = input.hostinfo;
+      node.ephemeral = key.ephemeral || input.ephemeral;
+      node.authKeyId = key.id;
+      node.capVersion = input.capVersion;
+      if (key.tags.length > 0) node.tags = [...key.tags];
+      if (node.hostname !== hostname) {
+        node.hostname = hostname;
+        node.givenName = this.#uniqueName(hostname, node.id);
+      }
+    } else {
+      const used = new Set(this.#data.nodes.map((n) => n.ipv4));
+      const { ipv4, ipv6, next } = allocateAddresses(this.#data.nextAddress, used);
+      this.#data.nextAddress = next;
+      const id = this.#data.nextNodeId++;
+      node = {
+        id,
+        stableId: `n${randomBytes(8).toString('hex')}`,
+        machineKey: input.machineKey,
+        nodeKey: input.nodeKey,
+        discoKey: `discokey:${'0'.repeat(64)}`,
+        hostname,
+        givenName: this.#uniqueName(hostname, id),
+        userId: 1,
+        tags: [...key.tags],
+        ipv4,
+        ipv6,
+        endpoints: [],
+        hostinfo: input.hostinfo,
+        created: now.toISOString(),
+        lastSeen: null,
+        keyExpiry: expiry,
+        ephemeral: key.ephemeral || input.ephemeral,
+        authKeyId: key.id,
+        capVersion: input.capVersion,
+        homeDERP: 0,
+      };
+      this.#data.nodes.push(node);
+    }
+    await this.#commit();
+    return node;
+  }
+
+  /** Sets the key expiry (now, for logout and admin expiry). */
+  async expire(node: NodeRecord, when = new Date()): Promise<void> {
+    node.keyExpiry = when.toISOString();
+    await this.#commit();
+  }
+
+  async delete(node: NodeRecord): Promise<void> {
+    const i = this.#data.nodes.indexOf(node);
+    if (i < 0) return;
+    this.#data.nodes.splice(i, 1);
+    await this.#commit();
+  }
+
+  /** Applies a MapRequest's fields; returns whether anything changed (and persists if so). */
+  async update(
+    node: NodeRecord,
+    fields: {
+      discoKey?: string;
+      endpoints?: string[];
+      hostinfo?: Hostinfo | null;
+      capVersion?: number;
+      lastSeen?: string;
+    },
+  ): Promise<boolean> {
+    let changed = false;
+    if (fields.discoKey !== undefined && fields.discoKey !== node.discoKey) {
+      node.discoKey = fields.discoKey;
+      changed = true;
+    }
+    if (fields.endpoints !== undefined && fields.endpoints.join() !== node.endpoints.join()) {
+      node.endpoints = [...fields.endpoints];
+      changed = true;
+    }
+    if (fields.hostinfo) {
+      const derp = fields.hostinfo.NetInfo?.PreferredDERP;
+      if (typeof derp === 'number' && derp !== node.homeDERP) {
+        node.homeDERP = derp;
+        changed = true;
+      }
+      if (JSON.stringify(fields.hostinfo) !== JSON.stringify(node.hostinfo)) {
+        node.hostinfo = fields.hostinfo;
+        changed = true;
+      }
+    }
+    if (fields.capVersion !== undefined && fields.capVersion !== node.capVersion) {
+      node.capVersion = fields.capVersion;
+      changed = true;
+    }
+    if (fields.lastSeen !== undefined) {
+      node.lastSeen = fields.lastSeen;
+      changed = true;
+    }
+    if (changed) await this.#commit();
+    return changed;
+  }
+}

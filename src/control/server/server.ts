@@ -1,0 +1,348 @@
+/**
+ * ControlServer: a small ts2021 control server that real Tailscale clients accept. Outside
+ * Noise it serves `GET /key?v=N` and the `/ts2021` upgrade (Headscale's hscontrol/app.go
+ * router); inside, one HTTP/2 server per Noise connection answers /machine/register and
+ * /machine/map. State lives in a directory and survives restarts; nodes get 100.64.0.0/10 and
+ * fd7a:115c:a1e0::/48 addresses and MagicDNS names under a base domain; streams get deltas on
+ * every change; ephemeral nodes are deleted after they have been gone for a while.
+ */
+import * as http from 'node:http';
+import * as http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { decodeMapRequest, decodeRegisterRequest } from '../decode.js';
+import { ProtocolError } from '../errors.js';
+import { type ControlLogger, silentLogger } from '../logger.js';
+import type { DERPMap, MapRequest } from '../tailcfg.js';
+import { MIN_CAPABILITY_VERSION } from '../version.js';
+import { AuthKeyStore, type NewAuthKeyOptions } from './authkeys.js';
+import { handleRegister } from './handlers.js';
+import type { MapperConfig } from './mapper.js';
+import { type AclPolicy, compileFilter, type PolicyNode, validatePolicy } from './policy.js';
+import { Registry } from './registry.js';
+import { MapSession } from './session.js';
+import { type NodeRecord, ServerStore } from './store.js';
+import { type AcceptedNoise, acceptNoise } from './upgrade.js';
+
+export interface ControlServerOptions {
+  stateDir: string;
+  /** MagicDNS suffix; nodes are named `<host>.<baseDomain>.` (default `tailnet.internal`). */
+  baseDomain?: string;
+  /** The DERP map handed to nodes (default: no regions). */
+  derpMap?: DERPMap;
+  policy?: AclPolicy;
+  keepAliveMs?: number;
+  /** How long an ephemeral node may be disconnected before it is deleted (default 30 s). */
+  ephemeralTimeoutMs?: number;
+  /** Node key lifetime (default 180 days; 0 = never expires). */
+  nodeKeyTtlMs?: number;
+  /** How often expiry is re-evaluated and pushed to streams (default 5 s). */
+  sweepMs?: number;
+  /** Lowest capability version accepted (default 113, as Headscale v0.29.2). */
+  minCapVersion?: number;
+  logger?: ControlLogger;
+}
+
+/** The embedded control server. */
+export class ControlServer {
+  readonly registry: Registry;
+  readonly authKeys: AuthKeyStore;
+  readonly #opts: ControlServerOptions;
+  readonly #log: ControlLogger;
+  readonly #http: http.Server;
+  readonly #sessions = new Set<MapSession>();
+  readonly #conns = new Set<AcceptedNoise>();
+  readonly #ephemeralTimers = new Map<number, NodeJS.Timeout>();
+  #policy: AclPolicy | undefined;
+  #sweep: NodeJS.Timeout | undefined;
+  #pending = false;
+  readonly baseDomain: string;
+  readonly #minVersion: number;
+  derpMap: DERPMap;
+
+  private constructor(opts: ControlServerOptions, registry: Registry) {
+    this.#opts = opts;
+    this.#log = opts.logger ?? silentLogger;
+    this.registry = registry;
+    this.authKeys = new AuthKeyStore(opts.stateDir);
+    this.baseDomain = opts.baseDomain ?? 'tailnet.internal';
+    this.#minVersion = opts.minCapVersion ?? MIN_CAPABILITY_VERSION;
+    this.derpMap = opts.derpMap ?? { Regions: {} };
+    if (opts.policy) validatePolicy(opts.policy);
+    this.#policy = opts.policy;
+    registry.onChange = () => this.#schedule();
+    this.#http = http.createServer((req, res) => this.#plainHTTP(req, res));
+    this.#http.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head));
+  }
+
+  /** Loads (or initialises) the state directory. */
+  static async create(opts: ControlServerOptions): Promise<ControlServer> {
+    const store = new ServerStore(opts.stateDir);
+    const { data, noiseKey } = await store.load();
+    const registry = new Registry(data, store, noiseKey, opts.nodeKeyTtlMs ?? 180 * 24 * 3600_000);
+    return new ControlServer(opts, registry);
+  }
+
+  /** Starts listening; resolves with the URL clients should use. */
+  async listen(port = 0, host = '127.0.0.1'): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.#http.once('error', reject);
+      this.#http.listen(port, host, () => {
+        this.#http.off('error', reject);
+        resolve();
+      });
+    });
+    let lastSweep = Date.now();
+    this.#sweep = setInterval(() => {
+      // Only a key expiring since the last sweep changes what streams should see.
+      const now = Date.now();
+      const crossed = this.registry.nodes.some((n) => {
+        const t = n.keyExpiry === null ? Number.NaN : Date.parse(n.keyExpiry);
+        return t > lastSweep && t <= now;
+      });
+      lastSweep = now;
+      if (crossed) this.#schedule();
+    }, this.#opts.sweepMs ?? 5_000);
+    this.#sweep.unref();
+    for (const n of this.registry.nodes) if (n.ephemeral) this.#scheduleEphemeralGC(n.id);
+    if (Object.keys(this.derpMap.Regions).length === 0) {
+      // ipnlocal only reaches Running with a live DERP connection or a live peer (local.go).
+      this.#log.warn('no DERP regions configured: tailscaled nodes will stay in "Starting"');
+    }
+    return this.url;
+  }
+
+  get url(): string {
+    const a = this.#http.address() as AddressInfo | null;
+    if (!a) throw new Error('control server is not listening');
+    return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+  }
+
+  /** Mints an auth key (see AuthKeyStore). */
+  async createAuthKey(opts: NewAuthKeyOptions = {}): Promise<string> {
+    return (await this.authKeys.create(opts)).key;
+  }
+
+  /** Replaces the ACL policy; every stream gets the new packet filter. */
+  setPolicy(policy: AclPolicy | undefined): void {
+    if (policy) validatePolicy(policy);
+    this.#policy = policy;
+    this.#schedule();
+  }
+
+  isOnline(id: number): boolean {
+    for (const s of this.#sessions) if (s.nodeId === id && !s.closed) return true;
+    return false;
+  }
+
+  /** Expires a node's key now (an admin action, like `headscale nodes expire`). */
+  async expireNode(id: number): Promise<void> {
+    const n = this.registry.byId(id);
+    if (n) await this.registry.expire(n);
+  }
+
+  async deleteNode(id: number): Promise<void> {
+    const n = this.registry.byId(id);
+    if (!n) return;
+    for (const s of this.#sessions) if (s.nodeId === id) s.close();
+    await this.registry.delete(n);
+  }
+
+  #mapperConfig(): MapperConfig {
+    return {
+      baseDomain: this.baseDomain,
+      derpMap: this.derpMap,
+      isOnline: (id) => this.isOnline(id),
+      isExpired: (n) => this.registry.isExpired(n),
+    };
+  }
+
+  #policyNodes(): PolicyNode[] {
+    return this.registry.nodes.map((n) => ({ name: n.givenName, tags: n.tags, addresses: [n.ipv4, n.ipv6] }));
+  }
+
+  /** Coalesces changes: one round of deltas per event-loop turn. */
+  #schedule(): void {
+    if (this.#pending) return;
+    this.#pending = true;
+    setImmediate(() => {
+      this.#pending = false;
+      this.#broadcast();
+    });
+  }
+
+  #broadcast(): void {
+    const cfg = this.#mapperConfig();
+    const all = this.#policyNodes();
+    for (const s of this.#sessions) this.#send(s, cfg, all);
+  }
+
+  #send(s: MapSession, cfg: MapperConfig, all: PolicyNode[]): void {
+    const self = this.registry.byId(s.nodeId);
+    if (!self) {
+      s.close();
+      return;
+    }
+    const me = all.find((p) => p.addresses[0] === self.ipv4)!;
+    const peers = this.registry.nodes.filter((n) => n.id !== self.id);
+    s.update(self, peers, compileFilter(this.#policy, all, me), cfg);
+  }
+
+  #plainHTTP(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (req.method === 'GET' && url.pathname === '/key') {
+      const v = url.searchParams.get('v');
+      if (v === null || !/^\d+$/.test(v)) {
+        res.writeHead(400, { 'content-type': 'text/plain' }).end('capability version must be set\n');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        `${JSON.stringify({ legacyPublicKey: `mkey:${'0'.repeat(64)}`, publicKey: this.registry.noiseKey.publicKey.toString() })}\n`,
+      );
+      return;
+    }
+    if (url.pathname === '/health') {
+      res.writeHead(200, { 'content-type': 'application/health+json' }).end('{"status":"pass"}\n');
+      return;
+    }
+    if (url.pathname === '/ts2021') {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('missing next protocol\n');
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  }
+
+  #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (new URL(req.url ?? '/', 'http://x').pathname !== '/ts2021') {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    const accepted = acceptNoise(req, socket, head, this.registry.noiseKey, this.#minVersion);
+    if (!accepted) return;
+    this.#conns.add(accepted);
+    accepted.conn.on('close', () => this.#conns.delete(accepted));
+    accepted.conn.on('error', (err) => this.#log.debug(`noise connection: ${err.message}`));
+    const h2 = http2.createServer();
+    h2.on('stream', (stream, headers) => {
+      this.#route(stream, headers, accepted).catch((err: unknown) => {
+        this.#log.warn(`${headers[':path']}: ${(err as Error).message}`);
+        const status = err instanceof ProtocolError ? 400 : 500;
+        if (!stream.headersSent && !stream.destroyed) stream.respond({ ':status': status });
+        if (!stream.destroyed) stream.end(`${(err as Error).message}\n`);
+      });
+    });
+    h2.on('sessionError', (err) => this.#log.debug(`h2 session: ${err.message}`));
+    h2.emit('connection', accepted.conn);
+  }
+
+  async #route(
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    peer: AcceptedNoise,
+  ): Promise<void> {
+    stream.on('error', (err) => this.#log.debug(`h2 stream: ${err.message}`));
+    const path = headers[':path'];
+    if (headers[':method'] !== 'POST' || (path !== '/machine/register' && path !== '/machine/map')) {
+      stream.respond({ ':status': path?.startsWith('/machine/') ? 501 : 404 });
+      stream.end('Not implemented\n');
+      return;
+    }
+    const body = await readAll(stream, 1 << 20);
+    const reply = (status: number, text: string, type = 'text/plain'): void => {
+      // An empty end('') leaves the client's stream open in Node 20; end with the headers instead.
+      stream.respond({ ':status': status, 'content-type': type }, { endStream: text === '' });
+      if (text !== '') stream.end(text);
+    };
+    if (path === '/machine/register') {
+      const req = decodeRegisterRequest(body);
+      if (req.Version < this.#minVersion) return reply(400, `unsupported client version ${req.Version}\n`);
+      const resp = await handleRegister(req, peer.machineKey, this.registry, this.authKeys);
+      return reply(200, `${JSON.stringify(resp)}\n`, 'application/json; charset=utf-8');
+    }
+    const req = decodeMapRequest(body);
+    if (req.Version < this.#minVersion) return reply(400, `unsupported client version ${req.Version}\n`);
+    const node = this.registry.byNodeKey(req.NodeKey);
+    if (!node || node.machineKey !== peer.machineKey.toString()) return reply(404, 'node not found\n');
+    await this.#applyMapRequest(node, req);
+    if (!req.Stream) {
+      if (req.OmitPeers) return reply(200, '');
+      stream.respond({ ':status': 200, 'content-type': 'application/json' });
+      const s = new MapSession(node.id, stream, req.Compress === 'zstd', 3_600_000);
+      this.#send(s, this.#mapperConfig(), this.#policyNodes());
+      s.close();
+      return;
+    }
+    stream.respond({ ':status': 200, 'content-type': 'application/json' });
+    const session = new MapSession(
+      node.id,
+      stream,
+      req.Compress === 'zstd',
+      this.#opts.keepAliveMs ?? 50_000,
+    );
+    const timer = this.#ephemeralTimers.get(node.id);
+    if (timer) clearTimeout(timer);
+    this.#ephemeralTimers.delete(node.id);
+    this.#sessions.add(session);
+    stream.on('close', () => this.#sessionClosed(session));
+    this.#send(session, this.#mapperConfig(), this.#policyNodes());
+    this.#schedule();
+  }
+
+  async #applyMapRequest(node: NodeRecord, req: MapRequest): Promise<void> {
+    await this.registry.update(node, {
+      discoKey: req.DiscoKey && !req.DiscoKey.endsWith('0'.repeat(64)) ? req.DiscoKey : undefined,
+      endpoints: req.Endpoints ?? undefined,
+      hostinfo: req.Hostinfo,
+      capVersion: req.Version,
+    });
+  }
+
+  #sessionClosed(s: MapSession): void {
+    if (!this.#sessions.delete(s)) return;
+    const node = this.registry.byId(s.nodeId);
+    if (!node || this.isOnline(node.id)) return;
+    this.registry.update(node, { lastSeen: new Date().toISOString() }).catch((err: unknown) => {
+      this.#log.warn(`saving last-seen of node ${node.id}: ${(err as Error).message}`);
+    });
+    if (node.ephemeral) this.#scheduleEphemeralGC(node.id);
+  }
+
+  #scheduleEphemeralGC(id: number): void {
+    const timer = setTimeout(() => {
+      this.#ephemeralTimers.delete(id);
+      const n = this.registry.byId(id);
+      if (!n || this.isOnline(id)) return;
+      this.#log.info(`deleting ephemeral node ${n.givenName} (${id}): gone for too long`);
+      this.registry
+        .delete(n)
+        .catch((err: unknown) => this.#log.warn(`deleting node ${id}: ${(err as Error).message}`));
+    }, this.#opts.ephemeralTimeoutMs ?? 30_000);
+    timer.unref();
+    this.#ephemeralTimers.set(id, timer);
+  }
+
+  /** Stops listening, ends every stream and connection. */
+  async close(): Promise<void> {
+    clearInterval(this.#sweep);
+    for (const t of this.#ephemeralTimers.values()) clearTimeout(t);
+    for (const s of this.#sessions) s.close();
+    this.#sessions.clear();
+    for (const c of this.#conns) c.conn.destroy();
+    await new Promise<void>((resolve) => this.#http.close(() => resolve()));
+  }
+}
+
+function readAll(stream: http2.ServerHttp2Stream, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) stream.destroy(new Error(`request body over ${limit} bytes`));
+      else chunks.push(c);
+    });
+    stream.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    stream.once('error', reject);
+  });
+}

@@ -1,0 +1,67 @@
+/**
+ * The server side of the ts2021 upgrade (controlhttp/controlhttpserver AcceptHTTP): check
+ * `Upgrade: tailscale-control-protocol` and the base64 initiation in X-Tailscale-Handshake,
+ * answer 101, then the Noise response; a refused initiation gets a Noise error frame (type 3)
+ * with a reason, as controlbase.Server's sendErr does.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { HANDSHAKE_HEADER_NAME, UPGRADE_HEADER_VALUE } from '../dial.js';
+import type { MachinePrivate, MachinePublic } from '../keys.js';
+import { NoiseConn } from '../noise/conn.js';
+import { encodeFrame, MSG_ERROR } from '../noise/frames.js';
+import { initiationVersion, serverAccept } from '../noise/handshake.js';
+
+export interface AcceptedNoise {
+  conn: NoiseConn;
+  machineKey: MachinePublic;
+  protocolVersion: number;
+}
+
+function refuseHTTP(socket: Duplex, status: number, text: string): void {
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\nConnection: close\r\n\r\n${text}\n`,
+  );
+}
+
+/**
+ * Accepts an upgrade; returns undefined (having answered and closed the socket) when the
+ * request is not a valid ts2021 upgrade or the version is below `minVersion`.
+ */
+export function acceptNoise(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  noiseKey: MachinePrivate,
+  minVersion: number,
+): AcceptedNoise | undefined {
+  const next = String(req.headers.upgrade ?? '').toLowerCase();
+  if (next !== UPGRADE_HEADER_VALUE) {
+    refuseHTTP(socket, 400, next === '' ? 'missing next protocol' : 'unknown next protocol');
+    return undefined;
+  }
+  const initB64 = req.headers[HANDSHAKE_HEADER_NAME.toLowerCase()];
+  if (typeof initB64 !== 'string' || initB64 === '') {
+    refuseHTTP(socket, 400, 'missing Tailscale handshake header');
+    return undefined;
+  }
+  const init = Buffer.from(initB64, 'base64');
+  socket.write(
+    `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${UPGRADE_HEADER_VALUE}\r\nConnection: upgrade\r\n\r\n`,
+  );
+  const sendErr = (msg: string): undefined => {
+    socket.end(encodeFrame(MSG_ERROR, Buffer.from(msg)));
+    return undefined;
+  };
+  let hs: ReturnType<typeof serverAccept>;
+  try {
+    hs = serverAccept(noiseKey, init);
+  } catch (err) {
+    return sendErr((err as Error).message);
+  }
+  if (initiationVersion(init) < minVersion) return sendErr(`unsupported client version ${hs.clientVersion}`);
+  (socket as Duplex & { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
+  socket.write(hs.response);
+  const conn = new NoiseConn(socket, hs.keys, { initial: head });
+  return { conn, machineKey: hs.clientMachineKey, protocolVersion: hs.clientVersion };
+}
