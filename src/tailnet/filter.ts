@@ -17,9 +17,10 @@ import { parseIpPacket } from '../netstack/stack.js';
 
 /** `tailcfg.FilterRule`, the fields the filter uses. */
 export interface FilterRule {
-  SrcIPs: string[];
-  DstPorts: Array<{ IP: string; Ports: { First: number; Last: number } }>;
-  IPProto?: number[];
+  SrcIPs: readonly string[];
+  /** Absent in capability-only rules (CapGrant), which open no ports. */
+  DstPorts?: ReadonlyArray<{ IP: string; Ports: { First: number; Last: number } }>;
+  IPProto?: readonly number[];
 }
 
 const TCP = 6;
@@ -67,7 +68,7 @@ function compile(rules: readonly FilterRule[]): Match[] {
       r.IPProto && r.IPProto.length > 0 ? r.IPProto.filter((p) => p >= 0 && p <= 255) : DEFAULT_PROTOCOLS,
     ),
     srcs: r.SrcIPs.flatMap(parseSet),
-    dsts: r.DstPorts.flatMap((d) =>
+    dsts: (r.DstPorts ?? []).flatMap((d) =>
       parseSet(d.IP).map((net) => ({ net, first: d.Ports.First, last: d.Ports.Last })),
     ),
   }));

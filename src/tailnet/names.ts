@@ -43,11 +43,12 @@ export class NameResolver {
     /** The tailnet's DNS domain, e.g. `tail1234.ts.net` (no trailing dot). */
     readonly domain: string,
   ) {
-    const suffix = `.${domain.toLowerCase()}.`;
     for (const n of nodes) {
       const fqdn = n.name.toLowerCase();
+      if (!fqdn) continue;
       this.byName.set(fqdn.endsWith('.') ? fqdn : `${fqdn}.`, n);
-      if (fqdn.endsWith(suffix)) this.byShort.set(fqdn.slice(0, -suffix.length), n);
+      // Short names are the first label: what a search in the tailnet's domain finds.
+      this.byShort.set(fqdn.split('.')[0]!, n);
       for (const a of n.addresses) this.byAddress.set(a.toLowerCase(), n);
     }
   }

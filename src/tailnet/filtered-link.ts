@@ -1,0 +1,30 @@
+/**
+ * The WireGuard device seen by the node's IP stack through the tailnet's packet filter:
+ * inbound packets the netmap's rules deny are dropped (and counted in the filter's stats),
+ * outbound packets are noted so that replies to our own UDP flows are let back in
+ * (wgengine/filter runOut/runIn).
+ */
+import type { PacketLink } from '../netstack/link.js';
+import type { PacketFilter } from './filter.js';
+
+export class FilteredLink implements PacketLink {
+  constructor(
+    private readonly inner: PacketLink,
+    private readonly filter: () => PacketFilter,
+  ) {}
+
+  get mtu(): number {
+    return this.inner.mtu;
+  }
+
+  writePacket(ip: Uint8Array): void {
+    this.filter().noteOut(ip);
+    this.inner.writePacket(ip);
+  }
+
+  onPacket(handler: (ip: Uint8Array) => void): void {
+    this.inner.onPacket((ip) => {
+      if (this.filter().checkIn(ip) === 'accept') handler(ip);
+    });
+  }
+}

@@ -1,0 +1,346 @@
+/**
+ * magicsock: the WireGuard device's `Bind` for a tailnet node (wgengine/magicsock). One UDP
+ * socket (IPv4 and IPv6) carries WireGuard, disco and STUN; DERP carries WireGuard and disco
+ * when no direct path works. WireGuard sees one stable {@link PeerEndpoint} per peer, and
+ * each send goes where that peer's {@link PeerPath} says: the trusted direct address, or
+ * DERP (plus the best untrusted address while probing).
+ */
+import { randomBytes } from 'node:crypto';
+import type { DerpMap } from '../derp/derpmap.js';
+import { DerpClientManager } from '../derp/manager.js';
+import { isStun, parseStunResponse, stunRequest } from '../derp/stun.js';
+import type { Bind, Endpoint } from '../wireguard/bind.js';
+import { type Clock, systemClock } from '../wireguard/clock.js';
+import type { Logger } from '../wireguard/logger.js';
+import { silentLogger } from '../wireguard/logger.js';
+import { UdpBind, UdpEndpoint } from '../wireguard/udp-bind.js';
+import {
+  type AddrPort,
+  type DiscoKeyPair,
+  type DiscoMessage,
+  discoSender,
+  discoShared,
+  looksLikeDisco,
+  openDisco,
+  sealDisco,
+} from './disco.js';
+import { addrKey, PeerPath, type PingOutcome } from './path.js';
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+/** WireGuard's view of a peer: one endpoint per node key, whatever path carries it. */
+export class PeerEndpoint implements Endpoint {
+  readonly key: string;
+  constructor(readonly nodeKey: Uint8Array) {
+    this.key = `peer:${hex(nodeKey)}`;
+  }
+  toString(): string {
+    return `peer ${hex(this.nodeKey).slice(0, 8)}`;
+  }
+}
+
+/** What magicsock needs to know about a peer, from the netmap. */
+export interface MagicPeer {
+  nodeKey: Uint8Array;
+  discoKey: Uint8Array | undefined;
+  /** "ip:port" / "[ip]:port" endpoints control reported. */
+  endpoints: readonly string[];
+  homeDERP: number;
+}
+
+interface PeerState {
+  info: MagicPeer;
+  endpoint: PeerEndpoint;
+  path: PeerPath;
+  shared: Uint8Array | undefined;
+}
+
+export interface MagicsockOptions {
+  nodePrivateKey: Uint8Array;
+  nodePublicKey: Uint8Array;
+  disco: DiscoKeyPair;
+  /** UDP port (0 = any). */
+  port?: number;
+  /** Local address to bind; default all. */
+  host?: string;
+  /** Dial DERP over plain HTTP (Tailscale's TS_DEBUG_USE_DERP_HTTP), for test relays. */
+  derpHttp?: boolean;
+  /** Endpoints to advertise instead of discovering them (interfaces + STUN). */
+  endpoints?: string[];
+  /** Never use direct UDP to peers (DERP only), like TS_DEBUG_ALWAYS_USE_DERP. */
+  derpOnly?: boolean;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export class Magicsock implements Bind {
+  private handler: (from: Endpoint, d: Uint8Array) => void = () => {};
+  private readonly peers = new Map<string, PeerState>();
+  private readonly byDisco = new Map<string, PeerState>();
+  private readonly byAddr = new Map<string, PeerState>();
+  private derp: DerpClientManager | undefined;
+  private derpMap: DerpMap | undefined;
+  private stunWaiters = new Map<string, (ep: AddrPort) => void>();
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  readonly stats = { udpIn: 0, derpIn: 0, udpOut: 0, derpOut: 0, discoIn: 0, unknownDisco: 0 };
+
+  private constructor(
+    private readonly opts: MagicsockOptions,
+    readonly udp: UdpBind,
+  ) {
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.logger ?? silentLogger;
+    udp.onDatagram((from, d) => this.receiveUdp(from as UdpEndpoint, d));
+  }
+
+  /** Opens the UDP socket. DERP starts with {@link setDerpMap}. */
+  static async open(opts: MagicsockOptions): Promise<Magicsock> {
+    return new Magicsock(opts, await UdpBind.open({ port: opts.port ?? 0, host: opts.host }));
+  }
+
+  get port(): number {
+    return this.udp.port;
+  }
+
+  /** The DERP home region, once chosen. */
+  get homeRegion(): number | undefined {
+    return this.derp?.home;
+  }
+
+  // ---- DERP ---------------------------------------------------------------------------------
+
+  /** Installs (or replaces) the DERP map and connects to the lowest-latency region as home. */
+  async setDerpMap(map: DerpMap): Promise<number> {
+    if (JSON.stringify(map) === JSON.stringify(this.derpMap) && this.derp?.home !== undefined)
+      return this.derp.home;
+    this.derp?.close();
+    this.derpMap = map;
+    const derp = new DerpClientManager({
+      privateKey: this.opts.nodePrivateKey,
+      derpMap: map,
+      useHttp: this.opts.derpHttp,
+      logger: this.log,
+    });
+    derp.onPacket((region, src, data) => this.receiveDerp(region, src, data));
+    this.derp = derp;
+    const home = await derp.pickHome();
+    await derp.setHome(home);
+    this.log.info(`magicsock: DERP home region ${home}`);
+    return home;
+  }
+
+  // ---- peers --------------------------------------------------------------------------------
+
+  /** Adds or updates a peer from the netmap. */
+  upsertPeer(info: MagicPeer): PeerEndpoint {
+    const k = hex(info.nodeKey);
+    let st = this.peers.get(k);
+    if (!st) {
+      const path = new PeerPath(this.clock, {
+        sendDiscoPing: (to, txid) =>
+          this.sendDisco(st!, to, { type: 'ping', txid, nodeKey: this.opts.nodePublicKey, padding: 0 }),
+        sendCallMeMaybe: () => this.sendCallMeMaybe(st!),
+      });
+      st = { info, endpoint: new PeerEndpoint(info.nodeKey), path, shared: undefined };
+      this.peers.set(k, st);
+    }
+    if (st.info.discoKey && st.info.discoKey !== info.discoKey) this.byDisco.delete(hex(st.info.discoKey));
+    st.info = info;
+    if (info.discoKey) {
+      st.shared = discoShared(this.opts.disco, info.discoKey);
+      this.byDisco.set(hex(info.discoKey), st);
+    }
+    st.path.hasDerp = info.homeDERP !== 0 || this.derp?.home !== undefined;
+    st.path.setEndpoints(
+      this.opts.derpOnly ? [] : info.endpoints.map(parseAddrPort).filter((a) => a !== undefined),
+    );
+    return st.endpoint;
+  }
+
+  removePeer(nodeKey: Uint8Array): void {
+    const k = hex(nodeKey);
+    const st = this.peers.get(k);
+    if (!st) return;
+    st.path.close();
+    this.peers.delete(k);
+    if (st.info.discoKey) this.byDisco.delete(hex(st.info.discoKey));
+    for (const [a, s] of this.byAddr) if (s === st) this.byAddr.delete(a);
+  }
+
+  /** The path WireGuard packets to a peer take now. */
+  pathOf(
+    nodeKey: Uint8Array,
+  ):
+    | { kind: 'direct'; addr: string; latencyMs: number }
+    | { kind: 'derp'; region: number }
+    | { kind: 'none' } {
+    const st = this.peers.get(hex(nodeKey));
+    if (!st) return { kind: 'none' };
+    const p = st.path.current();
+    if (p.kind === 'direct') return { kind: 'direct', addr: addrKey(p.addr), latencyMs: p.latencyMs };
+    const region = this.regionFor(st);
+    return region ? { kind: 'derp', region } : { kind: 'none' };
+  }
+
+  /** A disco ping to the peer on every path; reports the first pong (like `tailscale ping`). */
+  async ping(nodeKey: Uint8Array): Promise<PingOutcome | undefined> {
+    const st = this.peers.get(hex(nodeKey));
+    return st ? st.path.ping() : undefined;
+  }
+
+  // ---- Bind ---------------------------------------------------------------------------------
+
+  send(to: Endpoint, datagram: Uint8Array): void {
+    if (to instanceof UdpEndpoint) {
+      this.stats.udpOut++;
+      this.udp.send(to, datagram);
+      return;
+    }
+    const st = this.peers.get(hex((to as PeerEndpoint).nodeKey));
+    if (!st) return;
+    const { udp, derp } = st.path.addrForSend();
+    if (udp) {
+      this.stats.udpOut++;
+      this.udp.send(UdpEndpoint.from(udp.ip, udp.port), datagram);
+    }
+    if (derp) this.sendDerp(st, datagram);
+  }
+
+  onDatagram(handler: (from: Endpoint, datagram: Uint8Array) => void): void {
+    this.handler = handler;
+  }
+
+  private sendDerp(st: PeerState, datagram: Uint8Array): void {
+    const region = this.regionFor(st);
+    if (!region || !this.derp) return;
+    this.stats.derpOut++;
+    this.derp.send(region, st.info.nodeKey, datagram);
+  }
+
+  private regionFor(st: PeerState): number | undefined {
+    return st.info.homeDERP || this.derp?.home;
+  }
+
+  private receiveUdp(from: UdpEndpoint, d: Uint8Array): void {
+    this.stats.udpIn++;
+    if (looksLikeDisco(d)) {
+      // DERP-only nodes answer no disco over UDP, so peers never find a direct path to them.
+      if (!this.opts.derpOnly) this.receiveDisco(d, { ip: from.address, port: from.port });
+      return;
+    }
+    if (isStun(d)) {
+      this.receiveStun(d);
+      return;
+    }
+    const st = this.byAddr.get(from.key);
+    this.handler(st ? st.endpoint : from, d);
+  }
+
+  private receiveDerp(_region: number, src: Uint8Array, d: Uint8Array): void {
+    this.stats.derpIn++;
+    if (looksLikeDisco(d)) {
+      this.receiveDisco(d, 'derp', src);
+      return;
+    }
+    const st = this.peers.get(hex(src));
+    if (st) this.handler(st.endpoint, d);
+  }
+
+  // ---- disco --------------------------------------------------------------------------------
+
+  private receiveDisco(pkt: Uint8Array, via: AddrPort | 'derp', derpSrc?: Uint8Array): void {
+    this.stats.discoIn++;
+    const st = this.byDisco.get(hex(discoSender(pkt)));
+    const msg = st?.shared ? openDisco(st.shared, pkt) : undefined;
+    if (!st || !msg) {
+      this.stats.unknownDisco++;
+      return;
+    }
+    if (derpSrc && hex(derpSrc) !== hex(st.info.nodeKey)) return; // disco key not of the DERP sender
+    switch (msg.type) {
+      case 'ping':
+        if (via !== 'derp') {
+          st.path.addCandidate(via);
+          this.byAddr.set(UdpEndpoint.from(via.ip, via.port).key, st);
+        }
+        // The pong tells the peer the address we saw it from; over DERP Tailscale sends its magic 127.3.3.40.
+        this.sendDisco(st, via, {
+          type: 'pong',
+          txid: msg.txid,
+          src: via === 'derp' ? { ip: '127.3.3.40', port: this.regionFor(st) ?? 0 } : via,
+        });
+        return;
+      case 'pong':
+        if (st.path.handlePong(msg.txid, via) && via !== 'derp')
+          this.byAddr.set(UdpEndpoint.from(via.ip, via.port).key, st);
+        return;
+      case 'callMeMaybe':
+        if (via === 'derp' && !this.opts.derpOnly) st.path.handleCallMeMaybe(msg.endpoints);
+        return;
+    }
+  }
+
+  private sendDisco(st: PeerState, to: AddrPort | 'derp', msg: DiscoMessage): void {
+    if (!st.shared) return;
+    const pkt = sealDisco(this.opts.disco, st.shared, msg);
+    if (to === 'derp') this.sendDerp(st, pkt);
+    else this.udp.send(UdpEndpoint.from(to.ip, to.port), pkt);
+  }
+
+  private sendCallMeMaybe(st: PeerState): void {
+    const endpoints = (this.opts.endpoints ?? []).map(parseAddrPort).filter((a) => a !== undefined);
+    if (endpoints.length > 0) this.sendDisco(st, 'derp', { type: 'callMeMaybe', endpoints });
+  }
+
+  // ---- STUN ---------------------------------------------------------------------------------
+
+  /** Our address as a STUN server on `host:port` sees it, through our own socket. */
+  stun(host: string, port: number, timeoutMs = 2000): Promise<AddrPort | undefined> {
+    const txid = new Uint8Array(randomBytes(12));
+    const key = hex(txid);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.stunWaiters.delete(key);
+        resolve(undefined);
+      }, timeoutMs);
+      timer.unref?.();
+      this.stunWaiters.set(key, (ep) => {
+        clearTimeout(timer);
+        resolve(ep);
+      });
+      this.udp.send(UdpEndpoint.from(host, port), stunRequest(txid));
+    });
+  }
+
+  private receiveStun(d: Uint8Array): void {
+    try {
+      const r = parseStunResponse(d);
+      const waiter = this.stunWaiters.get(hex(r.txId));
+      this.stunWaiters.delete(hex(r.txId));
+      waiter?.({ ip: r.ip, port: r.port });
+    } catch (err) {
+      this.log.debug(`magicsock: bad STUN response: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** Sets the endpoints advertised in CallMeMaybe (after discovery). */
+  setLocalEndpoints(endpoints: string[]): void {
+    this.opts.endpoints = endpoints;
+  }
+
+  async close(): Promise<void> {
+    for (const st of this.peers.values()) st.path.close();
+    this.peers.clear();
+    this.derp?.close();
+    await this.udp.close();
+  }
+}
+
+/** Parses `ip:port` or `[ip]:port`. */
+export function parseAddrPort(text: string): AddrPort | undefined {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  return port > 0 && port < 65536 ? { ip: m[1]!, port } : undefined;
+}
