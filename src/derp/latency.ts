@@ -26,6 +26,8 @@ export function httpLatency(node: DerpNode, opts: { timeoutMs: number; useHttp?:
       {
         method: 'GET',
         host: t.connectHost,
+        // A one-off connection: a pooled keep-alive socket would hold the process open after close.
+        agent: false,
         headers: { Host: url.host },
         timeout: opts.timeoutMs,
         ...(url.protocol === 'https:' ? { rejectUnauthorized: !(t.tls.insecure || t.tls.certName) } : {}),

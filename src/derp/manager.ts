@@ -42,7 +42,7 @@ interface RegionConn {
   backoff: Backoff;
   retry: NodeJS.Timeout | undefined;
   pending: Array<[Uint8Array, Uint8Array]>;
-  waiters: Array<() => void>;
+  waiters: Array<{ done: () => void; fail: (err: DerpError) => void }>;
   connects: number;
   /** Set by a Restarting frame: the server's advised delay before redialling. */
   restartInMs: number | undefined;
@@ -120,9 +120,15 @@ export class DerpClientManager {
           reject(new DerpError('TIMEOUT', `DERP region ${regionId}: not connected within ${timeoutMs} ms`)),
         timeoutMs,
       );
-      rc.waiters.push(() => {
-        clearTimeout(timer);
-        resolve();
+      rc.waiters.push({
+        done: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        fail: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       });
     });
   }
@@ -236,7 +242,7 @@ export class DerpClientManager {
     });
     if (rc.regionId === this.home) client.notePreferred(true);
     for (const [dst, data] of rc.pending.splice(0)) client.send(dst, data);
-    for (const w of rc.waiters.splice(0)) w();
+    for (const w of rc.waiters.splice(0)) w.done();
   }
 
   private drop(rc: RegionConn): void {
@@ -282,6 +288,10 @@ export class DerpClientManager {
   close(): void {
     this.closed = true;
     clearInterval(this.sweepTimer);
-    for (const rc of [...this.regions.values()]) this.drop(rc);
+    for (const rc of [...this.regions.values()]) {
+      for (const w of rc.waiters.splice(0))
+        w.fail(new DerpError('CLOSED', `DERP region ${rc.regionId}: manager closed`));
+      this.drop(rc);
+    }
   }
 }
