@@ -9,16 +9,20 @@ import { readConfig, type WgConfig } from '../wireguard/config.js';
 import { WireGuardError } from '../wireguard/errors.js';
 import { openDevice } from '../wireguard/open.js';
 import { cliLogger, UsageError } from './log.js';
+import { WG_PROXY_USAGE, wgExpose, wgForward } from './wg-proxy.js';
 
 export const WG_USAGE = `usage:
   quackscale wg up --config FILE [--verbose]
-  quackscale wg ping --config FILE ADDR [-c COUNT] [-i SECONDS] [-W TIMEOUT] [-s SIZE]`;
+  quackscale wg ping --config FILE ADDR [-c COUNT] [-i SECONDS] [-W TIMEOUT] [-s SIZE]
+${WG_PROXY_USAGE}`;
 
 /** Runs `wg <subcommand>`; resolves with the process exit status. */
 export async function wgCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'up') return up(rest);
   if (sub === 'ping') return ping(rest);
+  if (sub === 'forward') return wgForward(rest);
+  if (sub === 'expose') return wgExpose(rest);
   throw new UsageError(sub ? `unknown wg subcommand '${sub}'\n${WG_USAGE}` : WG_USAGE);
 }
 

@@ -2,6 +2,7 @@ import { addressAt, type Cidr, type IpFamily, parseCidr, parseIp, unmapIPv4 } fr
 import { buildEchoReply, Pinger, type PingOptions, type PingResult } from './echo.js';
 import { NetstackError } from './errors.js';
 import { type IcmpMessage, Icmpv4Type, Icmpv6Type, parseIcmpPacket } from './icmp.js';
+import { buildPortUnreachable, type IcmpErrorInfo, parseUnreachable } from './icmp-error.js';
 import { IPV4_HEADER_LENGTH, parseIPv4Packet, writeIPv4Header } from './ipv4.js';
 import { IPV6_HEADER_LENGTH, parseIPv6Packet, writeIPv6Header } from './ipv6.js';
 import type { PacketLink } from './link.js';
@@ -9,6 +10,12 @@ import { DEFAULT_TTL, type IpPacket, IpProtocol } from './packet.js';
 
 /** Receives every packet for one IP protocol number that is addressed to the stack. */
 export type ProtocolHandler = (pkt: IpPacket) => void;
+
+/** Receives what an ICMP Destination Unreachable says about a packet of one protocol we sent. */
+export type IcmpErrorHandler = (info: IcmpErrorInfo) => void;
+
+/** ICMP errors a stack sends per second at most (RFC 1812 §4.3.2.8, RFC 4443 §2.4(f)). */
+const ICMP_ERROR_RATE = 200;
 
 /** Options for {@link Stack}. */
 export interface StackOptions {
@@ -48,6 +55,8 @@ export interface StackStats {
   sent: number;
   /** Replies not sent because they would exceed the link MTU. */
   tooBig: number;
+  /** TCP/UDP packets to one of our own addresses, delivered back to this stack instead of the link. */
+  loopback: number;
 }
 
 /** Parses an IPv4 or IPv6 packet, chosen by the version nibble. */
@@ -73,6 +82,9 @@ export class Stack {
   private readonly ttl: number;
   /** Indexed by protocol number; ICMP and ICMPv6 are handled by the stack itself. */
   private readonly handlers: (ProtocolHandler | undefined)[] = [];
+  private readonly errorHandlers: (IcmpErrorHandler | undefined)[] = [];
+  private errorWindow = 0;
+  private errorsInWindow = 0;
   private readonly pinger = new Pinger((packet, dst, protocol, src) =>
     this.sendPrepared(packet, dst, protocol, { src }),
   );
@@ -93,6 +105,7 @@ export class Stack {
     icmpOther: 0,
     sent: 0,
     tooBig: 0,
+    loopback: 0,
   };
 
   constructor(
@@ -120,6 +133,11 @@ export class Stack {
     return this.counters;
   }
 
+  /** The link's MTU: the largest IP packet this stack can send. */
+  get mtu(): number {
+    return this.link.mtu;
+  }
+
   /** A copy of the first local address of a family, or undefined. */
   localAddress(family: IpFamily): Uint8Array | undefined {
     return (family === 4 ? this.v4 : this.v6)[0]?.slice();
@@ -142,6 +160,32 @@ export class Stack {
   /** Removes a handler added by {@link registerProtocol}; ICMP and ICMPv6 stay with the stack. */
   unregisterProtocol(protocol: number): void {
     if (protocol !== IpProtocol.ICMP && protocol !== IpProtocol.ICMPV6) this.handlers[protocol] = undefined;
+    this.errorHandlers[protocol] = undefined;
+  }
+
+  /** Routes ICMP Destination Unreachable errors quoting a packet of `protocol` to `handler`. */
+  onIcmpError(protocol: number, handler: IcmpErrorHandler): void {
+    this.errorHandlers[protocol] = handler;
+  }
+
+  /**
+   * Answers `pkt` (received for us) with an ICMP Port Unreachable (RFC 1122 §4.1.3.1), rate
+   * limited. Returns whether one was sent.
+   */
+  sendPortUnreachable(pkt: IpPacket): boolean {
+    if (this.closed) return false;
+    const now = performance.now();
+    if (now - this.errorWindow >= 1000) {
+      this.errorWindow = now;
+      this.errorsInWindow = 0;
+    }
+    if (this.errorsInWindow >= ICMP_ERROR_RATE) return false;
+    this.errorsInWindow++;
+    const reply = buildPortUnreachable(pkt);
+    const to = pkt.buf.slice(pkt.srcOffset, pkt.srcOffset + pkt.addressLength);
+    const from = pkt.buf.slice(pkt.dstOffset, pkt.dstOffset + pkt.addressLength);
+    this.sendPrepared(reply, to, pkt.version === 4 ? IpProtocol.ICMP : IpProtocol.ICMPV6, { src: from });
+    return true;
   }
 
   /** Sends `payload` to `dst` (4 or 16 bytes) in a new IP packet of `protocol`. */
@@ -177,8 +221,23 @@ export class Stack {
     } else {
       writeIPv6Header(packet, 0, { src, dst, nextHeader: protocol, payloadLength, hopLimit: ttl });
     }
-    this.link.writePacket(packet);
     this.counters.sent++;
+    if ((protocol === IpProtocol.TCP || protocol === IpProtocol.UDP) && this.isLocal(dst)) {
+      // TCP or UDP to our own address: loop back, as a host's lo does, on a later turn so no
+      // handler re-enters. (ICMP keeps going to the link: echo replies answer what came from it.)
+      this.counters.loopback++;
+      queueMicrotask(() => {
+        if (!this.closed) this.receive(packet);
+      });
+      return;
+    }
+    this.link.writePacket(packet);
+  }
+
+  /** Whether `address` (4 or 16 bytes) is one of this stack's own addresses. */
+  private isLocal(address: Uint8Array): boolean {
+    for (const a of address.length === 4 ? this.v4 : this.v6) if (addressAt(address, 0, a)) return true;
+    return false;
   }
 
   /**
@@ -260,6 +319,8 @@ export class Stack {
       else c.echoRepliesUnmatched++;
     } else {
       c.icmpOther++;
+      const info = parseUnreachable(pkt, msg);
+      if (info) this.errorHandlers[info.protocol]?.(info);
     }
   }
 

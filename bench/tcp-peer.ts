@@ -1,0 +1,48 @@
+/**
+ * Child process of the TCP benchmark: one of our nodes (WireGuard device, stack, TCP) listening
+ * on 10.9.0.2:5001, counting what it receives until the sender closes, then reporting bytes,
+ * seconds and this process's CPU time.
+ */
+import { Stack } from '../src/netstack/stack.js';
+import { TcpEndpoint } from '../src/netstack/tcp/endpoint.js';
+import { TcpServer } from '../src/netstack/tcp/server.js';
+import { Device } from '../src/wireguard/device.js';
+import { keyFromBase64 } from '../src/wireguard/keys.js';
+import { UdpBind } from '../src/wireguard/udp-bind.js';
+
+interface Setup {
+  privateKey: string;
+  peer: string;
+}
+
+process.once('message', async (setup: Setup) => {
+  const bind = await UdpBind.open({ host: '127.0.0.1' });
+  const dev = new Device({ privateKey: keyFromBase64(setup.privateKey), bind });
+  dev.addPeer({ publicKey: keyFromBase64(setup.peer), allowedIPs: ['10.9.0.1/32'] });
+  const stack = new Stack(dev, { addresses: ['10.9.0.2/24'] });
+  const tcp = new TcpEndpoint(stack, { receiveBuffer: 4 << 20 });
+  new TcpServer(tcp, {}, (s) => {
+    let bytes = 0;
+    const start = performance.now();
+    const cpu0 = process.cpuUsage();
+    s.on('data', (d: Buffer) => {
+      bytes += d.length;
+    });
+    s.on('end', () => {
+      const cpu = process.cpuUsage(cpu0);
+      process.send!({
+        bytes,
+        seconds: (performance.now() - start) / 1000,
+        cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      });
+      s.end();
+    });
+  }).listen(5001);
+  process.on('message', async () => {
+    tcp.close();
+    stack.close();
+    await dev.close();
+    process.exit(0);
+  });
+  process.send!({ port: bind.port });
+});

@@ -1,0 +1,266 @@
+/**
+ * TCP benchmarks (`npm run bench -- tcp`), all in one run so the ratios hold on a noisy machine:
+ * 1. TS↔TS: two of our nodes in two processes, WireGuard over UDP loopback, bulk TCP;
+ *    plus our TCP alone over an in-memory link (no crypto), to show what TCP itself costs;
+ * 2. TS↔Linux through wireguard-go in a namespace: download and upload;
+ * 3. the reference: a pair of wireguard-go peers in two namespaces, iperf3 TCP;
+ * and CPU seconds per GB, and the RSS of 1,000 idle connections.
+ * TCP_BENCH_SKIP_RIG=1 skips everything that needs root and namespaces (2 and 3).
+ */
+import { fork } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { memoryLinkPair } from '../src/netstack/link.js';
+import { Stack } from '../src/netstack/stack.js';
+import { TcpEndpoint } from '../src/netstack/tcp/endpoint.js';
+import { TcpServer } from '../src/netstack/tcp/server.js';
+import { type TcpSocket, tcpConnect } from '../src/netstack/tcp/socket.js';
+import { Device } from '../src/wireguard/device.js';
+import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../src/wireguard/keys.js';
+import { UdpBind } from '../src/wireguard/udp-bind.js';
+import { Cleanup, execIn, spawnIn, waitFor } from '../test/interop/rig/exec.js';
+import { iperf3Tcp, startWireguardGoPair } from '../test/interop/rig/pair.js';
+import { checkRequirements } from '../test/interop/rig/requirements.js';
+import { startTcpNode, type TcpNode } from '../test/interop/rig/tcp-node.js';
+import { Report } from './report.js';
+
+const SECONDS = 4;
+const CHUNK = Buffer.alloc(256 * 1024, 0x5a);
+
+export async function run(): Promise<Report> {
+  const r = new Report('tcp');
+  const missing = process.env.TCP_BENCH_SKIP_RIG
+    ? ['skipped']
+    : checkRequirements(['root', 'netns', 'tun', 'wireguard-go', 'wg', 'ip', 'iperf3', 'python3', 'ss']);
+  if (missing.length === 0) await reference(r);
+  else console.log(`  (no wireguard-go reference: missing ${missing.join(', ')})`);
+  const ref = missing.length === 0 ? 'reference: wireguard-go pair, iperf3 TCP' : undefined;
+  await tsToTs(r, ref);
+  await memoryOnly(r, ref);
+  if (missing.length === 0) await tsToLinux(r, ref);
+  await idleConnections(r);
+  const print = (name: string, aim: string) => {
+    const x = ref ? r.ratio(name, ref) : undefined;
+    if (x !== undefined) console.log(`  ${name}: ${x.toFixed(2)}× the wireguard-go pair (aim ${aim})`);
+  };
+  print('TS↔TS bulk (2 processes, WireGuard over UDP loopback)', '≥ 2×');
+  print('TS↔Linux download (wireguard-go, Linux sends)', '≥ 1×');
+  print('TS↔Linux upload (wireguard-go, we send)', '≥ 1×');
+  return r;
+}
+
+/** Writes CHUNK to `s` as fast as it drains, for `seconds`, then ends it. */
+function blast(s: TcpSocket, seconds: number): Promise<number> {
+  return new Promise((resolve) => {
+    let sent = 0;
+    const until = performance.now() + seconds * 1000;
+    const pump = () => {
+      while (performance.now() < until) {
+        sent += CHUNK.length;
+        if (!s.write(CHUNK)) {
+          s.once('drain', pump);
+          return;
+        }
+      }
+      s.end();
+      resolve(sent);
+    };
+    pump();
+  });
+}
+
+async function reference(r: Report): Promise<void> {
+  const pair = await startWireguardGoPair({ logLevel: 'error' });
+  try {
+    const res = await iperf3Tcp({
+      serverNs: pair.b.ns,
+      clientNs: pair.a.ns,
+      serverAddress: pair.b.inner4,
+      seconds: SECONDS,
+    });
+    r.add({
+      name: 'reference: wireguard-go pair, iperf3 TCP',
+      value: res.bitsPerSecond / 8e6,
+      unit: 'MB/s',
+      note: `${(res.bitsPerSecond / 1e6).toFixed(0)} Mbit/s, ${res.retransmits ?? '?'} retransmits`,
+    });
+  } finally {
+    await pair.close();
+  }
+}
+
+async function tsToTs(r: Report, ref: string | undefined): Promise<void> {
+  const privA = generatePrivateKey();
+  const privB = generatePrivateKey();
+  const here = dirname(fileURLToPath(import.meta.url));
+  const child = fork(join(here, 'tcp-peer.js'), [], { stdio: ['pipe', 'inherit', 'inherit', 'ipc'] });
+  child.send({ privateKey: keyToBase64(privB), peer: keyToBase64(publicKeyFromPrivate(privA)) });
+  const port = await new Promise<number>((res) =>
+    child.once('message', (m: { port: number }) => res(m.port)),
+  );
+  const bind = await UdpBind.open({ host: '127.0.0.1' });
+  const dev = new Device({ privateKey: privA, bind });
+  dev.addPeer({
+    publicKey: publicKeyFromPrivate(privB),
+    endpoint: bind.parseEndpoint(`127.0.0.1:${port}`),
+    allowedIPs: ['10.9.0.2/32'],
+  });
+  const stack = new Stack(dev, { addresses: ['10.9.0.1/24'] });
+  const tcp = new TcpEndpoint(stack, { sendBuffer: 4 << 20 });
+  try {
+    await stack.ping('10.9.0.2', { timeoutMs: 5000 });
+    const s = tcpConnect(tcp, { host: '10.9.0.2', port: 5001 });
+    await new Promise((res) => s.once('connect', res));
+    const cpu0 = process.cpuUsage();
+    const got = new Promise<{ bytes: number; seconds: number; cpuSeconds: number }>((res) =>
+      child.once('message', (m: { bytes: number; seconds: number; cpuSeconds: number }) => res(m)),
+    );
+    await blast(s, SECONDS);
+    const result = await got;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuTotal = result.cpuSeconds + (cpu.user + cpu.system) / 1e6;
+    r.add({
+      name: 'TS↔TS bulk (2 processes, WireGuard over UDP loopback)',
+      value: result.bytes / result.seconds / 1e6,
+      unit: 'MB/s',
+      ratioTo: ref,
+      note: `${tcp.stats.recoveries} recoveries, ${tcp.stats.timeouts} RTOs`,
+    });
+    r.add({
+      name: 'TS↔TS CPU per GB (sender + receiver)',
+      value: cpuTotal / (result.bytes / 1e9),
+      unit: 'CPU s/GB',
+    });
+    s.destroy();
+  } finally {
+    child.send({ cmd: 'stop' });
+    await new Promise((res) => child.once('exit', res));
+    tcp.close();
+    stack.close();
+    await dev.close();
+  }
+}
+
+/** Our TCP alone: two endpoints in this process over an in-memory link, no crypto, no UDP. */
+async function memoryOnly(r: Report, ref: string | undefined): Promise<void> {
+  const [la, lb] = memoryLinkPair(1420);
+  const a = new TcpEndpoint(new Stack(la, { addresses: ['10.0.0.1'] }), { sendBuffer: 4 << 20 });
+  const b = new TcpEndpoint(new Stack(lb, { addresses: ['10.0.0.2'] }), { receiveBuffer: 4 << 20 });
+  let bytes = 0;
+  const done = new Promise<void>((res) => {
+    new TcpServer(b, {}, (s) => {
+      s.on('data', (d: Buffer) => (bytes += d.length));
+      s.on('end', () => res());
+    }).listen(80);
+  });
+  const s = tcpConnect(a, { host: '10.0.0.2', port: 80 });
+  await new Promise((res) => s.once('connect', res));
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await blast(s, SECONDS / 2);
+  await done;
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  r.add({
+    name: 'TCP only, in-memory link (1 process, no crypto)',
+    value: bytes / seconds / 1e6,
+    unit: 'MB/s',
+    ratioTo: ref,
+  });
+  r.add({
+    name: 'TCP only CPU per GB (both ends)',
+    value: (cpu.user + cpu.system) / 1e6 / (bytes / 1e9),
+    unit: 'CPU s/GB',
+  });
+  a.close();
+  b.close();
+}
+
+/** Python in the namespace: a source that sends `size` bytes to each client, or a sink that counts. */
+const PY_SOURCE = [
+  'import socket, sys',
+  's = socket.create_server((sys.argv[1], int(sys.argv[2])))',
+  'buf = bytes(1 << 20)',
+  'while True:',
+  '    c, _ = s.accept()',
+  '    for _ in range(int(sys.argv[3])): c.sendall(buf)',
+  '    c.close()',
+].join('\n');
+const PY_SINK = [
+  'import socket, sys',
+  's = socket.create_server((sys.argv[1], int(sys.argv[2])))',
+  'while True:',
+  '    c, _ = s.accept()',
+  '    while c.recv(1 << 20): pass',
+  '    c.close()',
+].join('\n');
+
+async function tsToLinux(r: Report, ref: string | undefined): Promise<void> {
+  const node: TcpNode = await startTcpNode({ tcp: { receiveBuffer: 4 << 20, sendBuffer: 4 << 20 } });
+  const cleanup = new Cleanup();
+  try {
+    const mb = 400;
+    for (const [script, port, extra] of [
+      [PY_SOURCE, 7001, [String(mb)]],
+      [PY_SINK, 7002, []],
+    ] as const) {
+      spawnIn(node.peer.ns, 'python3', ['-c', script, node.peer.inner4, String(port), ...extra], { cleanup });
+      await waitFor('python server', async () => {
+        const { stdout } = await execIn(node.peer.ns, 'ss', ['-Hltn', 'sport', '=', `:${port}`]);
+        return stdout.trim() !== '' ? true : undefined;
+      });
+    }
+    const down = tcpConnect(node.tcp, { host: node.peer.inner4, port: 7001 });
+    let bytes = 0;
+    const t0 = performance.now();
+    down.on('data', (d: Buffer) => (bytes += d.length));
+    await new Promise((res) => down.once('end', res));
+    const downSeconds = (performance.now() - t0) / 1000;
+    if (bytes !== mb << 20) throw new Error(`download got ${bytes} bytes, expected ${mb << 20}`);
+    r.add({
+      name: 'TS↔Linux download (wireguard-go, Linux sends)',
+      value: bytes / downSeconds / 1e6,
+      unit: 'MB/s',
+      ratioTo: ref,
+    });
+    const up = tcpConnect(node.tcp, { host: node.peer.inner4, port: 7002 });
+    await new Promise((res) => up.once('connect', res));
+    up.resume();
+    const t1 = performance.now();
+    const sent = await blast(up, SECONDS);
+    await new Promise((res) => up.once('close', res));
+    r.add({
+      name: 'TS↔Linux upload (wireguard-go, we send)',
+      value: sent / ((performance.now() - t1) / 1000) / 1e6,
+      unit: 'MB/s',
+      ratioTo: ref,
+      note: `${node.tcp.stats.recoveries} recoveries (${node.tcp.stats.spurious} undone), ${node.tcp.stats.timeouts} RTOs, ${node.tcp.stats.probes} probes`,
+    });
+  } finally {
+    await cleanup.run();
+    await node.close();
+  }
+}
+
+/**
+ * Memory of 1,000 established, idle connections (both ends, so 2,000 sockets), measured in a
+ * fresh child process (bench/tcp-idle.ts) so that nothing from the other runs is on its heap.
+ */
+async function idleConnections(r: Report): Promise<void> {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const child = fork(join(here, 'tcp-idle.js'), [], {
+    execArgv: ['--expose-gc'],
+    stdio: ['pipe', 'inherit', 'inherit', 'ipc'],
+  });
+  const m = await new Promise<{ rss: number; heap: number; accepted: number }>((res, rej) => {
+    child.once('message', res);
+    child.once('error', rej);
+  });
+  if (m.accepted !== 1000) throw new Error(`only ${m.accepted} of 1000 connections accepted`);
+  r.add({
+    name: 'RSS of 1,000 idle connections (both ends)',
+    value: m.rss / 1e6,
+    unit: 'MB',
+    note: `JS heap + buffers ${(m.heap / 1e6).toFixed(2)} MB, ${(m.heap / 2000 / 1024).toFixed(1)} KiB per socket`,
+  });
+}

@@ -1,0 +1,45 @@
+/**
+ * Joins two byte streams both ways, as a port forwarder does: data flows in each direction
+ * with backpressure (pipe), an end in one direction half-closes the other side, and an error
+ * on either tears both down. Reports the byte counts once both have closed.
+ */
+import type { Duplex } from 'node:stream';
+
+export interface SpliceResult {
+  /** Bytes read from `a` and written to `b`. */
+  aToB: number;
+  /** Bytes read from `b` and written to `a`. */
+  bToA: number;
+  /** The first error's code or message, if either side failed. */
+  error: string | undefined;
+}
+
+/** Splices `a` and `b`; returns a function that destroys both. */
+export function splice(a: Duplex, b: Duplex, onDone?: (r: SpliceResult) => void): () => void {
+  const r: SpliceResult = { aToB: 0, bToA: 0, error: undefined };
+  a.on('data', (d: Buffer) => {
+    r.aToB += d.length;
+  });
+  b.on('data', (d: Buffer) => {
+    r.bToA += d.length;
+  });
+  a.pipe(b);
+  b.pipe(a);
+  const fail = (err: Error & { code?: string }) => {
+    r.error ||= err.code ?? err.message;
+    a.destroy();
+    b.destroy();
+  };
+  a.on('error', fail);
+  b.on('error', fail);
+  let closed = 0;
+  const onClose = () => {
+    if (++closed === 2) onDone?.(r);
+  };
+  a.on('close', onClose);
+  b.on('close', onClose);
+  return () => {
+    a.destroy();
+    b.destroy();
+  };
+}

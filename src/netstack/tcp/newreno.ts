@@ -1,0 +1,41 @@
+import { type CongestionControl, initialWindow } from './congestion.js';
+
+/**
+ * Reno's window arithmetic (RFC 5681 §3.1) with appropriate byte counting (RFC 3465, L = 2·SMSS)
+ * so stretch ACKs grow the window by the bytes they cover. NewReno's partial-ACK handling
+ * (RFC 6582) lives in the connection's recovery, which is shared with CUBIC.
+ */
+export class NewReno implements CongestionControl {
+  cwnd: number;
+  ssthresh = Number.MAX_SAFE_INTEGER;
+  private acc = 0;
+
+  constructor(private readonly mss: number) {
+    this.cwnd = initialWindow(mss);
+  }
+
+  onAck(acked: number): void {
+    if (this.cwnd < this.ssthresh) {
+      this.cwnd += Math.min(acked, 2 * this.mss);
+      return;
+    }
+    // Congestion avoidance: one MSS per cwnd of acknowledged bytes (RFC 5681 eq. 3, byte counted).
+    this.acc += acked;
+    if (this.acc >= this.cwnd) {
+      this.acc -= this.cwnd;
+      this.cwnd += this.mss;
+    }
+  }
+
+  onCongestion(_now: number, flight: number): void {
+    this.ssthresh = Math.max(flight / 2, 2 * this.mss);
+    this.cwnd = this.ssthresh;
+    this.acc = 0;
+  }
+
+  onTimeout(_now: number, flight: number): void {
+    this.ssthresh = Math.max(flight / 2, 2 * this.mss);
+    this.cwnd = this.mss;
+    this.acc = 0;
+  }
+}
