@@ -2,6 +2,7 @@
  * `quackscale control …`: the embedded control server (serve, authkey) and the control
  * client (login, netmap, logout) from the command line.
  */
+
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ControlClient } from '../control/client.js';
@@ -11,11 +12,14 @@ import { AuthKeyStore } from '../control/server/authkeys.js';
 import type { AclPolicy } from '../control/server/policy.js';
 import { ControlServer } from '../control/server/server.js';
 import type { DERPMap } from '../control/tailcfg.js';
+import { DerpHttpServer } from '../derp/http-server.js';
+import { localDerpMap } from '../tailnet/local.js';
 import { UsageError } from './log.js';
 
 /** Usage text of `quackscale control`. */
 export const CONTROL_USAGE = `usage:
-  quackscale control serve --addr HOST:PORT --state-dir DIR [--derp-map FILE] [--policy FILE] [--base-domain DOMAIN]
+  quackscale control serve --addr HOST:PORT --state-dir DIR [--derp | --derp-map FILE] [--derp-port PORT]
+                           [--policy FILE] [--base-domain DOMAIN]
   quackscale control authkey --state-dir DIR [--reusable] [--ephemeral] [--tags tag:a,tag:b] [--ttl-hours N]
   quackscale control login --server URL [--authkey KEY] --state-dir DIR --hostname NAME [--ephemeral]
   quackscale control netmap --state-dir DIR [--json]
@@ -62,13 +66,26 @@ async function serve(argv: string[]): Promise<number> {
       'derp-map': { type: 'string' },
       policy: { type: 'string' },
       'base-domain': { type: 'string' },
+      derp: { type: 'boolean' },
+      'derp-port': { type: 'string' },
     },
   });
   const addr = need(values.addr, '--addr');
   const m = /^(.*):(\d+)$/.exec(addr);
   if (!m) throw new UsageError(`--addr must be HOST:PORT, got '${addr}'`);
   const host = m[1]!.replace(/^\[|\]$/g, '');
-  const derpMap = values['derp-map'] ? await readJSON<DERPMap>(values['derp-map'], '--derp-map') : undefined;
+  if (values.derp && values['derp-map']) throw new UsageError('--derp and --derp-map exclude each other');
+  let derpMap = values['derp-map'] ? await readJSON<DERPMap>(values['derp-map'], '--derp-map') : undefined;
+  // --derp: our relay and STUN responder in this process, and a DERP map pointing at them.
+  const derp = values.derp
+    ? await DerpHttpServer.listen({ host, port: Number(values['derp-port'] ?? 0), stunPort: 0 })
+    : undefined;
+  if (derp) {
+    derpMap = localDerpMap(host, derp.port, derp.stun?.port ?? -1);
+    console.log(
+      `derp relay on ${derp.url} (plain HTTP: nodes use derpHttp / TS_DEBUG_USE_DERP_HTTP=1), STUN on udp ${derp.stun?.port}`,
+    );
+  }
   const policy = values.policy ? await readJSON<AclPolicy>(values.policy, '--policy') : undefined;
   const server = await ControlServer.create({
     stateDir: need(values['state-dir'], '--state-dir'),
@@ -88,6 +105,7 @@ async function serve(argv: string[]): Promise<number> {
     process.once('SIGTERM', resolve);
   });
   await server.close();
+  await derp?.close();
   return 0;
 }
 

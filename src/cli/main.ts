@@ -3,10 +3,12 @@
 import { CONTROL_USAGE, controlCommand } from './control.js';
 import { DERP_USAGE, derpCommand } from './derp.js';
 import { UsageError } from './log.js';
+import { NODE_USAGE, nodeCommand } from './node.js';
 import { WG_USAGE, wgCommand } from './wg.js';
 
 const USAGE = `quackscale — a Tailscale-compatible node in TypeScript
 
+${NODE_USAGE}
 ${WG_USAGE}
 ${DERP_USAGE}
 ${CONTROL_USAGE}`;
@@ -17,6 +19,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return cmd === undefined ? 2 : 0;
   }
+  if (cmd === 'up' || cmd === 'status' || cmd === 'ping' || cmd === 'down') return nodeCommand(cmd, rest);
   if (cmd === 'wg') return wgCommand(rest);
   if (cmd === 'derp') return derpCommand(rest);
   if (cmd === 'control') return controlCommand(rest);

@@ -79,7 +79,8 @@ export class Magicsock implements Bind {
   private readonly byDisco = new Map<string, PeerState>();
   private readonly byAddr = new Map<string, PeerState>();
   private derp: DerpClientManager | undefined;
-  private derpMap: DerpMap | undefined;
+  private derpMapJson: string | undefined;
+  private derpReady: Promise<number> | undefined;
   private stunWaiters = new Map<string, (ep: AddrPort) => void>();
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -110,12 +111,20 @@ export class Magicsock implements Bind {
 
   // ---- DERP ---------------------------------------------------------------------------------
 
-  /** Installs (or replaces) the DERP map and connects to the lowest-latency region as home. */
-  async setDerpMap(map: DerpMap): Promise<number> {
-    if (JSON.stringify(map) === JSON.stringify(this.derpMap) && this.derp?.home !== undefined)
-      return this.derp.home;
+  /**
+   * Installs (or replaces) the DERP map and connects to the lowest-latency region as home.
+   * The same map again returns the connection already made (or being made).
+   */
+  setDerpMap(map: DerpMap): Promise<number> {
+    const json = JSON.stringify(map);
+    if (json === this.derpMapJson && this.derpReady) return this.derpReady;
     this.derp?.close();
-    this.derpMap = map;
+    this.derpMapJson = json;
+    this.derpReady = this.connectDerp(map);
+    return this.derpReady;
+  }
+
+  private async connectDerp(map: DerpMap): Promise<number> {
     const derp = new DerpClientManager({
       privateKey: this.opts.nodePrivateKey,
       derpMap: map,

@@ -11,15 +11,23 @@
  * await tn.close();
  */
 import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { Agent, type Dispatcher, type RequestInit, type Response, fetch as undiciFetch } from 'undici';
 import { ControlClient } from '../control/client.js';
 import type { NetMap, NetMapChange, NetNode } from '../control/netmap.js';
 import type { DerpMap } from '../derp/derpmap.js';
+import { splice } from '../netstack/splice.js';
 import { Stack } from '../netstack/stack.js';
+import { TcpEndpoint } from '../netstack/tcp/endpoint.js';
+import { TcpServer } from '../netstack/tcp/server.js';
+import { type TcpSocket, tcpConnect } from '../netstack/tcp/socket.js';
+import { type UdpSocket, UdpEndpoint as UdpSockets } from '../netstack/udp.js';
 import { Device } from '../wireguard/device.js';
 import { type Logger, silentLogger } from '../wireguard/logger.js';
 import { interfaceEndpoints, mergeEndpoints, stunTargets } from './endpoints.js';
 import { PacketFilter } from './filter.js';
 import { FilteredLink } from './filtered-link.js';
+import { type HttpProxy, startHttpProxy } from './http-proxy.js';
 import { Magicsock } from './magicsock.js';
 import { NameResolver, UnknownHostError } from './names.js';
 
@@ -40,7 +48,7 @@ export interface TailnetOptions {
   logger?: Logger;
   /** UDP port for WireGuard and disco (0 = any). */
   port?: number;
-  /** Reach DERP servers over plain HTTP (`TS_DEBUG_USE_DERP_HTTP`), for test relays. */
+  /** Reach DERP servers over plain HTTP, for local relays (default: `TS_DEBUG_USE_DERP_HTTP=1`). */
   derpHttp?: boolean;
   /** UDP endpoints to advertise instead of discovering them. */
   endpoints?: string[];
@@ -82,6 +90,10 @@ export class Tailnet extends EventEmitter {
   private device: Device | undefined;
   /** The node's IP stack (ICMP, and TCP/UDP sockets), once up. */
   stack: Stack | undefined;
+  private tcp: TcpEndpoint | undefined;
+  private udp: UdpSockets | undefined;
+  private dispatcher: Dispatcher | undefined;
+  private readonly closers = new Set<() => Promise<void> | void>();
   private filter: PacketFilter = new PacketFilter([], []);
   private names = new NameResolver([], '');
   private netmap: NetMap | undefined;
@@ -120,7 +132,7 @@ export class Tailnet extends EventEmitter {
       nodePublicKey: nodeKey.publicKey.raw,
       disco: { publicKey: disco.publicKey.raw, secretKey: disco.exportRaw() },
       port: this.opts.port,
-      derpHttp: this.opts.derpHttp,
+      derpHttp: this.opts.derpHttp ?? process.env.TS_DEBUG_USE_DERP_HTTP === '1',
       endpoints: this.opts.endpoints,
       derpOnly: this.opts.derpOnly,
       logger: this.log,
@@ -163,7 +175,11 @@ export class Tailnet extends EventEmitter {
       await ms.setDerpMap(nm.derpMap as DerpMap);
     }
     const self = nm.self.addresses.map(unprefix);
-    if (!this.stack) this.stack = new Stack(new FilteredLink(dev, () => this.filter), { addresses: self });
+    if (!this.stack) {
+      this.stack = new Stack(new FilteredLink(dev, () => this.filter), { addresses: self });
+      this.tcp = new TcpEndpoint(this.stack);
+      this.udp = new UdpSockets(this.stack);
+    }
     this.filter = new PacketFilter(nm.packetFilter, self);
     this.names = new NameResolver(
       [nm.self, ...nm.peers.values()].map((n) => ({ name: n.name, addresses: n.addresses.map(unprefix) })),
@@ -259,6 +275,151 @@ export class Tailnet extends EventEmitter {
     return r?.RegionCode ?? String(region ?? '?');
   }
 
+  // ---- sockets --------------------------------------------------------------------------------
+
+  /**
+   * Opens a TCP connection to `host:port` over the tailnet; `host` is a MagicDNS short name,
+   * an FQDN (with or without the trailing dot) or a 100.x / fd7a: address. Resolves on connect
+   * with a net.Socket-compatible stream; rejects with ECONNREFUSED, ETIMEDOUT or an unknown host.
+   */
+  dial(host: string, port: number, opts: { timeout?: number } = {}): Promise<TcpSocket> {
+    const tcp = this.requireTcp();
+    const addr = this.resolve(host);
+    return new Promise((resolve, reject) => {
+      const sock = tcpConnect(tcp, { host: addr, port, connectTimeout: opts.timeout ?? 30_000 });
+      sock.once('error', reject);
+      sock.once('connect', () => {
+        sock.off('error', reject);
+        resolve(sock);
+      });
+    });
+  }
+
+  /** A net.Server-like TCP listener on `port` of our tailnet addresses ('connection' events). */
+  async listen(port: number): Promise<TcpServer> {
+    const server = new TcpServer(this.requireTcp());
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    // Closing the node closes the listener and whatever connections it accepted.
+    const accepted = new Set<TcpSocket>();
+    server.on('connection', (s: TcpSocket) => {
+      accepted.add(s);
+      s.once('close', () => accepted.delete(s));
+    });
+    this.closers.add(() => {
+      for (const s of accepted) s.destroy();
+      return new Promise<void>((r) => server.close(() => r()));
+    });
+    return server;
+  }
+
+  /** A dgram.Socket-like UDP socket bound to `port` of our tailnet addresses. */
+  async listenPacket(port: number): Promise<UdpSocket> {
+    if (!this.udp) throw new Error('tailnet node is not up: call up() first');
+    const sock = this.udp.createSocket();
+    await new Promise<void>((resolve) => sock.bind(port, () => resolve()));
+    this.closers.add(() => void sock.close());
+    return sock;
+  }
+
+  /** WHATWG fetch over the tailnet (undici with our dial as its connector). */
+  fetch(url: string | URL, init?: RequestInit): Promise<Response> {
+    this.dispatcher ??= new Agent({
+      connect: (o, cb) => {
+        this.dial(o.hostname, Number(o.port) || (o.protocol === 'https:' ? 443 : 80)).then(
+          (s) => cb(null, s as unknown as net.Socket),
+          (e: Error) => cb(e, null),
+        );
+      },
+    });
+    return undiciFetch(url, { ...init, dispatcher: this.dispatcher });
+  }
+
+  /** Carries tailnet TCP connections to `port` to `127.0.0.1:localPort` (tailscale serve --tcp). */
+  async serveLocal(port: number, localPort: number): Promise<TcpServer> {
+    const server = await this.listen(port);
+    server.on('connection', (s: TcpSocket) => {
+      const local = net.connect(localPort, '127.0.0.1');
+      splice(s, local, (r) =>
+        this.log.debug(
+          `serve ${port}→${localPort}: ${r.aToB}/${r.bToA} bytes${r.error ? ` (${r.error})` : ''}`,
+        ),
+      );
+    });
+    return server;
+  }
+
+  /** Carries connections to `127.0.0.1:localPort` to `host:port` on the tailnet. */
+  async forward(localPort: number, host: string, port: number): Promise<net.Server> {
+    this.resolve(host); // fail now on an unknown name
+    const server = net.createServer((local) => {
+      local.pause();
+      this.dial(host, port).then(
+        (remote) => {
+          splice(local, remote, (r) =>
+            this.log.debug(`forward ${localPort}→${host}:${port}: ${r.aToB}/${r.bToA} bytes`),
+          );
+          local.resume();
+        },
+        (err: Error) => {
+          this.log.warn(`forward ${localPort}→${host}:${port}: ${err.message}`);
+          local.destroy();
+        },
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(localPort, '127.0.0.1', () => resolve());
+    });
+    this.closers.add(() => new Promise<void>((r) => server.close(() => r())));
+    return server;
+  }
+
+  /**
+   * A loopback HTTP proxy (absolute-URI and CONNECT) that carries tailnet hosts over the
+   * tailnet and everything else directly, with random Basic credentials.
+   */
+  async httpProxy(opts: { port?: number } = {}): Promise<HttpProxy> {
+    const proxy = await startHttpProxy({
+      port: opts.port,
+      isTailnetHost: (h) => this.isTailnetHost(h),
+      dial: (h, p) => this.dial(h, p),
+      logger: this.log,
+    });
+    this.closers.add(() => proxy.close());
+    return proxy;
+  }
+
+  /** Who is at a tailnet address (or a socket's remote address), as Tailscale's WhoIs. */
+  whois(
+    addressOrSocket: string | { remoteAddress?: string },
+  ): { name: string; hostname: string; addresses: string[]; user: string | undefined } | undefined {
+    const addr = typeof addressOrSocket === 'string' ? addressOrSocket : addressOrSocket.remoteAddress;
+    const nm = this.netmap;
+    if (!addr || !nm) return undefined;
+    for (const n of [nm.self, ...nm.peers.values()]) {
+      if (!n.addresses.some((a) => unprefix(a) === addr)) continue;
+      const profile = nm.userProfiles.get(n.user);
+      return {
+        name: n.name,
+        hostname: n.shortName,
+        addresses: n.addresses.map(unprefix),
+        user: profile?.LoginName,
+      };
+    }
+    return undefined;
+  }
+
+  private requireTcp(): TcpEndpoint {
+    if (!this.tcp) throw new Error('tailnet node is not up: call up() first');
+    return this.tcp;
+  }
+
   /** The netmap's peers, as status reports them. */
   peers(): PeerStatus[] {
     return this.status().peers;
@@ -316,6 +477,12 @@ export class Tailnet extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Reset every tailnet connection first: listeners and forwarders then close at once
+    // instead of waiting for keep-alive clients.
+    await this.dispatcher?.destroy();
+    this.tcp?.close();
+    this.udp?.close();
+    for (const c of this.closers) await c();
     this.stack?.close();
     await this.control?.close();
     await this.device?.close();

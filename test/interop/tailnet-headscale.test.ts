@@ -1,6 +1,9 @@
 // Two of our tailnet nodes on a real Headscale with a real derper: they start on DERP, reach each other
 // over WireGuard (ICMP through our stack), and disco upgrades them to the direct UDP path.
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -62,5 +65,63 @@ skipUnless(missingPeers(['headscale', 'derper']))('tailnet nodes on Headscale + 
     expect(st.rxBytes).toBeGreaterThan(0);
     expect((await c.ping('alpha.tailnet.test')).via).toMatch(/^127\.0\.0\.1:\d+$/);
     await expect(c.ping('nobody')).rejects.toThrow(/unknown tailnet host 'nobody'/);
+  });
+
+  it('TCP both ways over the tailnet: 20 MB intact, HTTP via fetch, serveLocal, forward, whois', async () => {
+    const a = await node('delta');
+    const b = await node('echo');
+    // A listener on B that hashes what it gets and answers with its own 20 MB.
+    const server = await b.listen(7000);
+    const down = randomBytes(20 * 1024 * 1024);
+    const whoCalled: string[] = [];
+    server.on('connection', (s) => {
+      whoCalled.push(b.whois(s)?.hostname ?? '?');
+      const h = createHash('sha256');
+      let n = 0;
+      s.on('data', (d: Buffer) => {
+        h.update(d);
+        n += d.length;
+      });
+      s.on('end', () => s.end(`${n} ${h.digest('hex')}\n`));
+      s.write(down);
+    });
+    const up = randomBytes(20 * 1024 * 1024);
+    const sock = await a.dial('echo', 7000);
+    const got: Buffer[] = [];
+    sock.on('data', (d: Buffer) => got.push(d));
+    const closed = new Promise((r) => sock.on('close', r));
+    sock.end(up);
+    await closed;
+    const all = Buffer.concat(got);
+    expect(all.subarray(0, down.length).equals(down)).toBe(true);
+    expect(all.subarray(down.length).toString()).toBe(
+      `${up.length} ${createHash('sha256').update(up).digest('hex')}\n`,
+    );
+    expect(whoCalled).toEqual(['delta']);
+
+    // node:http served over our listener, fetched with the WHATWG fetch over the tailnet.
+    const web = http.createServer((req, res) => res.end(`hi ${req.url}`));
+    (await b.listen(8000)).on('connection', (s) => web.emit('connection', s));
+    const res = await a.fetch('http://echo.tailnet.test.:8000/x?y=1');
+    expect(await res.text()).toBe('hi /x?y=1');
+
+    // serveLocal on B to a loopback service, reached from A through forward on A's loopback.
+    const local = net.createServer((s) => s.end('from loopback service'));
+    await new Promise<void>((r) => local.listen(0, '127.0.0.1', r));
+    cleanup.add('local', () => new Promise((r) => local.close(r)));
+    await b.serveLocal(9000, (local.address() as net.AddressInfo).port);
+    const fwdPort = await freePort();
+    await a.forward(fwdPort, 'echo', 9000);
+    const text = await new Promise<string>((resolve, reject) => {
+      const c = net.connect(fwdPort, '127.0.0.1');
+      let t = '';
+      c.on('data', (d) => (t += d));
+      c.on('end', () => resolve(t));
+      c.on('error', reject);
+    });
+    expect(text).toBe('from loopback service');
+
+    // A closed port is refused.
+    await expect(a.dial('echo', 7999, { timeout: 5000 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 });

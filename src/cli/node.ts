@@ -1,0 +1,223 @@
+/**
+ * `quackscale up | status | ping | down`: a tailnet node in the foreground, in the shape of
+ * tailscaled + tailscale. The running node answers a local API over a unix socket in its
+ * state dir (0600), which the other subcommands talk to.
+ */
+import { chmod, rm } from 'node:fs/promises';
+import http from 'node:http';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Tailnet, type TailnetStatus } from '../tailnet/tailnet.js';
+import { cliLogger, UsageError } from './log.js';
+
+export const NODE_USAGE = `usage:
+  quackscale up --control-url URL [--authkey KEY] --state-dir DIR [--hostname NAME] [--ephemeral]
+                [--serve PORT[:LOCALPORT]]... [--forward LOCALPORT:HOST:PORT]... [--http-proxy PORT] [--derp-http] [--verbose]
+  quackscale status --state-dir DIR [--json]
+  quackscale ping --state-dir DIR HOST [-c N]
+  quackscale down --state-dir DIR`;
+
+const socketPath = (stateDir: string) => join(stateDir, 'quackscale.sock');
+
+/** Runs one of the node subcommands; resolves with the exit status. */
+export async function nodeCommand(cmd: string, argv: string[]): Promise<number> {
+  switch (cmd) {
+    case 'up':
+      return up(argv);
+    case 'status':
+      return status(argv);
+    case 'ping':
+      return ping(argv);
+    case 'down':
+      return down(argv);
+    default:
+      throw new UsageError(NODE_USAGE);
+  }
+}
+
+function port(text: string, what: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 65535) throw new UsageError(`${what}: '${text}' is not a port`);
+  return n;
+}
+
+async function up(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'control-url': { type: 'string' },
+      authkey: { type: 'string' },
+      'state-dir': { type: 'string' },
+      hostname: { type: 'string' },
+      ephemeral: { type: 'boolean' },
+      serve: { type: 'string', multiple: true },
+      forward: { type: 'string', multiple: true },
+      'http-proxy': { type: 'string' },
+      'derp-http': { type: 'boolean' },
+      verbose: { type: 'boolean', short: 'v' },
+    },
+  });
+  const stateDir = values['state-dir'];
+  if (!stateDir) throw new UsageError(`--state-dir DIR is required\n${NODE_USAGE}`);
+  const serves = (values.serve ?? []).map((s) => {
+    const [p, l] = s.split(':');
+    return { port: port(p!, '--serve'), local: port(l ?? p!, '--serve') };
+  });
+  const forwards = (values.forward ?? []).map((f) => {
+    const m = /^(\d+):(.+):(\d+)$/.exec(f);
+    if (!m) throw new UsageError(`--forward wants LOCALPORT:HOST:PORT, got '${f}'`);
+    return { local: port(m[1]!, '--forward'), host: m[2]!, port: port(m[3]!, '--forward') };
+  });
+  const log = cliLogger(values.verbose ?? false);
+  const tn = new Tailnet({
+    hostname: values.hostname,
+    controlURL: values['control-url'],
+    authKey: values.authkey,
+    stateDir,
+    ephemeral: values.ephemeral,
+    derpHttp: values['derp-http'],
+    logger: log,
+    onAuthURL: (url) => console.log(`To authenticate, visit:\n\n\t${url}\n`),
+  });
+  const st = await tn.up();
+  console.log(`${st.self.name || st.self.hostname} ${st.self.addresses.join(' ')}`);
+  for (const s of serves) {
+    await tn.serveLocal(s.port, s.local);
+    log.info(`serving tailnet TCP ${s.port} -> 127.0.0.1:${s.local}`);
+  }
+  for (const f of forwards) {
+    await tn.forward(f.local, f.host, f.port);
+    log.info(`forwarding 127.0.0.1:${f.local} -> ${f.host}:${f.port}`);
+  }
+  if (values['http-proxy']) {
+    const proxy = await tn.httpProxy({ port: port(values['http-proxy'], '--http-proxy') });
+    console.log(`http proxy: ${proxy.url}`);
+  }
+  const api = await serveLocalApi(tn, stateDir);
+  await new Promise<void>((resolve) => {
+    const done = () => resolve();
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+    api.once('down', done);
+  });
+  log.info('shutting down');
+  api.close();
+  await rm(socketPath(stateDir), { force: true });
+  await tn.close();
+  return 0;
+}
+
+/** The local API: GET /status, POST /ping?host=H, POST /down. Only the state dir's owner can reach it. */
+async function serveLocalApi(tn: Tailnet, stateDir: string): Promise<http.Server> {
+  const path = socketPath(stateDir);
+  await rm(path, { force: true });
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://local');
+    const reply = (code: number, body: unknown) => {
+      res.writeHead(code, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+    };
+    if (req.method === 'GET' && url.pathname === '/status') return reply(200, tn.status());
+    if (req.method === 'POST' && url.pathname === '/ping') {
+      tn.ping(url.searchParams.get('host') ?? '').then(
+        (r) => reply(200, r),
+        (err: Error) => reply(502, { error: err.message }),
+      );
+      return;
+    }
+    if (req.method === 'POST' && url.pathname === '/down') {
+      reply(200, { ok: true });
+      server.emit('down');
+      return;
+    }
+    reply(404, { error: 'no such local API endpoint' });
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  await chmod(path, 0o600);
+  return server;
+}
+
+function call<T>(stateDir: string, method: string, path: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: socketPath(stateDir), method, path }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => {
+        const parsed = JSON.parse(body) as T & { error?: string };
+        if ((res.statusCode ?? 500) >= 400) reject(new Error(parsed.error ?? `HTTP ${res.statusCode}`));
+        else resolve(parsed);
+      });
+    });
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+          ? new Error(`no node running with state dir ${stateDir} (start one with quackscale up)`)
+          : err,
+      ),
+    );
+    req.end();
+  });
+}
+
+function stateDirOf(values: { 'state-dir'?: string }): string {
+  const d = values['state-dir'];
+  if (!d) throw new UsageError(`--state-dir DIR is required\n${NODE_USAGE}`);
+  return d;
+}
+
+async function status(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { 'state-dir': { type: 'string' }, json: { type: 'boolean' } },
+  });
+  const st = await call<TailnetStatus>(stateDirOf(values), 'GET', '/status');
+  if (values.json) {
+    console.log(JSON.stringify(st, null, 2));
+    return 0;
+  }
+  const rows = [[st.self.addresses[0] ?? '-', st.self.hostname, 'self', `derp ${st.self.derpRegion ?? '-'}`]];
+  for (const p of st.peers)
+    rows.push([p.addresses[0] ?? '-', p.hostname, p.online === false ? 'offline' : 'online', p.path]);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows)
+    console.log(
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    );
+  return 0;
+}
+
+async function ping(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { 'state-dir': { type: 'string' }, count: { type: 'string', short: 'c' } },
+  });
+  const dir = stateDirOf(values);
+  if (positionals.length !== 1) throw new UsageError(`ping takes one HOST\n${NODE_USAGE}`);
+  const host = positionals[0]!;
+  const count = values.count ? port(values.count, '-c') : 1;
+  let ok = 0;
+  for (let i = 0; i < count; i++) {
+    try {
+      const r = await call<{ node: string; ip: string; via: string; latencyMs: number }>(
+        dir,
+        'POST',
+        `/ping?host=${encodeURIComponent(host)}`,
+      );
+      console.log(`pong from ${r.node} (${r.ip}) via ${r.via} in ${Math.round(r.latencyMs)}ms`);
+      ok++;
+    } catch (err) {
+      console.log(`no reply: ${(err as Error).message}`);
+    }
+    if (i + 1 < count) await new Promise((r) => setTimeout(r, 1000));
+  }
+  return ok > 0 ? 0 : 1;
+}
+
+async function down(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { 'state-dir': { type: 'string' } } });
+  await call(stateDirOf(values), 'POST', '/down');
+  return 0;
+}

@@ -1,0 +1,12 @@
+/** `quackscale/tailnet`: a tailnet node for Node.js (Tailscale's tsnet), and the embedded local tailnet. */
+export { type FilterRule, PacketFilter } from './filter.js';
+export { type HttpProxy, type HttpProxyOptions, startHttpProxy } from './http-proxy.js';
+export { type LocalTailnet, type LocalTailnetOptions, startLocalTailnet } from './local.js';
+export { isTailnetAddress, NameResolver, UnknownHostError } from './names.js';
+export {
+  DEFAULT_CONTROL_URL,
+  type PeerStatus,
+  Tailnet,
+  type TailnetOptions,
+  type TailnetStatus,
+} from './tailnet.js';

@@ -1,0 +1,101 @@
+/**
+ * The embedded default: a whole tailnet on one machine, with no account and nothing to
+ * install — our control server and our DERP relay (with STUN) in this process, the DERP map
+ * pointing at the relay. Nodes join with `authKey()`; the relay speaks plain HTTP, so nodes
+ * (ours, or tailscaled with TS_DEBUG_USE_DERP_HTTP=1) use `derpHttp: true`.
+ *
+ * @example
+ * const local = await startLocalTailnet({ stateDir: '/tmp/tn' });
+ * const tn = new Tailnet({ hostname: 'a', controlURL: local.controlURL, authKey: await local.authKey(),
+ *   stateDir: '/tmp/a', derpHttp: true });
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AclPolicy } from '../control/server/policy.js';
+import { ControlServer } from '../control/server/server.js';
+import type { DERPMap } from '../control/tailcfg.js';
+import { DerpHttpServer } from '../derp/http-server.js';
+
+export interface LocalTailnetOptions {
+  /** Where the control server keeps its state (nodes, keys); survives restarts. */
+  stateDir: string;
+  /** Address to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Control server port (default: any free one). */
+  controlPort?: number;
+  /** DERP relay port (default: any free one). */
+  derpPort?: number;
+  /** STUN port (default: any free one; -1 disables STUN). */
+  stunPort?: number;
+  /** MagicDNS suffix (default `tailnet.internal`). */
+  baseDomain?: string;
+  /** ACL policy; allow-all without one. */
+  policy?: AclPolicy;
+}
+
+export interface LocalTailnet {
+  controlURL: string;
+  derpURL: string;
+  derpMap: DERPMap;
+  /** A new pre-auth key (reusable by default). */
+  authKey(opts?: { reusable?: boolean; ephemeral?: boolean }): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** The DERP map of a single relay on `host`, region 900 "local". */
+export function localDerpMap(host: string, derpPort: number, stunPort: number): DERPMap {
+  return {
+    Regions: {
+      '900': {
+        RegionID: 900,
+        RegionCode: 'local',
+        RegionName: 'quackscale embedded DERP',
+        Nodes: [
+          {
+            Name: '900a',
+            RegionID: 900,
+            HostName: host,
+            IPv4: host,
+            IPv6: 'none',
+            DERPPort: derpPort,
+            STUNPort: stunPort,
+          },
+        ],
+      },
+    },
+  } as DERPMap;
+}
+
+/** Starts the embedded control server and DERP relay. */
+export async function startLocalTailnet(opts: LocalTailnetOptions): Promise<LocalTailnet> {
+  const host = opts.host ?? '127.0.0.1';
+  await mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
+  const stunPort = opts.stunPort === -1 ? undefined : (opts.stunPort ?? 0);
+  const derp = await DerpHttpServer.listen({ host, port: opts.derpPort ?? 0, stunPort });
+  const derpMap = localDerpMap(host, derp.port, derp.stun?.port ?? -1);
+  let control: ControlServer | undefined;
+  try {
+    control = await ControlServer.create({
+      stateDir: join(opts.stateDir, 'control'),
+      derpMap,
+      baseDomain: opts.baseDomain,
+      policy: opts.policy,
+    });
+    const controlURL = await control.listen(opts.controlPort ?? 0, host);
+    const c = control;
+    return {
+      controlURL,
+      derpURL: derp.url,
+      derpMap,
+      authKey: (o = {}) => c.createAuthKey({ reusable: o.reusable ?? true, ephemeral: o.ephemeral ?? false }),
+      close: async () => {
+        await c.close();
+        await derp.close();
+      },
+    };
+  } catch (err) {
+    await control?.close();
+    await derp.close();
+    throw err;
+  }
+}

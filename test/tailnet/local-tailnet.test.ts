@@ -1,0 +1,100 @@
+// Our nodes on the embedded default (our control server + our DERP relay, in process): the whole
+// stack end to end with no external peer, so it runs everywhere, fast.
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalTailnet, startLocalTailnet } from '../../src/tailnet/local.js';
+import { Tailnet } from '../../src/tailnet/tailnet.js';
+
+const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
+const DIST = resolve(__dirname, '../../dist/index.js');
+
+describe('the embedded local tailnet', () => {
+  let local: LocalTailnet;
+  const nodes: Tailnet[] = [];
+  beforeAll(async () => {
+    local = await startLocalTailnet({ stateDir: tmp('qs-local-') });
+  });
+  afterAll(async () => {
+    for (const n of nodes) await n.close();
+    await local.close();
+  });
+
+  async function node(hostname: string, stateDir = tmp('qs-node-'), authKey?: string): Promise<Tailnet> {
+    const tn = new Tailnet({
+      hostname,
+      controlURL: local.controlURL,
+      authKey: authKey ?? (await local.authKey()),
+      stateDir,
+      derpHttp: true,
+      endpoints: [],
+    });
+    nodes.push(tn);
+    await tn.up();
+    return tn;
+  }
+
+  it('two nodes reach each other by MagicDNS name over DERP and move 8 MB intact', async () => {
+    const a = await node('apple');
+    const b = await node('banana');
+    const srv = await b.listen(5000);
+    srv.on('connection', (s) => {
+      const h = createHash('sha256');
+      let n = 0;
+      s.on('data', (d: Buffer) => {
+        h.update(d);
+        n += d.length;
+      });
+      s.on('end', () => s.end(`${n} ${h.digest('hex')}`));
+    });
+    const data = randomBytes(8 * 1024 * 1024);
+    const sock = await a.dial('banana.tailnet.internal', 5000);
+    let reply = '';
+    sock.on('data', (d) => (reply += d));
+    await new Promise((r) => {
+      sock.on('close', r);
+      sock.end(data);
+    });
+    expect(reply).toBe(`${data.length} ${createHash('sha256').update(data).digest('hex')}`);
+    const peer = a.status().peers.find((p) => p.hostname === 'banana')!;
+    expect(peer.path).toBe('derp local');
+    expect((await a.ping('banana')).via).toBe('DERP(local)');
+  });
+
+  it('a restarted node keeps its key and address without a new auth key', async () => {
+    const dir = tmp('qs-restart-');
+    const first = await node('cherry', dir);
+    const addr = first.status().self.addresses;
+    await first.close();
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    const again = await node('cherry', dir, 'not-a-valid-key-and-not-needed');
+    expect(again.status().self.addresses).toEqual(addr);
+  });
+
+  // Uses the built package (npm run build), as a user's script would.
+  it.skipIf(!existsSync(DIST) && process.env.CI !== 'true')(
+    'a process that closes its node exits by itself',
+    async () => {
+      const script = `
+      import { Tailnet } from ${JSON.stringify(DIST)};
+      const [controlURL, authKey, stateDir] = process.argv.slice(1);
+      const tn = new Tailnet({ hostname: 'child', controlURL, authKey, stateDir, derpHttp: true, endpoints: [] });
+      const st = await tn.up();
+      console.log('up', st.self.addresses[0]);
+      await tn.listen(8080);
+      await tn.close();
+      console.log('closed');`;
+      // No process.exit anywhere: the child must end because nothing is left running.
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        ['--input-type=module', '-e', script, local.controlURL, await local.authKey(), tmp('qs-child-')],
+        { timeout: 30_000 },
+      );
+      expect(stdout.trim().split('\n')).toEqual([expect.stringMatching(/^up 100\.64\.\d+\.\d+$/), 'closed']);
+    },
+  );
+});
