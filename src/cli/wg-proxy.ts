@@ -7,6 +7,7 @@
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { formatIp } from '../netstack/address.js';
+import { splice } from '../netstack/splice.js';
 import { Stack } from '../netstack/stack.js';
 import { TcpEndpoint } from '../netstack/tcp/endpoint.js';
 import { TcpServer } from '../netstack/tcp/server.js';
@@ -91,42 +92,19 @@ async function openTunnel(path: string | undefined, verbose: boolean, usage: str
   };
 }
 
-/**
- * Joins two sockets both ways with half-close, logs the close with byte counts, and tears
- * both down when either fails. Returns a function that destroys both.
- */
-function splice(
+/** Joins two sockets both ways (half-close, errors tear down both) and logs the close with byte counts. */
+function relay(
   id: number,
   label: string,
   a: net.Socket | TcpSocket,
   b: net.Socket | TcpSocket,
   log: Logger,
-) {
-  let up = 0;
-  let down = 0;
-  a.on('data', (d: Buffer) => (up += d.length));
-  b.on('data', (d: Buffer) => (down += d.length));
-  a.pipe(b);
-  b.pipe(a);
-  let closed = 0;
-  let reason = '';
-  const fail = (err: Error & { code?: string }) => {
-    reason ||= err.code ?? err.message;
-    a.destroy();
-    b.destroy();
-  };
-  a.on('error', fail);
-  b.on('error', fail);
-  const onClose = () => {
-    if (++closed === 2)
-      log.info(`#${id} close ${label}: ${up} bytes out, ${down} bytes back${reason ? ` (${reason})` : ''}`);
-  };
-  a.on('close', onClose);
-  b.on('close', onClose);
-  return () => {
-    a.destroy();
-    b.destroy();
-  };
+): () => void {
+  return splice(a, b, (r) =>
+    log.info(
+      `#${id} close ${label}: ${r.aToB} bytes out, ${r.bToA} bytes back${r.error ? ` (${r.error})` : ''}`,
+    ),
+  );
 }
 
 /** Resolves on SIGINT or SIGTERM. */
@@ -177,7 +155,7 @@ export async function wgForward(argv: string[]): Promise<number> {
           client.destroy();
           return;
         }
-        const kill = splice(id, label, client, tunnel, t.log);
+        const kill = relay(id, label, client, tunnel, t.log);
         open.add(kill);
         client.once('close', () => open.delete(kill));
       });
@@ -226,7 +204,7 @@ export async function wgExpose(argv: string[]): Promise<number> {
         const label = `${peer.remoteAddress}:${peer.remotePort} -> ${target.host}:${target.port}`;
         t.log.info(`#${id} open ${label}`);
         const local = net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
-        const kill = splice(id, label, peer, local, t.log);
+        const kill = relay(id, label, peer, local, t.log);
         open.add(kill);
         peer.once('close', () => open.delete(kill));
       });
