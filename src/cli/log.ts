@@ -15,3 +15,16 @@ export function cliLogger(verbose: boolean): Logger {
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
+
+/** Resolves on SIGINT or SIGTERM (once), removing its handlers. */
+export function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+}

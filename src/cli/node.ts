@@ -8,7 +8,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Tailnet, type TailnetStatus } from '../tailnet/tailnet.js';
-import { cliLogger, UsageError } from './log.js';
+import { cliLogger, UsageError, waitForSignal } from './log.js';
 
 export const NODE_USAGE = `usage:
   quackscale up --control-url URL [--authkey KEY] --state-dir DIR [--hostname NAME] [--ephemeral]
@@ -94,12 +94,7 @@ async function up(argv: string[]): Promise<number> {
     console.log(`http proxy: ${proxy.url}`);
   }
   const api = await serveLocalApi(tn, stateDir);
-  await new Promise<void>((resolve) => {
-    const done = () => resolve();
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-    api.once('down', done);
-  });
+  await Promise.race([waitForSignal(), new Promise((resolve) => api.once('down', resolve))]);
   log.info('shutting down');
   api.close();
   await rm(socketPath(stateDir), { force: true });

@@ -17,7 +17,7 @@ import type { Device } from '../wireguard/device.js';
 import { WireGuardError } from '../wireguard/errors.js';
 import type { Logger } from '../wireguard/logger.js';
 import { openDevice } from '../wireguard/open.js';
-import { cliLogger, UsageError } from './log.js';
+import { cliLogger, UsageError, waitForSignal } from './log.js';
 
 /** Usage lines for the two subcommands, appended to `wg`'s. */
 export const WG_PROXY_USAGE = `  quackscale wg forward --config FILE --local HOST:PORT --remote ADDR:PORT [--local … --remote …] [--verbose]
@@ -105,19 +105,6 @@ function relay(
       `#${id} close ${label}: ${r.aToB} bytes out, ${r.bToA} bytes back${r.error ? ` (${r.error})` : ''}`,
     ),
   );
-}
-
-/** Resolves on SIGINT or SIGTERM. */
-function waitForSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    process.on('SIGINT', done);
-    process.on('SIGTERM', done);
-  });
 }
 
 /** `wg forward`: local TCP ports whose connections are carried to ADDR:PORT inside the tunnel. */

@@ -8,7 +8,7 @@ import { Stack } from '../netstack/stack.js';
 import { readConfig, type WgConfig } from '../wireguard/config.js';
 import { WireGuardError } from '../wireguard/errors.js';
 import { openDevice } from '../wireguard/open.js';
-import { cliLogger, UsageError } from './log.js';
+import { cliLogger, UsageError, waitForSignal } from './log.js';
 import { WG_PROXY_USAGE, wgExpose, wgForward } from './wg-proxy.js';
 
 export const WG_USAGE = `usage:
@@ -71,18 +71,6 @@ async function up(argv: string[]): Promise<number> {
   stack.close();
   await device.close();
   return 0;
-}
-
-function waitForSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    process.on('SIGINT', done);
-    process.on('SIGTERM', done);
-  });
 }
 
 function positiveNumber(text: string | undefined, name: string, fallback: number): number {
