@@ -12,7 +12,8 @@ import { cliLogger, UsageError, waitForSignal } from './log.js';
 
 export const NODE_USAGE = `usage:
   quackscale up --control-url URL [--authkey KEY] --state-dir DIR [--hostname NAME] [--ephemeral]
-                [--serve PORT[:LOCALPORT]]... [--forward LOCALPORT:HOST:PORT]... [--http-proxy PORT] [--derp-http] [--verbose]
+                [--serve PORT[:LOCALPORT]]... [--forward LOCALPORT:HOST:PORT]... [--http-proxy PORT] [--derp-http]
+                [--port UDPPORT] [--endpoint IP:PORT]... [--verbose]
   quackscale status --state-dir DIR [--json]
   quackscale ping --state-dir DIR HOST [-c N]
   quackscale down --state-dir DIR`;
@@ -54,6 +55,8 @@ async function up(argv: string[]): Promise<number> {
       forward: { type: 'string', multiple: true },
       'http-proxy': { type: 'string' },
       'derp-http': { type: 'boolean' },
+      port: { type: 'string' },
+      endpoint: { type: 'string', multiple: true },
       verbose: { type: 'boolean', short: 'v' },
     },
   });
@@ -76,6 +79,8 @@ async function up(argv: string[]): Promise<number> {
     stateDir,
     ephemeral: values.ephemeral,
     derpHttp: values['derp-http'],
+    port: values.port === undefined ? undefined : port(values.port, '--port'),
+    endpoints: values.endpoint,
     logger: log,
     onAuthURL: (url) => console.log(`To authenticate, visit:\n\n\t${url}\n`),
   });
