@@ -1,0 +1,56 @@
+/**
+ * `quackscale/sql`: QuackScale's SQL functions on a `@duckdb/node-api` connection. The tailnet
+ * node runs in a worker thread; the functions block on it with a bounded wait.
+ */
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { registerLifecycle, upMacroSql } from './functions.js';
+import { NodeSession } from './session.js';
+
+export { NodeTimeoutError } from './bridge.js';
+export { defaultStateDir } from './functions.js';
+
+export interface QuackscaleOptions {
+  /**
+   * The database `connection` belongs to. Needed for `http_route` (the default): DuckDB's
+   * proxy settings are changed from a second connection, since a table function cannot run
+   * SQL on the connection that is running it.
+   */
+  instance?: DuckDBInstance;
+  /** Control server when `control_url` is not given (default: Tailscale's). */
+  controlURL?: string;
+  /** State directory when `state_dir` is not given (default: ~/.local/share/quackscale/<hostname>). */
+  stateDir?: string;
+  /** Reach DERP over plain HTTP, for local relays (default: env `TS_DEBUG_USE_DERP_HTTP=1`). */
+  derpHttp?: boolean;
+  /** UDP endpoints to advertise instead of discovering them (`[]`: DERP only, as in tests). */
+  endpoints?: string[];
+  /** Longest wait for `tailscale_up`, in ms (default 60000). */
+  upTimeoutMs?: number;
+  /** Longest wait for the other calls, in ms (default 15000). */
+  timeoutMs?: number;
+  /** The compiled worker module (default: worker.js beside this module). */
+  workerUrl?: URL;
+}
+
+/**
+ * Registers `tailscale_up`, `tailscale_status` and `tailscale_down` on `connection`.
+ * One node per call; a process that calls `tailscale_down` can exit afterwards.
+ */
+export async function installQuackscale(
+  connection: DuckDBConnection,
+  options: QuackscaleOptions = {},
+): Promise<void> {
+  const session = new NodeSession({
+    workerUrl: options.workerUrl ?? new URL('./worker.js', import.meta.url),
+    settings: options.instance ? await options.instance.connect() : undefined,
+    upTimeoutMs: options.upTimeoutMs ?? 60_000,
+    timeoutMs: options.timeoutMs ?? 15_000,
+  });
+  registerLifecycle(connection, session, {
+    controlURL: options.controlURL,
+    stateDir: options.stateDir,
+    derpHttp: options.derpHttp,
+    endpoints: options.endpoints,
+  });
+  await connection.run(upMacroSql());
+}
