@@ -55,11 +55,41 @@ function parseSet(text: string): Cidr[] {
   if (text === '*') return [parseCidr('0.0.0.0/0'), parseCidr('::/0')];
   if (text.startsWith('cap:')) return []; // peer capabilities: not granted to any source here
   try {
+    // Headscale (and tailcfg) also write address ranges, "FROM-TO" (netipx.IPRange).
+    const dash = text.indexOf('-');
+    if (dash > 0) return rangeToCidrs(parseCidr(text.slice(0, dash)), parseCidr(text.slice(dash + 1)), text);
     return [parseCidr(text)];
   } catch (err) {
     if (err instanceof NetstackError) throw new FilterRuleError(`filter rule: bad address set '${text}'`);
     throw err;
   }
+}
+
+/** The fewest prefixes covering the inclusive range [from, to] of one family. */
+function rangeToCidrs(from: Cidr, to: Cidr, text: string): Cidr[] {
+  const bytes = from.address.length;
+  const bits = bytes * 8;
+  const toBig = (a: Uint8Array) => a.reduce((n, b) => (n << 8n) | BigInt(b), 0n);
+  let lo = toBig(from.address);
+  const hi = toBig(to.address);
+  if (to.address.length !== bytes || from.prefix !== bits || to.prefix !== bits || lo > hi)
+    throw new FilterRuleError(`filter rule: bad address range '${text}'`);
+  const out: Cidr[] = [];
+  while (lo <= hi) {
+    // The largest aligned block starting at lo that stays within the range.
+    let size = 0;
+    while (
+      size < bits &&
+      (lo & ((1n << BigInt(size + 1)) - 1n)) === 0n &&
+      lo + (1n << BigInt(size + 1)) - 1n <= hi
+    )
+      size++;
+    const address = new Uint8Array(bytes);
+    for (let i = 0, v = lo; i < bytes; i++, v >>= 8n) address[bytes - 1 - i] = Number(v & 0xffn);
+    out.push({ family: from.family, address, prefix: bits - size });
+    lo += 1n << BigInt(size);
+  }
+  return out;
 }
 
 function compile(rules: readonly FilterRule[]): Match[] {
@@ -83,13 +113,19 @@ function inAny(nets: readonly Cidr[], buf: Uint8Array, off: number, len: number)
 export class PacketFilter {
   private readonly matches: Match[];
   private readonly locals: Cidr[];
-  private readonly udpFlows = new Map<string, true>();
-  readonly stats: FilterStats = { accepted: 0, dropped: 0, dropReasons: {} };
+  private readonly udpFlows: Map<string, true>;
+  readonly stats: FilterStats;
 
-  /** `localAddresses`: the node's own addresses (100.x, fd7a:…); packets to others are dropped. */
-  constructor(rules: readonly FilterRule[], localAddresses: readonly string[]) {
+  /**
+   * `localAddresses`: the node's own addresses (100.x, fd7a:…); packets to others are dropped.
+   * `previous`: the filter this one replaces on a new netmap; its counters and UDP flows carry
+   * over, so drops stay counted and replies to our open flows keep passing across netmap updates.
+   */
+  constructor(rules: readonly FilterRule[], localAddresses: readonly string[], previous?: PacketFilter) {
     this.matches = compile(rules);
     this.locals = localAddresses.map((a) => parseCidr(a.includes('/') ? a.slice(0, a.indexOf('/')) : a));
+    this.udpFlows = previous?.udpFlows ?? new Map();
+    this.stats = previous?.stats ?? { accepted: 0, dropped: 0, dropReasons: {} };
   }
 
   /** A filter that lets everything addressed to us in. */

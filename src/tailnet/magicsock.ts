@@ -155,6 +155,9 @@ export class Magicsock implements Bind {
       this.peers.set(k, st);
     }
     if (st.info.discoKey && st.info.discoKey !== info.discoKey) this.byDisco.delete(hex(st.info.discoKey));
+    // A new disco key means the peer restarted: what we knew of its direct path is stale (endpoint.go
+    // updateFromNode resets the endpoint the same way).
+    if (st.info.discoKey && info.discoKey && hex(st.info.discoKey) !== hex(info.discoKey)) st.path.reset();
     st.info = info;
     if (info.discoKey) {
       st.shared = discoShared(this.opts.disco, info.discoKey);

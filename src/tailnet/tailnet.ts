@@ -97,9 +97,12 @@ export class Tailnet extends EventEmitter {
   private filter: PacketFilter = new PacketFilter([], []);
   private names = new NameResolver([], '');
   private netmap: NetMap | undefined;
-  private peerKeys = new Map<number, { nodeKey: string; allowed: string }>();
+  private peerKeys = new Map<number, { nodeKey: string; allowed: string; discoKey: string | undefined }>();
   private readonly log: Logger;
   private closed = false;
+  /** The DERP home region last reported to control. */
+  private reportedHome: number | undefined;
+  private homeReported: Promise<void> | undefined;
 
   constructor(opts: TailnetOptions) {
     super();
@@ -157,6 +160,8 @@ export class Tailnet extends EventEmitter {
       .catch((err: unknown) => this.log.debug(`endpoints: ${(err as Error).message}`));
     const nm = await control.waitForNetmap((m) => m.self.addresses.length > 0 && m.derpMap !== undefined);
     await this.apply(nm, [{ kind: 'full' }]);
+    // Up means reachable: control has our DERP home to give peers (DERP-only peers need nothing else).
+    await this.homeReported;
     if (!this.opts.endpoints && !this.opts.derpOnly && nm.derpMap)
       void this.discoverEndpoints(nm.derpMap as DerpMap, localEndpoints);
     return this.status();
@@ -174,13 +179,22 @@ export class Tailnet extends EventEmitter {
     ) {
       await ms.setDerpMap(nm.derpMap as DerpMap);
     }
+    // Peers find our DERP home in the netmap (Node.HomeDERP), which control fills from the
+    // NetInfo.PreferredDERP we report: without it they cannot start a relayed conversation with us.
+    const home = ms.homeRegion;
+    if (home !== undefined && home !== this.reportedHome) {
+      this.reportedHome = home;
+      this.homeReported = this.control
+        ?.setHostinfo({ NetInfo: { PreferredDERP: home } })
+        .catch((err: unknown) => this.log.debug(`hostinfo: ${(err as Error).message}`));
+    }
     const self = nm.self.addresses.map(unprefix);
     if (!this.stack) {
       this.stack = new Stack(new FilteredLink(dev, () => this.filter), { addresses: self });
       this.tcp = new TcpEndpoint(this.stack);
       this.udp = new UdpSockets(this.stack);
     }
-    this.filter = new PacketFilter(nm.packetFilter, self);
+    this.filter = new PacketFilter(nm.packetFilter, self, this.filter);
     this.names = new NameResolver(
       [nm.self, ...nm.peers.values()].map((n) => ({ name: n.name, addresses: n.addresses.map(unprefix) })),
       nm.magicDNSSuffix || nm.domain,
@@ -204,19 +218,23 @@ export class Tailnet extends EventEmitter {
     const nodeKey = keyBytes(peer.nodeKey);
     const allowed = [...peer.allowedIPs].sort().join(',');
     const prev = this.peerKeys.get(peer.id);
-    // A changed key or allowed-IP set is a different WireGuard peer: start it afresh.
-    if (prev && (prev.nodeKey !== peer.nodeKey || prev.allowed !== allowed))
-      dev.removePeer(keyBytes(prev.nodeKey));
+    // A changed key or allowed-IP set is a different WireGuard peer: start it afresh. So is a changed
+    // disco key: the peer restarted and lost its sessions, and ours would otherwise go on sealing with
+    // dead keys until WireGuard's rekey timeout (wgengine Reconfig removes such peers the same way).
+    const fresh =
+      !prev ||
+      prev.nodeKey !== peer.nodeKey ||
+      prev.allowed !== allowed ||
+      (prev.discoKey !== undefined && prev.discoKey !== peer.discoKey);
+    if (prev && fresh) dev.removePeer(keyBytes(prev.nodeKey));
     const endpoint = this.magicsock!.upsertPeer({
       nodeKey,
       discoKey: peer.discoKey ? keyBytes(peer.discoKey) : undefined,
       endpoints: peer.endpoints,
       homeDERP: peer.homeDERP,
     });
-    if (!prev || prev.nodeKey !== peer.nodeKey || prev.allowed !== allowed) {
-      dev.addPeer({ publicKey: nodeKey, endpoint, allowedIPs: [...peer.allowedIPs] });
-    }
-    this.peerKeys.set(peer.id, { nodeKey: peer.nodeKey, allowed });
+    if (fresh) dev.addPeer({ publicKey: nodeKey, endpoint, allowedIPs: [...peer.allowedIPs] });
+    this.peerKeys.set(peer.id, { nodeKey: peer.nodeKey, allowed, discoKey: peer.discoKey || undefined });
   }
 
   /** STUN against the DERP map's servers, then advertise what they saw too. */

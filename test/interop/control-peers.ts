@@ -119,9 +119,12 @@ export class Headscale {
 
   static async start(
     cleanup: Cleanup,
-    opts: { ephemeralTimeout?: string; derpPort?: number } = {},
+    opts: { ephemeralTimeout?: string; derpPort?: number; policy?: string } = {},
   ): Promise<Headscale> {
     const dir = await tempDir(cleanup, 'qs-hs-');
+    // An ACL policy (HuJSON) in a file; without one Headscale allows all.
+    const policy = opts.policy === undefined ? '' : join(dir, 'policy.hujson');
+    if (opts.policy !== undefined) await writeFile(policy, opts.policy);
     const [port, grpcPort] = [await freePort(), await freePort()];
     const derp = join(dir, 'derp.yaml');
     // A DERP region nobody listens on: clients only need a non-empty map (headscale refuses an empty one).
@@ -149,7 +152,7 @@ export class Headscale {
         'dns: { magic_dns: true, base_domain: tailnet.test, override_local_dns: false, nameservers: { global: [] } }',
         `node: { expiry: 0, ephemeral: { inactivity_timeout: ${opts.ephemeralTimeout ?? '66s'} } }`,
         'log: { level: info, format: text }',
-        'policy: { mode: file, path: "" }',
+        `policy: { mode: file, path: "${policy}" }`,
         'logtail: { enabled: false }',
         '',
       ].join('\n'),
@@ -211,46 +214,68 @@ export class Headscale {
   }
 }
 
+export interface TailscaledOptions {
+  /** Extra environment, e.g. TS_DEBUG_ALWAYS_USE_DERP=1. */
+  env?: Record<string, string>;
+  /** Run tailscaled's SOCKS5 server on 127.0.0.1 at this port (userspace networking dials out through it). */
+  socks5Port?: number;
+  /** Keep state in a file, so a restarted tailscaled comes back as the same node. */
+  persist?: boolean;
+}
+
 /** A userspace-networking tailscaled with its CLI. */
 export class Tailscaled {
   proc: Spawned | undefined;
   private constructor(
     readonly dir: string,
     readonly socket: string,
+    /** Its WireGuard/disco UDP port: the only endpoint it advertises is 127.0.0.1 on this port. */
+    readonly port: number,
+    private readonly opts: TailscaledOptions,
+    private readonly cleanup: Cleanup,
   ) {}
 
-  static async start(cleanup: Cleanup, name: string): Promise<Tailscaled> {
+  static async start(cleanup: Cleanup, name: string, opts: TailscaledOptions = {}): Promise<Tailscaled> {
     const dir = await tempDir(cleanup, `qs-ts-${name}-`);
-    const ts = new Tailscaled(dir, join(dir, 'tailscaled.sock'));
-    const port = await freePort();
-    ts.proc = spawnIn(
-      null,
-      TAILSCALED,
-      [
-        '--tun=userspace-networking',
-        `--statedir=${dir}`,
-        '--state=mem:',
-        `--socket=${ts.socket}`,
-        `--port=${port}`,
-        '--no-logs-no-support',
-      ],
-      {
-        cleanup,
-        env: { TS_DEBUG_USE_DERP_HTTP: '1', TS_DISABLE_PORTMAPPER: '1', TS_PANIC_IF_HIT_MAIN_CONTROL: '1' },
+    const ts = new Tailscaled(dir, join(dir, 'tailscaled.sock'), await freePort(), opts, cleanup);
+    await ts.run();
+    return ts;
+  }
+
+  /** Starts (or restarts) the daemon and waits for its local API. */
+  async run(): Promise<void> {
+    const args = [
+      '--tun=userspace-networking',
+      `--statedir=${this.dir}`,
+      this.opts.persist ? `--state=${join(this.dir, 'tailscaled.state')}` : '--state=mem:',
+      `--socket=${this.socket}`,
+      `--port=${this.port}`,
+      '--no-logs-no-support',
+    ];
+    if (this.opts.socks5Port !== undefined) args.push(`--socks5-server=127.0.0.1:${this.opts.socks5Port}`);
+    this.proc = spawnIn(null, TAILSCALED, args, {
+      cleanup: this.cleanup,
+      env: {
+        TS_DEBUG_USE_DERP_HTTP: '1',
+        TS_DISABLE_PORTMAPPER: '1',
+        TS_PANIC_IF_HIT_MAIN_CONTROL: '1',
+        // Advertise only loopback: peers must never send to this machine's interface addresses.
+        TS_DEBUG_OMIT_LOCAL_ADDRS: '1',
+        TS_DEBUG_PRETENDPOINT: `127.0.0.1:${this.port}`,
+        ...this.opts.env,
       },
-    );
-    const proc = ts.proc;
+    });
+    const proc = this.proc;
     await waitFor(
       'tailscaled socket',
       async () => {
         if (!proc.isRunning()) throw new Error(`tailscaled exited:\n${proc.output()}`);
-        const r = await exec(TAILSCALE, [`--socket=${ts.socket}`, 'status', '--json'], { check: false });
+        const r = await exec(TAILSCALE, [`--socket=${this.socket}`, 'status', '--json'], { check: false });
         return r.code === 0 || r.stdout.includes('BackendState') ? true : undefined;
       },
       20_000,
       200,
     );
-    return ts;
   }
 
   cli(args: string[], timeoutMs = 60_000) {

@@ -112,3 +112,26 @@ describe('PacketFilter', () => {
     expect(f.stats.dropReasons.malformed).toBe(1);
   });
 });
+
+describe('address ranges in rules (Headscale writes "FROM-TO")', () => {
+  it('matches inside the range only', () => {
+    const f = new PacketFilter(
+      [
+        {
+          SrcIPs: ['100.64.0.1-100.64.0.6'],
+          DstPorts: [{ IP: '100.64.0.9-100.64.0.9', Ports: { First: 80, Last: 80 } }],
+        },
+      ],
+      ['100.64.0.9'],
+    );
+    for (const [src, want] of [
+      ['100.64.0.0', 'drop'],
+      ['100.64.0.1', 'accept'],
+      ['100.64.0.4', 'accept'],
+      ['100.64.0.6', 'accept'],
+      ['100.64.0.7', 'drop'],
+    ] as const) {
+      expect(f.checkIn(v4(6, src, '100.64.0.9', 40000, 80))).toBe(want);
+    }
+  });
+});
