@@ -30,6 +30,17 @@ import { FilteredLink } from './filtered-link.js';
 import { type HttpProxy, startHttpProxy } from './http-proxy.js';
 import { Magicsock } from './magicsock.js';
 import { NameResolver, UnknownHostError } from './names.js';
+import {
+  buildStatus,
+  keyBytes,
+  type PeerStatus,
+  type TailnetStatus,
+  unprefix,
+  type WhoIs,
+  whoisIn,
+} from './status.js';
+
+export type { PeerStatus, TailnetStatus, WhoIs };
 
 /** Tailscale's hosted control plane, the default as in tsnet. */
 export const DEFAULT_CONTROL_URL = 'https://controlplane.tailscale.com';
@@ -57,31 +68,6 @@ export interface TailnetOptions {
   /** Called with the URL to approve an interactive login. */
   onAuthURL?: (url: string) => void;
 }
-
-/** One peer as {@link Tailnet.status} reports it. */
-export interface PeerStatus {
-  name: string;
-  hostname: string;
-  addresses: string[];
-  online: boolean | undefined;
-  /** `direct IP:PORT`, `derp REGION`, or `none`. */
-  path: string;
-  /** Wall-clock ms of the latest WireGuard handshake, if any. */
-  lastHandshake: number | undefined;
-  rxBytes: number;
-  txBytes: number;
-}
-
-export interface TailnetStatus {
-  running: boolean;
-  self: { name: string; hostname: string; addresses: string[]; derpRegion: number | undefined };
-  peers: PeerStatus[];
-  /** Inbound packets the packet filter dropped, by reason. */
-  filterDrops: Record<string, number>;
-}
-
-const unprefix = (a: string) => a.replace(/\/\d+$/, '');
-const keyBytes = (text: string) => new Uint8Array(Buffer.from(text.slice(text.indexOf(':') + 1), 'hex'));
 
 export class Tailnet extends EventEmitter {
   private readonly opts: TailnetOptions;
@@ -165,6 +151,14 @@ export class Tailnet extends EventEmitter {
     if (!this.opts.endpoints && !this.opts.derpOnly && nm.derpMap)
       void this.discoverEndpoints(nm.derpMap as DerpMap, localEndpoints);
     return this.status();
+  }
+
+  /**
+   * Interactive join: as {@link up}, for a node with no auth key. Emits `'authURL'` (and calls
+   * `onAuthURL`) with the URL an admin must approve, and resolves once approved and up.
+   */
+  login(): Promise<TailnetStatus> {
+    return this.up();
   }
 
   /** Applies a netmap: DERP map, our addresses, peers (WireGuard + paths), filter and names. */
@@ -414,23 +408,9 @@ export class Tailnet extends EventEmitter {
   }
 
   /** Who is at a tailnet address (or a socket's remote address), as Tailscale's WhoIs. */
-  whois(
-    addressOrSocket: string | { remoteAddress?: string },
-  ): { name: string; hostname: string; addresses: string[]; user: string | undefined } | undefined {
+  whois(addressOrSocket: string | { remoteAddress?: string }): WhoIs | undefined {
     const addr = typeof addressOrSocket === 'string' ? addressOrSocket : addressOrSocket.remoteAddress;
-    const nm = this.netmap;
-    if (!addr || !nm) return undefined;
-    for (const n of [nm.self, ...nm.peers.values()]) {
-      if (!n.addresses.some((a) => unprefix(a) === addr)) continue;
-      const profile = nm.userProfiles.get(n.user);
-      return {
-        name: n.name,
-        hostname: n.shortName,
-        addresses: n.addresses.map(unprefix),
-        user: profile?.LoginName,
-      };
-    }
-    return undefined;
+    return this.netmap && addr ? whoisIn(this.netmap, addr) : undefined;
   }
 
   private requireTcp(): TcpEndpoint {
@@ -444,40 +424,16 @@ export class Tailnet extends EventEmitter {
   }
 
   status(): TailnetStatus {
-    const nm = this.netmap;
-    const wg = new Map((this.device?.status().peers ?? []).map((p) => [p.publicKey, p]));
-    const peers: PeerStatus[] = [];
-    for (const p of nm?.peers.values() ?? []) {
-      const nodeKey = keyBytes(p.nodeKey);
-      const w = wg.get(Buffer.from(nodeKey).toString('base64'));
-      const path = this.magicsock?.pathOf(nodeKey) ?? { kind: 'none' as const };
-      peers.push({
-        name: p.name,
-        hostname: p.shortName,
-        addresses: p.addresses.map(unprefix),
-        online: p.online,
-        path:
-          path.kind === 'direct'
-            ? `direct ${path.addr}`
-            : path.kind === 'derp'
-              ? `derp ${this.derpCode(path.region)}`
-              : 'none',
-        lastHandshake: w?.latestHandshake,
-        rxBytes: w?.rxBytes ?? 0,
-        txBytes: w?.txBytes ?? 0,
-      });
-    }
-    return {
+    return buildStatus({
+      netmap: this.netmap,
+      wireguard: this.device?.status().peers ?? [],
+      pathOf: (k) => this.magicsock?.pathOf(k) ?? { kind: 'none' },
+      derpCode: (r) => this.derpCode(r),
       running: this.device !== undefined && !this.closed,
-      self: {
-        name: nm?.self.name ?? '',
-        hostname: nm?.self.shortName ?? this.opts.hostname ?? '',
-        addresses: nm?.self.addresses.map(unprefix) ?? [],
-        derpRegion: this.magicsock?.homeRegion,
-      },
-      peers,
-      filterDrops: { ...this.filter.stats.dropReasons },
-    };
+      hostname: this.opts.hostname,
+      homeRegion: this.magicsock?.homeRegion,
+      filterDrops: this.filter.stats.dropReasons,
+    });
   }
 
   private requireNetmap(): NetMap {

@@ -1,0 +1,108 @@
+/**
+ * What {@link Tailnet.status} and {@link Tailnet.whois} report, built from the netmap, the
+ * WireGuard device's per-peer counters and magicsock's paths.
+ */
+import type { NetMap } from '../control/netmap.js';
+import type { PeerStatus as WireGuardPeerStatus } from '../wireguard/peer.js';
+
+/** One peer as {@link Tailnet.status} reports it. */
+export interface PeerStatus {
+  name: string;
+  hostname: string;
+  addresses: string[];
+  online: boolean | undefined;
+  /** `direct IP:PORT`, `derp REGION`, or `none`. */
+  path: string;
+  /** Wall-clock ms of the latest WireGuard handshake, if any. */
+  lastHandshake: number | undefined;
+  rxBytes: number;
+  txBytes: number;
+}
+
+export interface TailnetStatus {
+  running: boolean;
+  self: { name: string; hostname: string; addresses: string[]; derpRegion: number | undefined };
+  peers: PeerStatus[];
+  /** Inbound packets the packet filter dropped, by reason. */
+  filterDrops: Record<string, number>;
+}
+
+/** A node's identity, as Tailscale's WhoIs gives it. */
+export interface WhoIs {
+  name: string;
+  hostname: string;
+  addresses: string[];
+  /** The owning user's login name, when control sent its profile. */
+  user: string | undefined;
+}
+
+/** `100.64.0.1/32` → `100.64.0.1`. */
+export const unprefix = (a: string): string => a.replace(/\/\d+$/, '');
+/** `nodekey:<hex>` (or any `kind:<hex>` key text) → its 32 bytes. */
+export const keyBytes = (text: string): Uint8Array =>
+  new Uint8Array(Buffer.from(text.slice(text.indexOf(':') + 1), 'hex'));
+
+export type PathView = { kind: 'direct'; addr: string } | { kind: 'derp'; region: number } | { kind: 'none' };
+
+/** Everything a status needs, gathered by the node. */
+export interface StatusInputs {
+  netmap: NetMap | undefined;
+  wireguard: readonly WireGuardPeerStatus[];
+  pathOf(nodeKey: Uint8Array): PathView;
+  derpCode(region: number | undefined): string;
+  running: boolean;
+  hostname: string | undefined;
+  homeRegion: number | undefined;
+  filterDrops: Record<string, number>;
+}
+
+export function buildStatus(i: StatusInputs): TailnetStatus {
+  const nm = i.netmap;
+  const wg = new Map(i.wireguard.map((p) => [p.publicKey, p]));
+  const peers: PeerStatus[] = [];
+  for (const p of nm?.peers.values() ?? []) {
+    const nodeKey = keyBytes(p.nodeKey);
+    const w = wg.get(Buffer.from(nodeKey).toString('base64'));
+    const path = i.pathOf(nodeKey);
+    peers.push({
+      name: p.name,
+      hostname: p.shortName,
+      addresses: p.addresses.map(unprefix),
+      online: p.online,
+      path:
+        path.kind === 'direct'
+          ? `direct ${path.addr}`
+          : path.kind === 'derp'
+            ? `derp ${i.derpCode(path.region)}`
+            : 'none',
+      lastHandshake: w?.latestHandshake,
+      rxBytes: w?.rxBytes ?? 0,
+      txBytes: w?.txBytes ?? 0,
+    });
+  }
+  return {
+    running: i.running,
+    self: {
+      name: nm?.self.name ?? '',
+      hostname: nm?.self.shortName ?? i.hostname ?? '',
+      addresses: nm?.self.addresses.map(unprefix) ?? [],
+      derpRegion: i.homeRegion,
+    },
+    peers,
+    filterDrops: { ...i.filterDrops },
+  };
+}
+
+/** The node of the netmap (self or a peer) that has `addr`, as a WhoIs answer. */
+export function whoisIn(nm: NetMap, addr: string): WhoIs | undefined {
+  for (const n of [nm.self, ...nm.peers.values()]) {
+    if (!n.addresses.some((a) => unprefix(a) === addr)) continue;
+    return {
+      name: n.name,
+      hostname: n.shortName,
+      addresses: n.addresses.map(unprefix),
+      user: nm.userProfiles.get(n.user)?.LoginName,
+    };
+  }
+  return undefined;
+}
