@@ -27,12 +27,14 @@ import {
 import { addrKey, PeerPath, type PingOutcome } from './path.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+/** Peers are keyed by their endpoint's key, so a send finds its peer without converting the node key. */
+const peerKey = (nodeKey: Uint8Array) => `peer:${hex(nodeKey)}`;
 
 /** WireGuard's view of a peer: one endpoint per node key, whatever path carries it. */
 export class PeerEndpoint implements Endpoint {
   readonly key: string;
   constructor(readonly nodeKey: Uint8Array) {
-    this.key = `peer:${hex(nodeKey)}`;
+    this.key = peerKey(nodeKey);
   }
   toString(): string {
     return `peer ${hex(this.nodeKey).slice(0, 8)}`;
@@ -78,6 +80,7 @@ export class Magicsock implements Bind {
   private readonly peers = new Map<string, PeerState>();
   private readonly byDisco = new Map<string, PeerState>();
   private readonly byAddr = new Map<string, PeerState>();
+  private readonly udpEndpoints = new WeakMap<AddrPort, UdpEndpoint>();
   private derp: DerpClientManager | undefined;
   private derpMapJson: string | undefined;
   private derpReady: Promise<number> | undefined;
@@ -143,7 +146,7 @@ export class Magicsock implements Bind {
 
   /** Adds or updates a peer from the netmap. */
   upsertPeer(info: MagicPeer): PeerEndpoint {
-    const k = hex(info.nodeKey);
+    const k = peerKey(info.nodeKey);
     let st = this.peers.get(k);
     if (!st) {
       const path = new PeerPath(this.clock, {
@@ -154,14 +157,18 @@ export class Magicsock implements Bind {
       st = { info, endpoint: new PeerEndpoint(info.nodeKey), path, shared: undefined };
       this.peers.set(k, st);
     }
-    if (st.info.discoKey && st.info.discoKey !== info.discoKey) this.byDisco.delete(hex(st.info.discoKey));
-    // A new disco key means the peer restarted: what we knew of its direct path is stale (endpoint.go
-    // updateFromNode resets the endpoint the same way).
-    if (st.info.discoKey && info.discoKey && hex(st.info.discoKey) !== hex(info.discoKey)) st.path.reset();
+    const oldDisco = st.info.discoKey && hex(st.info.discoKey);
+    const newDisco = info.discoKey && hex(info.discoKey);
+    if (oldDisco && oldDisco !== newDisco) {
+      this.byDisco.delete(oldDisco);
+      // A new disco key means the peer restarted: what we knew of its direct path is stale
+      // (endpoint.go updateFromNode resets the endpoint the same way).
+      if (newDisco) st.path.reset();
+    }
     st.info = info;
-    if (info.discoKey) {
+    if (info.discoKey && newDisco && (newDisco !== oldDisco || !st.shared)) {
       st.shared = discoShared(this.opts.disco, info.discoKey);
-      this.byDisco.set(hex(info.discoKey), st);
+      this.byDisco.set(newDisco, st);
     }
     st.path.hasDerp = info.homeDERP !== 0 || this.derp?.home !== undefined;
     st.path.setEndpoints(
@@ -171,7 +178,7 @@ export class Magicsock implements Bind {
   }
 
   removePeer(nodeKey: Uint8Array): void {
-    const k = hex(nodeKey);
+    const k = peerKey(nodeKey);
     const st = this.peers.get(k);
     if (!st) return;
     st.path.close();
@@ -187,7 +194,7 @@ export class Magicsock implements Bind {
     | { kind: 'direct'; addr: string; latencyMs: number }
     | { kind: 'derp'; region: number }
     | { kind: 'none' } {
-    const st = this.peers.get(hex(nodeKey));
+    const st = this.peers.get(peerKey(nodeKey));
     if (!st) return { kind: 'none' };
     const p = st.path.current();
     if (p.kind === 'direct') return { kind: 'direct', addr: addrKey(p.addr), latencyMs: p.latencyMs };
@@ -197,7 +204,7 @@ export class Magicsock implements Bind {
 
   /** A disco ping to the peer on every path; reports the first pong (like `tailscale ping`). */
   async ping(nodeKey: Uint8Array): Promise<PingOutcome | undefined> {
-    const st = this.peers.get(hex(nodeKey));
+    const st = this.peers.get(peerKey(nodeKey));
     return st ? st.path.ping() : undefined;
   }
 
@@ -209,18 +216,31 @@ export class Magicsock implements Bind {
       this.udp.send(to, datagram);
       return;
     }
-    const st = this.peers.get(hex((to as PeerEndpoint).nodeKey));
+    const st = this.peers.get(to.key);
     if (!st) return;
     const { udp, derp } = st.path.addrForSend();
     if (udp) {
       this.stats.udpOut++;
-      this.udp.send(UdpEndpoint.from(udp.ip, udp.port), datagram);
+      this.udp.send(this.udpEndpoint(udp), datagram);
     }
     if (derp) this.sendDerp(st, datagram);
   }
 
   onDatagram(handler: (from: Endpoint, datagram: Uint8Array) => void): void {
     this.handler = handler;
+  }
+
+  /**
+   * The socket endpoint of a path address. Paths hand out the same address objects on every
+   * send, so the IP parsing behind UdpEndpoint.from runs once per address, not per packet.
+   */
+  private udpEndpoint(a: AddrPort): UdpEndpoint {
+    let ep = this.udpEndpoints.get(a);
+    if (!ep) {
+      ep = UdpEndpoint.from(a.ip, a.port);
+      this.udpEndpoints.set(a, ep);
+    }
+    return ep;
   }
 
   private sendDerp(st: PeerState, datagram: Uint8Array): void {
@@ -255,7 +275,7 @@ export class Magicsock implements Bind {
       this.receiveDisco(d, 'derp', src);
       return;
     }
-    const st = this.peers.get(hex(src));
+    const st = this.peers.get(peerKey(src));
     if (st) this.handler(st.endpoint, d);
   }
 
@@ -297,7 +317,7 @@ export class Magicsock implements Bind {
     if (!st.shared) return;
     const pkt = sealDisco(this.opts.disco, st.shared, msg);
     if (to === 'derp') this.sendDerp(st, pkt);
-    else this.udp.send(UdpEndpoint.from(to.ip, to.port), pkt);
+    else this.udp.send(this.udpEndpoint(to), pkt);
   }
 
   private sendCallMeMaybe(st: PeerState): void {
