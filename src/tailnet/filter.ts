@@ -155,6 +155,11 @@ export class PacketFilter {
 
   /** Records an outbound packet so that replies to our UDP flows are let in. */
   noteOut(ip: Uint8Array): void {
+    // Only UDP is tracked: skip the parse for everything else (bulk TCP) by the protocol byte.
+    // IPv6 packets with extension headers before UDP still take the full parse.
+    const version = ip.length > 0 ? ip[0]! >> 4 : 0;
+    if (version === 4 && ip[9] !== UDP) return;
+    if (version === 6 && ip[6] === TCP) return;
     let pkt: IpPacket;
     try {
       pkt = parseIpPacket(ip);
