@@ -1,5 +1,6 @@
 /**
- * `quackscale control …`: the embedded control server (serve, authkey) and the control
+ * `quackscale control …`: the embedded control server (serve, authkey; approve, reject and
+ * pending for interactive logins, through the running server's admin API) and the control
  * client (login, netmap, logout) from the command line.
  */
 
@@ -8,7 +9,10 @@ import { parseArgs } from 'node:util';
 import { ControlClient } from '../control/client.js';
 import { ControlError, NotLoggedInError } from '../control/errors.js';
 import type { NetMap, NetNode } from '../control/netmap.js';
+import { AdminAPIError, adminRequest } from '../control/server/admin.js';
 import { AuthKeyStore } from '../control/server/authkeys.js';
+import type { ApprovedNode, PendingView } from '../control/server/interactive.js';
+import { parseRegistrationId } from '../control/server/pending.js';
 import type { AclPolicy } from '../control/server/policy.js';
 import { ControlServer } from '../control/server/server.js';
 import type { DERPMap } from '../control/tailcfg.js';
@@ -19,8 +23,11 @@ import { UsageError } from './log.js';
 /** Usage text of `quackscale control`. */
 export const CONTROL_USAGE = `usage:
   quackscale control serve --addr HOST:PORT --state-dir DIR [--derp | --derp-map FILE] [--derp-port PORT]
-                           [--policy FILE] [--base-domain DOMAIN]
+                           [--policy FILE] [--base-domain DOMAIN] [--server-url URL]
   quackscale control authkey --state-dir DIR [--reusable] [--ephemeral] [--tags tag:a,tag:b] [--ttl-hours N]
+  quackscale control approve --state-dir DIR [--user NAME] [--tags tag:a,tag:b] <login URL or id>
+  quackscale control reject --state-dir DIR <login URL or id>
+  quackscale control pending --state-dir DIR
   quackscale control login --server URL [--authkey KEY] --state-dir DIR --hostname NAME [--ephemeral]
   quackscale control netmap --state-dir DIR [--json]
   quackscale control logout --state-dir DIR`;
@@ -31,11 +38,13 @@ export async function controlCommand(argv: string[]): Promise<number> {
   try {
     if (sub === 'serve') return await serve(rest);
     if (sub === 'authkey') return await authkey(rest);
+    if (sub === 'approve' || sub === 'reject') return await decide(sub, rest);
+    if (sub === 'pending') return await pending(rest);
     if (sub === 'login') return await login(rest);
     if (sub === 'netmap') return await netmap(rest);
     if (sub === 'logout') return await logout(rest);
   } catch (err) {
-    if (err instanceof ControlError) {
+    if (err instanceof ControlError || err instanceof AdminAPIError) {
       console.error(`quackscale control ${sub}: ${err.message}`);
       return 1;
     }
@@ -68,6 +77,7 @@ async function serve(argv: string[]): Promise<number> {
       'base-domain': { type: 'string' },
       derp: { type: 'boolean' },
       'derp-port': { type: 'string' },
+      'server-url': { type: 'string' },
     },
   });
   const addr = need(values.addr, '--addr');
@@ -92,6 +102,7 @@ async function serve(argv: string[]): Promise<number> {
     derpMap,
     policy,
     baseDomain: values['base-domain'],
+    serverURL: values['server-url'],
     logger: {
       debug: () => {},
       info: (msg) => console.error(msg),
@@ -100,6 +111,10 @@ async function serve(argv: string[]): Promise<number> {
   });
   const url = await server.listen(Number(m[2]), host);
   console.log(`control server listening on ${url}`);
+  // The path, never the token: whoever may approve logins can read it there.
+  console.log(
+    `admin token for approving interactive logins: ${server.adminFile} (quackscale control approve)`,
+  );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -130,6 +145,53 @@ async function authkey(argv: string[]): Promise<number> {
     ttlMs: ttlHours * 3600_000,
   });
   console.log(key);
+  return 0;
+}
+
+async function decide(sub: 'approve' | 'reject', argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'state-dir': { type: 'string' },
+      ...(sub === 'approve' ? { user: { type: 'string' }, tags: { type: 'string' } } : {}),
+    } as const,
+  });
+  const stateDir = need(values['state-dir'], '--state-dir');
+  if (positionals.length !== 1) throw new UsageError(`${sub} takes one login URL or id\n${CONTROL_USAGE}`);
+  const id = parseRegistrationId(positionals[0]!);
+  if (!id)
+    throw new UsageError(`'${positionals[0]!.slice(0, 120)}' is not a login URL (…/register/<id>) or id`);
+  if (sub === 'reject') {
+    await adminRequest(stateDir, 'POST', `/register/${id}/reject`);
+    console.log('rejected');
+    return 0;
+  }
+  const user = (values as { user?: string }).user;
+  const tags = (values as { tags?: string }).tags;
+  const body = {
+    ...(user ? { user } : {}),
+    ...(tags ? { tags: tags.split(',').filter((t) => t !== '') } : {}),
+  };
+  const res = (await adminRequest(stateDir, 'POST', `/register/${id}/approve`, body)) as {
+    approved: ApprovedNode;
+  };
+  const n = res.approved;
+  const tagText = n.tags.length > 0 ? ` tags=${n.tags.join(',')}` : '';
+  console.log(
+    `approved ${n.name}\t${n.addresses.join(',')}\tuser=${n.user}${tagText}${n.ephemeral ? ' ephemeral' : ''}`,
+  );
+  return 0;
+}
+
+async function pending(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { 'state-dir': { type: 'string' } } });
+  const res = (await adminRequest(need(values['state-dir'], '--state-dir'), 'GET', '/admin/pending')) as {
+    pending: PendingView[];
+  };
+  for (const p of res.pending) {
+    console.log([p.authURL, p.state, p.hostname || '-', `expires=${p.expires}`].join('\t'));
+  }
   return 0;
 }
 

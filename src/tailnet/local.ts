@@ -1,7 +1,8 @@
 /**
  * The embedded default: a whole tailnet on one machine, with no account and nothing to
  * install — our control server and our DERP relay (with STUN) in this process, the DERP map
- * pointing at the relay. Nodes join with `authKey()`; the relay speaks plain HTTP, so nodes
+ * pointing at the relay. Nodes join with `authKey()`, or interactively (`tn.login()`) with the
+ * AuthURL they report approved by `approve(url)`; the relay speaks plain HTTP, so nodes
  * (ours, or tailscaled with TS_DEBUG_USE_DERP_HTTP=1) use `derpHttp: true`.
  *
  * @example
@@ -11,6 +12,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ApprovedNode, ApproveOptions } from '../control/server/interactive.js';
 import type { AclPolicy } from '../control/server/policy.js';
 import { ControlServer } from '../control/server/server.js';
 import type { DERPMap } from '../control/tailcfg.js';
@@ -39,6 +41,10 @@ export interface LocalTailnet {
   derpMap: DERPMap;
   /** A new pre-auth key (reusable by default). */
   authKey(opts?: { reusable?: boolean; ephemeral?: boolean }): Promise<string>;
+  /** Approves an interactive login by its AuthURL (or id), as the admin would. */
+  approve(authURL: string, opts?: ApproveOptions): Promise<ApprovedNode>;
+  /** Rejects an interactive login by its AuthURL (or id). */
+  reject(authURL: string): void;
   close(): Promise<void>;
 }
 
@@ -88,6 +94,8 @@ export async function startLocalTailnet(opts: LocalTailnetOptions): Promise<Loca
       derpURL: derp.url,
       derpMap,
       authKey: (o = {}) => c.createAuthKey({ reusable: o.reusable ?? true, ephemeral: o.ephemeral ?? false }),
+      approve: (url, o) => c.approve(url, o),
+      reject: (url) => c.reject(url),
       close: async () => {
         await c.close();
         await derp.close();

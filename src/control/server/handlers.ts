@@ -1,35 +1,39 @@
 /**
  * The answers to /machine/register (after Headscale's hscontrol/auth.go handleRegister): a
- * past Expiry logs out (ephemeral nodes are deleted); without an auth key a known, unexpired
- * node key is re-confirmed and an expired one gets NodeKeyExpired; with an auth key the node
- * is created or its machine re-registered. Interactive login is not offered: the reply says so.
+ * past Expiry logs out (ephemeral nodes are deleted); a Followup waits for an interactive
+ * login to be decided (interactive.ts); without an auth key a known, unexpired node key is
+ * re-confirmed, an expired one gets NodeKeyExpired, and an unknown one starts an interactive
+ * login (AuthURL); with an auth key the node is created or its machine re-registered.
  */
 import type { MachinePublic } from '../keys.js';
 import type { RegisterRequest, RegisterResponse } from '../tailcfg.js';
 import type { AuthKeyStore } from './authkeys.js';
+import { authorizedResponse, type InteractiveLogins } from './interactive.js';
 import type { Registry } from './registry.js';
-import type { NodeRecord } from './store.js';
-
-function authorized(n: NodeRecord, expired: boolean): RegisterResponse {
-  return {
-    User: { ID: n.userId, DisplayName: 'quackscale' },
-    Login: { ID: n.userId, Provider: 'quackscale', LoginName: 'quackscale', DisplayName: 'quackscale' },
-    MachineAuthorized: true,
-    NodeKeyExpired: expired,
-  };
-}
 
 function isZeroTime(t: string | undefined): boolean {
   return t === undefined || t === '' || t.startsWith('0001-01-01');
 }
 
-/** Handles one RegisterRequest from the Noise peer `machineKey`. */
+/** What handleRegister works with. */
+export interface RegisterContext {
+  registry: Registry;
+  authKeys: AuthKeyStore;
+  interactive: InteractiveLogins;
+  /** Aborted when the client goes away (ends a held Followup). */
+  signal: AbortSignal;
+}
+
+/**
+ * Handles one RegisterRequest from the Noise peer `machineKey`. Throws
+ * PendingRegistrationError('too-many') when an interactive login cannot be queued.
+ */
 export async function handleRegister(
   req: RegisterRequest,
   machineKey: MachinePublic,
-  registry: Registry,
-  authKeys: AuthKeyStore,
+  ctx: RegisterContext,
 ): Promise<RegisterResponse> {
+  const { registry, authKeys } = ctx;
   const mkey = machineKey.toString();
   const node = registry.byNodeKey(req.NodeKey);
   if (!isZeroTime(req.Expiry) && Date.parse(req.Expiry) <= Date.now()) {
@@ -40,14 +44,14 @@ export async function handleRegister(
       return { NodeKeyExpired: true, MachineAuthorized: false };
     }
     await registry.expire(node);
-    return authorized(node, true);
+    return authorizedResponse(node, registry, true);
   }
-  if (req.Followup) return { Error: 'interactive login is not supported by this server; use an auth key' };
+  if (req.Followup) return ctx.interactive.followup(req, mkey, ctx.signal);
   const authKey = req.Auth?.AuthKey;
   if (!authKey) {
-    if (!node) return { Error: 'an auth key is required to register with this server' };
+    if (!node) return ctx.interactive.begin(req, mkey);
     if (node.machineKey !== mkey) return { Error: 'node exists with a different machine key' };
-    return authorized(node, registry.isExpired(node));
+    return authorizedResponse(node, registry, registry.isExpired(node));
   }
   const verdict = await authKeys.check(authKey);
   if (!verdict.ok) return { Error: verdict.reason };
@@ -62,5 +66,7 @@ export async function handleRegister(
     verdict.record,
   );
   await authKeys.markUsed(verdict.record, registered.id);
-  return authorized(registered, false);
+  // A login this machine started interactively is moot now.
+  ctx.interactive.opts.pending.deleteMachine(mkey);
+  return authorizedResponse(registered, registry, false);
 }

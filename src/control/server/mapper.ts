@@ -22,6 +22,14 @@ export interface MapperConfig {
   derpMap: DERPMap;
   isOnline: (id: number) => boolean;
   isExpired: (n: NodeRecord) => boolean;
+  /** The profile of a user id (default: USER_PROFILE for every id). */
+  userProfile?: (id: number) => UserProfile;
+}
+
+/** The profiles of the users owning `nodes`, one each (tailcfg.MapResponse.UserProfiles). */
+function profilesOf(nodes: readonly { User: number }[], cfg: MapperConfig): UserProfile[] {
+  const ids = [...new Set(nodes.map((n) => n.User))];
+  return ids.map((id) => cfg.userProfile?.(id) ?? USER_PROFILE);
 }
 
 /** The tailcfg.Node a peer (or the node itself) sees. */
@@ -58,7 +66,7 @@ export function dnsConfig(baseDomain: string): DNSConfig {
   return { Resolvers: [], Domains: [baseDomain], Proxied: true, Routes: {} };
 }
 
-/** The single user every node of the embedded server belongs to. */
+/** The default user, which every node belongs to unless an admin approved it for another. */
 export const USER_PROFILE: UserProfile = { ID: 1, LoginName: 'quackscale', DisplayName: 'quackscale' };
 
 /** What a stream has been sent so far, to compute the next delta against. */
@@ -84,7 +92,7 @@ export function fullMap(
     DNSConfig: dnsConfig(cfg.baseDomain),
     Domain: cfg.baseDomain,
     PacketFilter: filter,
-    UserProfiles: [USER_PROFILE],
+    UserProfiles: profilesOf([selfNode, ...peerNodes], cfg),
     ControlTime: new Date().toISOString(),
   };
   return {
@@ -165,6 +173,10 @@ export function deltaMap(
   }
   if (removed.length > 0) resp.PeersRemoved = removed;
   if (changed.length > 0) resp.PeersChanged = changed;
+  // Clients merge profiles across messages (controlclient/map.go): send those of new nodes.
+  if (resp.Node || changed.length > 0) {
+    resp.UserProfiles = profilesOf(resp.Node ? [resp.Node, ...changed] : changed, cfg);
+  }
   if (patches.length > 0) resp.PeersChangedPatch = patches;
   if (Object.keys(online).length > 0) resp.OnlineChange = online;
   if (Object.keys(seen).length > 0) resp.PeerSeenChange = seen;

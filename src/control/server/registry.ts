@@ -1,15 +1,28 @@
 /**
- * The server's node table: registration by auth key (new node, or an existing machine
- * re-registering with a fresh node key, keeping its addresses), logout, expiry, deletion and
- * the fields map requests update. Every mutation is persisted and then announced with
+ * The server's node table: registration by auth key or by an admin's approval of an
+ * interactive login (new node, or an existing machine re-registering with a fresh node key,
+ * keeping its addresses), users, logout, expiry, deletion and the fields map requests update. Every mutation is persisted and then announced with
  * `onChange`, which the session layer turns into map deltas.
  */
 import { randomBytes } from 'node:crypto';
 import type { MachinePrivate } from '../keys.js';
-import type { Hostinfo } from '../tailcfg.js';
+import type { Hostinfo, UserProfile } from '../tailcfg.js';
 import type { AuthKeyRecord } from './authkeys.js';
 import { allocateAddresses } from './ipam.js';
 import type { NodeRecord, ServerStateData, ServerStore } from './store.js';
+
+/** The user every node belongs to unless an admin approved it for another one. */
+export const DEFAULT_USER = { id: 1, loginName: 'quackscale' } as const;
+
+/** What a registration grants, from an auth key or from the admin who approved it. */
+interface Grant {
+  ephemeral: boolean;
+  /** Replaces the node's tags when non-empty (an existing node keeps its tags otherwise). */
+  tags: readonly string[];
+  authKeyId: string | null;
+  /** Set on the node when given; new nodes default to DEFAULT_USER. */
+  userId?: number;
+}
 
 /** Lowercase DNS label from a hostname (Tailscale's dnsname.SanitizeHostname, roughly). */
 export function sanitizeLabel(hostname: string): string {
@@ -76,8 +89,54 @@ export class Registry {
     for (let i = 1; ; i++) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;
   }
 
+  /** The user's profile (a placeholder for an unknown id, which only a hand-edited state could give). */
+  userProfile(id: number): UserProfile {
+    const name =
+      id === DEFAULT_USER.id
+        ? DEFAULT_USER.loginName
+        : (this.#data.users?.find((u) => u.id === id)?.loginName ?? `user-${id}`);
+    return { ID: id, LoginName: name, DisplayName: name };
+  }
+
+  /** The id of the user with this login name, creating (and persisting) it if new. */
+  async ensureUser(loginName: string): Promise<number> {
+    if (loginName === DEFAULT_USER.loginName) return DEFAULT_USER.id;
+    this.#data.users ??= [];
+    const known = this.#data.users.find((u) => u.loginName === loginName);
+    if (known) return known.id;
+    const id = Math.max(DEFAULT_USER.id, ...this.#data.users.map((u) => u.id)) + 1;
+    this.#data.users.push({ id, loginName, created: new Date().toISOString() });
+    await this.#commit();
+    return id;
+  }
+
   /** Registers with a verified auth key: reuses the machine's node if it has one. */
   async registerWithKey(input: RegisterInput, key: AuthKeyRecord): Promise<NodeRecord> {
+    return this.#register(input, {
+      ephemeral: key.ephemeral || input.ephemeral,
+      tags: key.tags,
+      authKeyId: key.id,
+    });
+  }
+
+  /**
+   * Registers an interactive login an admin approved, with the same rules as an auth key:
+   * the machine's node is reused, ephemeral is what the node asked for, and the admin's tags
+   * (if any) play the part of the key's tags.
+   */
+  async registerApproved(
+    input: RegisterInput,
+    grant: { tags: readonly string[]; userId: number },
+  ): Promise<NodeRecord> {
+    return this.#register(input, {
+      ephemeral: input.ephemeral,
+      tags: grant.tags,
+      authKeyId: null,
+      userId: grant.userId,
+    });
+  }
+
+  async #register(input: RegisterInput, grant: Grant): Promise<NodeRecord> {
     const now = new Date();
     const expiry = this.nodeKeyTtlMs > 0 ? new Date(now.getTime() + this.nodeKeyTtlMs).toISOString() : null;
     const hostname = input.hostinfo?.Hostname || 'node';
@@ -86,10 +145,11 @@ export class Registry {
       node.nodeKey = input.nodeKey;
       node.keyExpiry = expiry;
       node.hostinfo = input.hostinfo;
-      node.ephemeral = key.ephemeral || input.ephemeral;
-      node.authKeyId = key.id;
+      node.ephemeral = grant.ephemeral;
+      node.authKeyId = grant.authKeyId;
       node.capVersion = input.capVersion;
-      if (key.tags.length > 0) node.tags = [...key.tags];
+      if (grant.tags.length > 0) node.tags = [...grant.tags];
+      if (grant.userId !== undefined) node.userId = grant.userId;
       if (node.hostname !== hostname) {
         node.hostname = hostname;
         node.givenName = this.#uniqueName(hostname, node.id);
@@ -107,8 +167,8 @@ export class Registry {
         discoKey: `discokey:${'0'.repeat(64)}`,
         hostname,
         givenName: this.#uniqueName(hostname, id),
-        userId: 1,
-        tags: [...key.tags],
+        userId: grant.userId ?? DEFAULT_USER.id,
+        tags: [...grant.tags],
         ipv4,
         ipv6,
         endpoints: [],
@@ -116,8 +176,8 @@ export class Registry {
         created: now.toISOString(),
         lastSeen: null,
         keyExpiry: expiry,
-        ephemeral: key.ephemeral || input.ephemeral,
-        authKeyId: key.id,
+        ephemeral: grant.ephemeral,
+        authKeyId: grant.authKeyId,
         capVersion: input.capVersion,
         homeDERP: 0,
       };

@@ -4,7 +4,9 @@
  * router); inside, one HTTP/2 server per Noise connection answers /machine/register and
  * /machine/map. State lives in a directory and survives restarts; nodes get 100.64.0.0/10 and
  * fd7a:115c:a1e0::/48 addresses and MagicDNS names under a base domain; streams get deltas on
- * every change; ephemeral nodes are deleted after they have been gone for a while.
+ * every change; ephemeral nodes are deleted after they have been gone for a while. Nodes join
+ * with an auth key or interactively: an AuthURL an admin approves (interactive.ts,
+ * register-page.ts, admin.ts).
  */
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
@@ -15,10 +17,19 @@ import { ProtocolError } from '../errors.js';
 import { type ControlLogger, silentLogger } from '../logger.js';
 import type { DERPMap, MapRequest } from '../tailcfg.js';
 import { MIN_CAPABILITY_VERSION } from '../version.js';
+import { AdminCredential, localAdminURL } from './admin.js';
 import { AuthKeyStore, type NewAuthKeyOptions } from './authkeys.js';
 import { handleRegister } from './handlers.js';
+import {
+  type ApprovedNode,
+  type ApproveOptions,
+  InteractiveLogins,
+  type PendingView,
+} from './interactive.js';
 import type { MapperConfig } from './mapper.js';
+import { PendingRegistrationError, PendingRegistrations } from './pending.js';
 import { type AclPolicy, compileFilter, type PolicyNode, validatePolicy } from './policy.js';
+import { serveRegisterHTTP } from './register-page.js';
 import { Registry } from './registry.js';
 import { MapSession } from './session.js';
 import { type NodeRecord, ServerStore } from './store.js';
@@ -41,12 +52,23 @@ export interface ControlServerOptions {
   /** Lowest capability version accepted (default 113, as Headscale v0.29.2). */
   minCapVersion?: number;
   logger?: ControlLogger;
+  /** The URL clients reach us at, for AuthURLs (default: the listening address). */
+  serverURL?: string;
+  /** How long a Followup register request is held before the AuthURL is repeated (default 60 s). */
+  followupWaitMs?: number;
+  /** How long an interactive login waits for approval (default 10 min). */
+  pendingTtlMs?: number;
+  /** Interactive logins waiting at once (default 256); more are refused with HTTP 429. */
+  maxPending?: number;
 }
 
 /** The embedded control server. */
 export class ControlServer {
   readonly registry: Registry;
   readonly authKeys: AuthKeyStore;
+  /** Interactive logins: pending ones, approve and reject. */
+  readonly logins: InteractiveLogins;
+  readonly #admin: AdminCredential;
   readonly #opts: ControlServerOptions;
   readonly #log: ControlLogger;
   readonly #http: http.Server;
@@ -60,8 +82,9 @@ export class ControlServer {
   readonly #minVersion: number;
   derpMap: DERPMap;
 
-  private constructor(opts: ControlServerOptions, registry: Registry) {
+  private constructor(opts: ControlServerOptions, registry: Registry, admin: AdminCredential) {
     this.#opts = opts;
+    this.#admin = admin;
     this.#log = opts.logger ?? silentLogger;
     this.registry = registry;
     this.authKeys = new AuthKeyStore(opts.stateDir);
@@ -71,7 +94,20 @@ export class ControlServer {
     if (opts.policy) validatePolicy(opts.policy);
     this.#policy = opts.policy;
     registry.onChange = () => this.#schedule();
-    this.#http = http.createServer((req, res) => this.#plainHTTP(req, res));
+    this.logins = new InteractiveLogins({
+      registry,
+      pending: new PendingRegistrations({ max: opts.maxPending, ttlMs: opts.pendingTtlMs }),
+      authURL: (id) => `${(opts.serverURL ?? this.url).replace(/\/+$/, '')}/register/${id}`,
+      followupWaitMs: opts.followupWaitMs ?? 60_000,
+      log: this.#log,
+    });
+    this.#http = http.createServer((req, res) => {
+      this.#plainHTTP(req, res).catch((err: unknown) => {
+        this.#log.warn(`${req.method} ${req.url?.split('?')[0]}: ${(err as Error).message}`);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('internal error\n');
+      });
+    });
     this.#http.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head));
   }
 
@@ -80,7 +116,7 @@ export class ControlServer {
     const store = new ServerStore(opts.stateDir);
     const { data, noiseKey } = await store.load();
     const registry = new Registry(data, store, noiseKey, opts.nodeKeyTtlMs ?? 180 * 24 * 3600_000);
-    return new ControlServer(opts, registry);
+    return new ControlServer(opts, registry, await AdminCredential.load(opts.stateDir));
   }
 
   /** Starts listening; resolves with the URL clients should use. */
@@ -102,9 +138,12 @@ export class ControlServer {
       });
       lastSweep = now;
       if (crossed) this.#schedule();
+      this.logins.opts.pending.prune();
     }, this.#opts.sweepMs ?? 5_000);
     this.#sweep.unref();
     for (const n of this.registry.nodes) if (n.ephemeral) this.#scheduleEphemeralGC(n.id);
+    const a = this.#http.address() as AddressInfo;
+    await this.#admin.publish(localAdminURL(a.address, a.port));
     if (Object.keys(this.derpMap.Regions).length === 0) {
       // ipnlocal only reaches Running with a live DERP connection or a live peer (local.go).
       this.#log.warn('no DERP regions configured: tailscaled nodes will stay in "Starting"');
@@ -121,6 +160,30 @@ export class ControlServer {
   /** Mints an auth key (see AuthKeyStore). */
   async createAuthKey(opts: NewAuthKeyOptions = {}): Promise<string> {
     return (await this.authKeys.create(opts)).key;
+  }
+
+  /** Where the admin credential (token and admin URL; see admin.ts) is kept. */
+  get adminFile(): string {
+    return this.#admin.path;
+  }
+
+  /**
+   * Approves a pending interactive login, given its AuthURL or id: the node is registered
+   * (for `opts.user`, with `opts.tags`) and its waiting client let in. Throws
+   * PendingRegistrationError (`not-found`, `rejected`, `bad-request`).
+   */
+  approve(idOrAuthURL: string, opts: ApproveOptions = {}): Promise<ApprovedNode> {
+    return this.logins.approve(idOrAuthURL, opts);
+  }
+
+  /** Rejects a pending interactive login; its client is told so. */
+  reject(idOrAuthURL: string): void {
+    this.logins.reject(idOrAuthURL);
+  }
+
+  /** The interactive logins waiting for an admin. */
+  pendingLogins(): PendingView[] {
+    return this.logins.list();
   }
 
   /** Replaces the ACL policy; every stream gets the new packet filter. */
@@ -154,6 +217,7 @@ export class ControlServer {
       derpMap: this.derpMap,
       isOnline: (id) => this.isOnline(id),
       isExpired: (n) => this.registry.isExpired(n),
+      userProfile: (id) => this.registry.userProfile(id),
     };
   }
 
@@ -188,7 +252,8 @@ export class ControlServer {
     s.update(self, peers, compileFilter(this.#policy, all, me), cfg);
   }
 
-  #plainHTTP(req: http.IncomingMessage, res: http.ServerResponse): void {
+  async #plainHTTP(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (await serveRegisterHTTP(req, res, this.logins, this.#admin)) return;
     const url = new URL(req.url ?? '/', 'http://x');
     if (req.method === 'GET' && url.pathname === '/key') {
       const v = url.searchParams.get('v');
@@ -249,16 +314,38 @@ export class ControlServer {
       return;
     }
     const body = await readAll(stream, 1 << 20);
-    const reply = (status: number, text: string, type = 'text/plain'): void => {
+    const reply = (
+      status: number,
+      text: string,
+      type = 'text/plain',
+      extra: http2.OutgoingHttpHeaders = {},
+    ): void => {
+      if (stream.destroyed || stream.closed) return; // the client left (e.g. during a held Followup)
       // An empty end('') leaves the client's stream open in Node 20; end with the headers instead.
-      stream.respond({ ':status': status, 'content-type': type }, { endStream: text === '' });
+      stream.respond({ ':status': status, 'content-type': type, ...extra }, { endStream: text === '' });
       if (text !== '') stream.end(text);
     };
     if (path === '/machine/register') {
       const req = decodeRegisterRequest(body);
       if (req.Version < this.#minVersion) return reply(400, `unsupported client version ${req.Version}\n`);
-      const resp = await handleRegister(req, peer.machineKey, this.registry, this.authKeys);
-      return reply(200, `${JSON.stringify(resp)}\n`, 'application/json; charset=utf-8');
+      const gone = new AbortController();
+      stream.once('close', () => gone.abort());
+      try {
+        const resp = await handleRegister(req, peer.machineKey, {
+          registry: this.registry,
+          authKeys: this.authKeys,
+          interactive: this.logins,
+          signal: gone.signal,
+        });
+        return reply(200, `${JSON.stringify(resp)}\n`, 'application/json; charset=utf-8');
+      } catch (err) {
+        // Tailscale's client waits out Retry-After on a 429 (controlclient/direct.go); ours reports it.
+        if (err instanceof PendingRegistrationError && err.code === 'too-many') {
+          this.#log.warn(err.message);
+          return reply(429, `${err.message}\n`, 'text/plain', { 'retry-after': '60' });
+        }
+        throw err;
+      }
     }
     const req = decodeMapRequest(body);
     if (req.Version < this.#minVersion) return reply(400, `unsupported client version ${req.Version}\n`);
@@ -325,6 +412,7 @@ export class ControlServer {
   /** Stops listening, ends every stream and connection. */
   async close(): Promise<void> {
     clearInterval(this.#sweep);
+    this.logins.opts.pending.clear();
     for (const t of this.#ephemeralTimers.values()) clearTimeout(t);
     for (const s of this.#sessions) s.close();
     this.#sessions.clear();

@@ -36,6 +36,13 @@ export interface NodeRecord {
   homeDERP: number;
 }
 
+/** A user that nodes belong to; user 1 (`quackscale`) exists without a record. */
+export interface UserRecord {
+  id: number;
+  loginName: string;
+  created: string;
+}
+
 export interface ServerStateData {
   version: 1;
   noiseKey: string;
@@ -43,6 +50,8 @@ export interface ServerStateData {
   /** Index of the next address to hand out (1 = 100.64.0.1). */
   nextAddress: number;
   nodes: NodeRecord[];
+  /** Users named at interactive approval (absent in state files from before them). */
+  users?: UserRecord[];
 }
 
 const FILE = 'control-server.json';
