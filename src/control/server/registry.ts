@@ -77,6 +77,11 @@ export class Registry {
     return n.keyExpiry !== null && Date.parse(n.keyExpiry) <= now;
   }
 
+  /** Resolves once the state writes started so far have finished. */
+  flush(): Promise<void> {
+    return this.#store.flush();
+  }
+
   async #commit(): Promise<void> {
     await this.#store.save(this.#data);
     this.onChange();

@@ -74,6 +74,8 @@ export class ControlServer {
   readonly #http: http.Server;
   readonly #sessions = new Set<MapSession>();
   readonly #conns = new Set<AcceptedNoise>();
+  /** Requests being handled: close() waits for them, so no state write outlives the server. */
+  readonly #inflight = new Set<Promise<void>>();
   readonly #ephemeralTimers = new Map<number, NodeJS.Timeout>();
   #policy: AclPolicy | undefined;
   #sweep: NodeJS.Timeout | undefined;
@@ -290,12 +292,15 @@ export class ControlServer {
     accepted.conn.on('error', (err) => this.#log.debug(`noise connection: ${err.message}`));
     const h2 = http2.createServer();
     h2.on('stream', (stream, headers) => {
-      this.#route(stream, headers, accepted).catch((err: unknown) => {
-        this.#log.warn(`${headers[':path']}: ${(err as Error).message}`);
-        const status = err instanceof ProtocolError ? 400 : 500;
-        if (!stream.headersSent && !stream.destroyed) stream.respond({ ':status': status });
-        if (!stream.destroyed) stream.end(`${(err as Error).message}\n`);
-      });
+      const done = this.#route(stream, headers, accepted)
+        .catch((err: unknown) => {
+          this.#log.warn(`${headers[':path']}: ${(err as Error).message}`);
+          const status = err instanceof ProtocolError ? 400 : 500;
+          if (!stream.headersSent && !stream.destroyed) stream.respond({ ':status': status });
+          if (!stream.destroyed) stream.end(`${(err as Error).message}\n`);
+        })
+        .finally(() => this.#inflight.delete(done));
+      this.#inflight.add(done);
     });
     h2.on('sessionError', (err) => this.#log.debug(`h2 session: ${err.message}`));
     h2.emit('connection', accepted.conn);
@@ -418,6 +423,8 @@ export class ControlServer {
     this.#sessions.clear();
     for (const c of this.#conns) c.conn.destroy();
     await new Promise<void>((resolve) => this.#http.close(() => resolve()));
+    await Promise.all(this.#inflight);
+    await this.registry.flush();
   }
 }
 

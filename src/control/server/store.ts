@@ -129,4 +129,9 @@ export class ServerStore {
     this.#saving = next.catch(() => undefined);
     return next;
   }
+
+  /** Resolves once every save started so far is on disk (or has failed). */
+  flush(): Promise<void> {
+    return this.#saving;
+  }
 }
