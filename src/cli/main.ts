@@ -4,6 +4,7 @@ import { CONTROL_USAGE, controlCommand } from './control.js';
 import { DERP_USAGE, derpCommand } from './derp.js';
 import { UsageError } from './log.js';
 import { NODE_USAGE, nodeCommand } from './node.js';
+import { SQL_USAGE, sqlCommand } from './sql.js';
 import { WG_USAGE, wgCommand } from './wg.js';
 
 const USAGE = `quackscale — a Tailscale-compatible node in TypeScript
@@ -11,7 +12,8 @@ const USAGE = `quackscale — a Tailscale-compatible node in TypeScript
 ${NODE_USAGE}
 ${WG_USAGE}
 ${DERP_USAGE}
-${CONTROL_USAGE}`;
+${CONTROL_USAGE}
+${SQL_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -23,6 +25,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'wg') return wgCommand(rest);
   if (cmd === 'derp') return derpCommand(rest);
   if (cmd === 'control') return controlCommand(rest);
+  if (cmd === 'sql') return sqlCommand(rest);
   throw new UsageError(`unknown command '${cmd}'\n\n${USAGE}`);
 }
 

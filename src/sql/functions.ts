@@ -1,33 +1,19 @@
-// The lifecycle table functions of sql-surface.md: tailscale_up, tailscale_status and
-// tailscale_down, with the original's names, parameters, result columns and defaults.
+// The lifecycle table functions of sql-surface.md: tailscale_up, tailscale_login,
+// tailscale_login_status, tailscale_status, tailscale_down (and the original's deprecated
+// tailscale_proxy_status), with the original's names, parameters, result columns and defaults.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
   BOOLEAN,
   type DuckDBConnection,
-  DuckDBTableFunction,
   type DuckDBTableFunctionBindInfo,
-  type DuckDBType,
-  type DuckDBValue,
   LIST,
   listValue,
   VARCHAR,
 } from '@duckdb/node-api';
-import type { NodeState, Reply, UpRequest } from './protocol.js';
-
-/** One result column: its name, DuckDB type, and how to read it from a row object. */
-interface Column<R> {
-  name: string;
-  type: DuckDBType;
-  value(row: R): DuckDBValue;
-}
-
-/** The SQL-thread side of the node, as the functions need it (see NodeSession in index.ts). */
-export interface NodeSessionLike {
-  up(req: Omit<UpRequest, 'op'>): NodeState;
-  status(): NodeState;
-  down(): void;
-}
+import type { NodeState, UpRequest } from './protocol.js';
+import type { NodeSession, SocksStatus } from './session.js';
+import { boolArg, type Column, registerOneRow, registerWithMacro, stringArg } from './table.js';
 
 /** Settings the functions take from installQuackscale rather than from SQL. */
 export interface FunctionDefaults {
@@ -43,57 +29,11 @@ const stateColumns: Column<NodeState>[] = [
   { name: 'tailnet_ips', type: LIST(VARCHAR), value: (s) => listValue(s.tailnetIps) },
 ];
 
-/**
- * Registers a table function that returns exactly one row, computed at bind time (the only
- * callback that can report an error before any output is promised). `label` names it in
- * error texts when it is registered under an internal name.
- */
-function registerOneRow<R>(
-  connection: DuckDBConnection,
-  name: string,
-  columns: Column<R>[],
-  named: Record<string, DuckDBType>,
-  compute: (bind: DuckDBTableFunctionBindInfo) => R,
-  label = name,
-): void {
-  connection.registerTableFunction(
-    DuckDBTableFunction.create({
-      name,
-      namedParameterTypes: named,
-      bindFunction: (bind) => {
-        try {
-          const row = compute(bind);
-          for (const c of columns) bind.addResultColumn(c.name, c.type);
-          bind.setBindData({ values: columns.map((c) => c.value(row)) });
-        } catch (err) {
-          bind.setError(`${label}: ${err instanceof Error ? err.message : String(err)}`);
-        }
-      },
-      initFunction: (init) => init.setInitData({ done: false }),
-      mainFunction: (info, out) => {
-        const scan = info.initData as { done: boolean };
-        if (scan.done) {
-          out.rowCount = 0;
-          return;
-        }
-        scan.done = true;
-        const { values } = info.bindData as { values: DuckDBValue[] };
-        out.rowCount = 1;
-        for (const [i, v] of values.entries()) out.setColumnValues(i, [v]);
-      },
-    }),
-  );
-}
-
-function stringArg(bind: DuckDBTableFunctionBindInfo, name: string): string | undefined {
-  const v = bind.getNamedParameter(name);
-  return v === null ? undefined : String(v);
-}
-
-function boolArg(bind: DuckDBTableFunctionBindInfo, name: string, dflt: boolean): boolean {
-  const v = bind.getNamedParameter(name);
-  return v === null ? dflt : v === true;
-}
+const loginColumns: Column<NodeState>[] = [
+  { name: 'status', type: VARCHAR, value: (s) => s.login.status },
+  { name: 'login_url', type: VARCHAR, value: (s) => s.login.loginUrl },
+  { name: 'message', type: VARCHAR, value: (s) => s.login.message },
+];
 
 /** `~/x` as the shell would expand it: the spec's examples write state dirs that way. */
 function expandHome(p: string): string {
@@ -105,7 +45,17 @@ export function defaultStateDir(hostname: string | undefined): string {
   return join(homedir(), '.local', 'share', 'quackscale', hostname ?? 'default');
 }
 
-/** tailscale_up's parameters, in the order the macro takes them (hostname may be positional). */
+/**
+ * tailscale_up's and tailscale_login's parameters, in the order the macro takes them
+ * (hostname may be positional).
+ *
+ * `loopback_proxy` is the original's "start the libtailscale loopback SOCKS proxy" (its
+ * REFERENCE.md; TailscaleBridge::StartLoopbackProxy exports
+ * `ALL_PROXY=socks5h://tsnet:<password>@127.0.0.1:<port>` and NO_PROXY for loopback). Ours
+ * does the same with our own SOCKS5 proxy (src/tailnet/socks5.ts) in the worker: tailnet
+ * hosts over the tailnet, the rest directly; ALL_PROXY/all_proxy/NO_PROXY/no_proxy are set in
+ * this process's environment (inherited by programs it starts) and restored by tailscale_down.
+ */
 const UP_PARAMS = {
   hostname: VARCHAR,
   authkey: VARCHAR,
@@ -113,54 +63,50 @@ const UP_PARAMS = {
   state_dir: VARCHAR,
   ephemeral: BOOLEAN,
   http_route: BOOLEAN,
+  loopback_proxy: BOOLEAN,
 } as const;
 
-/** The internal table function behind the `tailscale_up` macro. */
-const UP_FUNCTION = '__quackscale_tailscale_up';
-
-/**
- * DuckDB's C API registers one signature per table function name, with no optional positional
- * parameters, yet `tailscale_up('name')` and `tailscale_up()` must both work. A temporary
- * table macro whose parameters all default to NULL takes the first one positionally or by
- * name, forwards them all by name, and still rejects unknown names, listing the valid ones.
- */
-export function upMacroSql(): string {
-  const params = Object.keys(UP_PARAMS);
-  return (
-    `CREATE OR REPLACE TEMP MACRO tailscale_up(${params.map((p) => `${p} := NULL`).join(', ')}) AS TABLE ` +
-    `FROM ${UP_FUNCTION}(${params.map((p) => `${p} => ${p}`).join(', ')})`
-  );
+function startRequest(bind: DuckDBTableFunctionBindInfo, defaults: FunctionDefaults): Omit<UpRequest, 'op'> {
+  const hostname = stringArg(bind, 'hostname');
+  const stateDir = stringArg(bind, 'state_dir') ?? defaults.stateDir ?? defaultStateDir(hostname);
+  return {
+    hostname,
+    authKey: stringArg(bind, 'authkey') ?? (process.env.TS_AUTHKEY || undefined),
+    controlURL: stringArg(bind, 'control_url') ?? defaults.controlURL,
+    stateDir: expandHome(stateDir),
+    ephemeral: boolArg(bind, 'ephemeral', false),
+    httpRoute: boolArg(bind, 'http_route', true),
+    loopbackProxy: boolArg(bind, 'loopback_proxy', false),
+    derpHttp: defaults.derpHttp,
+    endpoints: defaults.endpoints,
+  };
 }
 
 /**
- * Registers tailscale_up, tailscale_status and tailscale_down on `connection`; run
- * {@link upMacroSql} on it afterwards to define `tailscale_up` itself.
+ * Registers tailscale_up, tailscale_login, tailscale_login_status, tailscale_status,
+ * tailscale_down and tailscale_proxy_status on `connection`.
+ *
+ * tailscale_login answers at once (after at most `loginWaitMs`, for the login URL) and the
+ * node finishes joining in the worker. As in the original, its HTTP routing is installed by
+ * tailscale_login itself (DuckDB's proxy settings can only change inside a function call on
+ * this thread): the proxy passes non-tailnet traffic through and dials tailnet hosts once the
+ * node is up.
  */
-export function registerLifecycle(
+export async function registerLifecycle(
   connection: DuckDBConnection,
-  session: NodeSessionLike,
+  session: NodeSession,
   defaults: FunctionDefaults,
-): void {
-  registerOneRow(
-    connection,
-    UP_FUNCTION,
-    stateColumns,
-    UP_PARAMS,
-    (bind) => {
-      const hostname = stringArg(bind, 'hostname');
-      const stateDir = stringArg(bind, 'state_dir') ?? defaults.stateDir ?? defaultStateDir(hostname);
-      return session.up({
-        hostname,
-        authKey: stringArg(bind, 'authkey') ?? (process.env.TS_AUTHKEY || undefined),
-        controlURL: stringArg(bind, 'control_url') ?? defaults.controlURL,
-        stateDir: expandHome(stateDir),
-        ephemeral: boolArg(bind, 'ephemeral', false),
-        httpRoute: boolArg(bind, 'http_route', true),
-        derpHttp: defaults.derpHttp,
-        endpoints: defaults.endpoints,
-      });
-    },
-    'tailscale_up',
+): Promise<void> {
+  await registerWithMacro(connection, 'tailscale_up', stateColumns, UP_PARAMS, (bind) => [
+    session.up(startRequest(bind, defaults)),
+  ]);
+
+  await registerWithMacro(connection, 'tailscale_login', loginColumns, UP_PARAMS, (bind) => [
+    session.login(startRequest(bind, defaults)),
+  ]);
+
+  registerOneRow(connection, 'tailscale_login_status', [...loginColumns, ...stateColumns], {}, () =>
+    session.status(),
   );
 
   registerOneRow(
@@ -178,10 +124,18 @@ export function registerLifecycle(
     {},
     () => session.down(),
   );
-}
 
-/** The state in a reply, or its error as an exception (caught and reported by the bind). */
-export function unwrap(reply: Reply): NodeState {
-  if (!reply.ok) throw new Error(reply.error);
-  return reply.state;
+  // Deprecated in the original; reports the loopback_proxy SOCKS5 proxy, password redacted.
+  registerOneRow<SocksStatus>(
+    connection,
+    'tailscale_proxy_status',
+    [
+      { name: 'enabled', type: BOOLEAN, value: (s) => s.enabled },
+      { name: 'active', type: BOOLEAN, value: (s) => s.active },
+      { name: 'listen_addr', type: VARCHAR, value: (s) => s.listenAddr },
+      { name: 'proxy_url', type: VARCHAR, value: (s) => s.proxyUrl },
+    ],
+    {},
+    () => session.proxyStatus(),
+  );
 }

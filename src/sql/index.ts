@@ -3,7 +3,10 @@
  * node runs in a worker thread; the functions block on it with a bounded wait.
  */
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { registerLifecycle, upMacroSql } from './functions.js';
+import { registerConnectivity } from './connectivity.js';
+import { registerDucklake } from './ducklake.js';
+import { registerLifecycle } from './functions.js';
+import { registerQuack } from './quack.js';
 import { NodeSession } from './session.js';
 
 export { NodeTimeoutError } from './bridge.js';
@@ -28,12 +31,14 @@ export interface QuackscaleOptions {
   upTimeoutMs?: number;
   /** Longest wait for the other calls, in ms (default 15000). */
   timeoutMs?: number;
+  /** How long `tailscale_login` waits for the login URL before answering `starting`, in ms (default 5000). */
+  loginWaitMs?: number;
   /** The compiled worker module (default: worker.js beside this module). */
   workerUrl?: URL;
 }
 
 /**
- * Registers `tailscale_up`, `tailscale_status` and `tailscale_down` on `connection`.
+ * Registers QuackScale's SQL functions (README "SQL functions") on `connection`.
  * One node per call; a process that calls `tailscale_down` can exit afterwards.
  */
 export async function installQuackscale(
@@ -45,12 +50,15 @@ export async function installQuackscale(
     settings: options.instance ? await options.instance.connect() : undefined,
     upTimeoutMs: options.upTimeoutMs ?? 60_000,
     timeoutMs: options.timeoutMs ?? 15_000,
+    loginWaitMs: options.loginWaitMs ?? 5000,
   });
-  registerLifecycle(connection, session, {
+  await registerLifecycle(connection, session, {
     controlURL: options.controlURL,
     stateDir: options.stateDir,
     derpHttp: options.derpHttp,
     endpoints: options.endpoints,
   });
-  await connection.run(upMacroSql());
+  await registerConnectivity(connection, session);
+  await registerQuack(connection, session);
+  await registerDucklake(connection, await options.instance?.connect(), options.timeoutMs ?? 15_000);
 }

@@ -4,6 +4,12 @@ export { type HttpProxy, type HttpProxyOptions, startHttpProxy } from './http-pr
 export { type LocalTailnet, type LocalTailnetOptions, startLocalTailnet } from './local.js';
 export { isTailnetAddress, NameResolver, UnknownHostError } from './names.js';
 export {
+  SOCKS5_REPLY,
+  type Socks5Destination,
+  Socks5Server,
+  type Socks5ServerOptions,
+} from './socks5-server.js';
+export {
   DEFAULT_CONTROL_URL,
   type PeerStatus,
   Tailnet,

@@ -1,0 +1,132 @@
+// The test's side of duck-child.mjs: a DuckDB process with the quackscale functions, queried over
+// IPC. Used by the SQL tests (embedded tailnet and Headscale) and by the SQL benchmark.
+import { type ChildProcess, fork } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A row as @duckdb/node-api's getRowObjectsJson gives it (big integers as strings). */
+export type Row = Record<string, unknown>;
+
+/** An SQL statement that failed in the child; the statement itself is not quoted (it may hold a key). */
+export class SqlError extends Error {
+  constructor(
+    readonly label: string,
+    readonly sqlMessage: string,
+  ) {
+    super(`${label}: ${sqlMessage}`);
+    this.name = 'SqlError';
+  }
+}
+
+export interface DuckProcessOptions {
+  /** The compiled `quackscale/sql` module (…/sql/index.js). */
+  sqlModule: string;
+  /** installQuackscale options (JSON-serialisable: derpHttp, endpoints, timeouts). */
+  install?: Record<string, unknown>;
+  /** Extra environment (e.g. QUACK_TAILNET_TOKEN). */
+  env?: Record<string, string>;
+  /** duck-child.mjs, when this module runs compiled elsewhere (the benchmark). */
+  script?: string;
+}
+
+type Reply = { id: number; rows: Row[]; ms: number } | { id: number; error: string };
+
+const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'duck-child.mjs');
+
+/** One DuckDB process. Every call is answered in order; `exit()` ends it. */
+export class DuckProcess {
+  private nextId = 1;
+  private readonly waiting = new Map<number, (r: Reply) => void>();
+  private readonly exited: Promise<number | null>;
+  private stderr = '';
+
+  private constructor(private readonly child: ChildProcess) {
+    child.on('message', (m: Reply | { ready: true }) => {
+      if (!('id' in m)) return;
+      this.waiting.get(m.id)?.(m);
+      this.waiting.delete(m.id);
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+    });
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    void this.exited.then(() => {
+      for (const [id, done] of this.waiting) done({ id, error: `DuckDB process exited:\n${this.stderr}` });
+      this.waiting.clear();
+    });
+  }
+
+  /** Starts the process and waits until quackscale is installed. */
+  static async start(opts: DuckProcessOptions): Promise<DuckProcess> {
+    const child = fork(opts.script ?? CHILD, [], {
+      env: {
+        ...process.env,
+        ...opts.env,
+        QS_SQL_MODULE: opts.sqlModule,
+        QS_INSTALL: JSON.stringify(opts.install ?? {}),
+      },
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    });
+    const p = new DuckProcess(child);
+    await new Promise<void>((resolve, reject) => {
+      child.once('message', () => resolve());
+      child.once('exit', (code) =>
+        reject(new Error(`DuckDB process exited (${code}) before ready:\n${p.stderr}`)),
+      );
+    });
+    return p;
+  }
+
+  /** Runs `sql` (`repeat` times, timed in the child); rejects with SqlError named by `label`. */
+  async query(
+    sql: string,
+    opts: { label?: string; repeat?: number } = {},
+  ): Promise<{ rows: Row[]; ms: number }> {
+    const id = this.nextId++;
+    const reply = new Promise<Reply>((resolve) => this.waiting.set(id, resolve));
+    this.child.send({ id, sql, repeat: opts.repeat ?? 1 });
+    const r = await reply;
+    if ('error' in r) throw new SqlError(opts.label ?? sql.slice(0, 40), r.error);
+    return r;
+  }
+
+  /** The rows of `sql`. */
+  async rows(sql: string, label?: string): Promise<Row[]> {
+    return (await this.query(sql, { label })).rows;
+  }
+
+  /** The one row of `sql`. */
+  async row(sql: string, label?: string): Promise<Row> {
+    const rows = await this.rows(sql, label);
+    if (rows.length !== 1) throw new Error(`${label ?? sql}: ${rows.length} rows, expected 1`);
+    return rows[0] as Row;
+  }
+
+  /** The error text of `sql`, which must fail. */
+  async error(sql: string): Promise<string> {
+    try {
+      await this.query(sql);
+    } catch (err) {
+      if (err instanceof SqlError) return err.sqlMessage;
+      throw err;
+    }
+    throw new Error(`expected an SQL error from: ${sql}`);
+  }
+
+  /**
+   * Closes the database and the IPC channel, and resolves with the exit code once the process
+   * has ended by itself (a node still up would keep it alive: then it is killed after `graceMs`
+   * and the code is null).
+   */
+  async exit(graceMs = 20_000): Promise<number | null> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
+    if (this.child.connected) this.child.send({ op: 'exit' });
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    const code = await this.exited;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+/** An SQL string literal. */
+export const lit = (s: string): string => `'${s.replace(/'/g, "''")}'`;
