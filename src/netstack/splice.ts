@@ -17,6 +17,11 @@ export interface SpliceResult {
 /** Splices `a` and `b`; returns a function that destroys both. */
 export function splice(a: Duplex, b: Duplex, onDone?: (r: SpliceResult) => void): () => void {
   const r: SpliceResult = { aToB: 0, bToA: 0, error: undefined };
+  // A relay forwards what it reads at once: the endpoints already chose how to segment, and
+  // Nagle's algorithm on the relay's side would hold a request's tail until the peer's delayed
+  // ACK (RFC 9293 §3.7.4), stalling request/response protocols for tens of milliseconds.
+  noDelay(a);
+  noDelay(b);
   a.on('data', (d: Buffer) => {
     r.aToB += d.length;
   });
@@ -42,4 +47,9 @@ export function splice(a: Duplex, b: Duplex, onDone?: (r: SpliceResult) => void)
     a.destroy();
     b.destroy();
   };
+}
+
+/** Turns off Nagle's algorithm on a TCP socket (node:net or ours); other streams are left alone. */
+export function noDelay(s: Duplex): void {
+  (s as Duplex & { setNoDelay?: (on: boolean) => unknown }).setNoDelay?.(true);
 }

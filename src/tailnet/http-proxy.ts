@@ -11,6 +11,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { noDelay } from '../netstack/splice.js';
 
 export interface HttpProxyOptions {
   /** Port on 127.0.0.1; 0 (default) picks a free one. */
@@ -81,6 +82,16 @@ export async function startHttpProxy(opts: HttpProxyOptions): Promise<HttpProxy>
     s.once('close', () => sockets.delete(s));
     return s;
   };
+  // Upstream connections stay open and are reused per host:port: a new tailnet connection
+  // costs a round trip through WireGuard, and httpfs and quack send many small requests.
+  const upstreams = new UpstreamAgent((host, port) =>
+    connect(host, port).then((sock) => {
+      // Head and body are separate writes: with Nagle the body would wait for the peer's
+      // delayed ACK of the head (RFC 9293 §3.7.4).
+      noDelay(sock);
+      return track(sock);
+    }),
+  );
 
   const server = http.createServer((req, res) => {
     if (!authorized(req.headers['proxy-authorization'])) {
@@ -106,28 +117,22 @@ export async function startHttpProxy(opts: HttpProxyOptions): Promise<HttpProxy>
       if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
     // RFC 9112 §3.2.2: with an absolute-form target, Host is the target's authority.
     headers.host = target.host;
-    connect(host, port).then(
-      (sock) => {
-        track(sock);
-        const upstream = http.request({
-          method: req.method,
-          path: `${target.pathname}${target.search}`,
-          headers,
-          // With no agent, http uses createConnection; agent: false would make a fresh agent that ignores it.
-          createConnection: () => sock as net.Socket,
-        });
-        upstream.on('response', (up) => {
-          const out: http.OutgoingHttpHeaders = {};
-          for (const [k, v] of Object.entries(up.headers))
-            if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = v;
-          res.writeHead(up.statusCode ?? 502, up.statusMessage, out);
-          up.pipe(res);
-        });
-        upstream.on('error', (err) => fail(res, host, port, err));
-        req.pipe(upstream);
-      },
-      (err: unknown) => fail(res, host, port, err),
-    );
+    const upstream = http.request({
+      host,
+      port,
+      agent: upstreams,
+      method: req.method,
+      path: `${target.pathname}${target.search}`,
+      headers,
+    });
+    upstream.on('response', (up) => {
+      const out: http.OutgoingHttpHeaders = {};
+      for (const [k, v] of Object.entries(up.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = v;
+      res.writeHead(up.statusCode ?? 502, up.statusMessage, out);
+      up.pipe(res);
+    });
+    upstream.on('error', (err) => fail(res, host, port, err));
+    req.pipe(upstream);
   });
 
   const fail = (res: http.ServerResponse, host: string, port: number, err: unknown) => {
@@ -156,6 +161,8 @@ export async function startHttpProxy(opts: HttpProxyOptions): Promise<HttpProxy>
     connect(host, port).then(
       (up) => {
         track(up);
+        noDelay(up);
+        noDelay(client);
         up.on('error', () => client.destroy());
         client.on('close', () => up.destroy());
         up.on('close', () => client.destroy());
@@ -190,9 +197,33 @@ export async function startHttpProxy(opts: HttpProxyOptions): Promise<HttpProxy>
     url: `http://${encodeURIComponent(username)}:${encodeURIComponent(password)}@127.0.0.1:${port}`,
     stats,
     close: async () => {
+      upstreams.destroy();
       for (const s of sockets) s.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * An http.Agent whose connections come from `open` (a tailnet dial, or the OS for other hosts),
+ * kept alive between requests. Node's Agent accepts a connection handed over through the
+ * callback of createConnection, which is how an asynchronous dial fits in.
+ */
+class UpstreamAgent extends http.Agent {
+  constructor(private readonly open: (host: string, port: number) => Promise<Duplex>) {
+    super({ keepAlive: true, maxFreeSockets: 16 });
+  }
+
+  override createConnection(
+    options: http.ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): undefined {
+    const host = String(options.host ?? 'localhost');
+    this.open(host, Number(options.port ?? 80)).then(
+      (sock) => callback?.(null, sock),
+      (err: unknown) => callback?.(err instanceof Error ? err : new Error(String(err)), undefined as never),
+    );
+    return undefined;
+  }
 }
