@@ -12,8 +12,8 @@ import { cliLogger, UsageError, waitForSignal } from './log.js';
 
 export const NODE_USAGE = `usage:
   quackscale up --control-url URL [--authkey KEY] --state-dir DIR [--hostname NAME] [--ephemeral]
-                [--serve PORT[:LOCALPORT]]... [--forward LOCALPORT:HOST:PORT]... [--http-proxy PORT] [--derp-http]
-                [--port UDPPORT] [--endpoint IP:PORT]... [--verbose]
+                [--serve PORT[:LOCALPORT]]... [--forward LOCALPORT:HOST:PORT]... [--derp-http]
+                [--http-proxy PORT] [--socks5 PORT] [--port UDPPORT] [--endpoint IP:PORT]... [--verbose]
   quackscale status --state-dir DIR [--json]
   quackscale ping --state-dir DIR HOST [-c N]
   quackscale down --state-dir DIR`;
@@ -54,6 +54,7 @@ async function up(argv: string[]): Promise<number> {
       serve: { type: 'string', multiple: true },
       forward: { type: 'string', multiple: true },
       'http-proxy': { type: 'string' },
+      socks5: { type: 'string' },
       'derp-http': { type: 'boolean' },
       port: { type: 'string' },
       endpoint: { type: 'string', multiple: true },
@@ -97,6 +98,11 @@ async function up(argv: string[]): Promise<number> {
   if (values['http-proxy']) {
     const proxy = await tn.httpProxy({ port: port(values['http-proxy'], '--http-proxy') });
     console.log(`http proxy: ${proxy.url}`);
+  }
+  if (values.socks5) {
+    // Tailnet hosts only; credentials in the URL, as for --http-proxy (curl -x / ALL_PROXY take it).
+    const socks = await tn.socks5({ port: port(values.socks5, '--socks5') });
+    console.log(`socks5 proxy: ${socks.url}`);
   }
   const api = await serveLocalApi(tn, stateDir);
   await Promise.race([waitForSignal(), new Promise((resolve) => api.once('down', resolve))]);

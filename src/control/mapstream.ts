@@ -9,31 +9,43 @@ import { isZstdFrame, zstdStore, zstdUnstore } from './zstd.js';
 /** Bigger than any real netmap; a peer may not make us buffer more. */
 export const MAX_MAP_MESSAGE = 64 << 20;
 
-/** Cuts a byte stream into map messages (bodies, still possibly compressed). */
+/**
+ * Cuts a byte stream into map messages (bodies, still possibly compressed). Chunks are kept
+ * in a list and joined once per message: a 1,000-peer netmap arrives in hundreds of small
+ * Noise frames, and joining on every chunk would copy it hundreds of times (tens of MB of
+ * short-lived allocations that the process's resident set keeps).
+ */
 export class MapMessageReader {
-  #pending: Buffer = Buffer.alloc(0);
+  #chunks: Buffer[] = [];
+  #size = 0;
 
   constructor(readonly maxMessage = MAX_MAP_MESSAGE) {}
 
   push(chunk: Buffer): Buffer[] {
-    this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    if (chunk.length > 0) {
+      this.#chunks.push(chunk);
+      this.#size += chunk.length;
+    }
     const out: Buffer[] = [];
-    let off = 0;
-    while (this.#pending.length - off >= 4) {
-      const len = this.#pending.readUInt32LE(off);
+    while (this.#size >= 4) {
+      // The 4-byte length may straddle chunks: join just those first (rare, and small).
+      if (this.#chunks[0]!.length < 4) this.#chunks = [Buffer.concat(this.#chunks, this.#size)];
+      const len = this.#chunks[0]!.readUInt32LE(0);
       if (len > this.maxMessage) {
         throw new ProtocolError(`map message of ${len} bytes exceeds the ${this.maxMessage}-byte limit`);
       }
-      if (this.#pending.length - off - 4 < len) break;
-      out.push(this.#pending.subarray(off + 4, off + 4 + len));
-      off += 4 + len;
+      if (this.#size - 4 < len) break;
+      const all = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#size);
+      out.push(all.subarray(4, 4 + len));
+      const rest = all.subarray(4 + len);
+      this.#chunks = rest.length > 0 ? [rest] : [];
+      this.#size = rest.length;
     }
-    this.#pending = this.#pending.subarray(off);
     return out;
   }
 
   get buffered(): number {
-    return this.#pending.length;
+    return this.#size;
   }
 }
 

@@ -236,11 +236,13 @@ export class DerpClient {
       );
     }
     if (dst.length !== KeyLen) throw new DerpError('BAD_KEY', `destination key must be ${KeyLen} bytes`);
-    const head = Buffer.allocUnsafe(5 + KeyLen);
-    writeFrameHeader(head, 0, FrameSendPacket, KeyLen + data.length);
-    head.set(dst, 5);
-    this.conn.write(head);
-    this.conn.write(data);
+    // One buffer per frame: a stream write costs more than copying a packet, and the writes of
+    // one turn still leave together (transport.ts). The caller may reuse `data` afterwards.
+    const frame = Buffer.allocUnsafe(5 + KeyLen + data.length);
+    writeFrameHeader(frame, 0, FrameSendPacket, KeyLen + data.length);
+    frame.set(dst, 5);
+    frame.set(data, 5 + KeyLen);
+    this.conn.write(frame);
     return true;
   }
 

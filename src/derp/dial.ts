@@ -8,7 +8,6 @@
 import { createHash } from 'node:crypto';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
-import { WebSocket } from 'ws';
 import { IdealNodeHeader } from './constants.js';
 import { DerpError, errorMessage } from './errors.js';
 import { type DerpConn, SocketConn, WebSocketConn } from './transport.js';
@@ -164,7 +163,9 @@ function dialUpgrade(url: URL, opts: DialOptions, timeoutMs: number): Promise<Di
   });
 }
 
-function dialWebSocket(url: URL, opts: DialOptions, timeoutMs: number): Promise<Dialed> {
+async function dialWebSocket(url: URL, opts: DialOptions, timeoutMs: number): Promise<Dialed> {
+  // Loaded on first use: `ws` costs a node ~8 MB of memory, and most never dial DERP over WebSocket.
+  const { WebSocket } = await import('ws');
   const wsUrl = new URL(url.href);
   if (wsUrl.protocol === 'http:') wsUrl.protocol = 'ws:';
   if (wsUrl.protocol === 'https:') wsUrl.protocol = 'wss:';

@@ -32,7 +32,9 @@ const SOFTWARE = Buffer.from('tailnode');
  * if (isStun(datagram)) handleStun(datagram);
  */
 export function isStun(b: Uint8Array): boolean {
-  return b.length >= HEADER_LEN && (b[0]! & 0xc0) === 0 && Buffer.from(b).readUInt32BE(4) === MAGIC_COOKIE;
+  // Read in place: every datagram magicsock receives passes here, and Buffer.from(b) copied it.
+  if (b.length < HEADER_LEN || (b[0]! & 0xc0) !== 0) return false;
+  return ((b[4]! << 24) | (b[5]! << 16) | (b[6]! << 8) | b[7]!) >>> 0 === MAGIC_COOKIE;
 }
 
 function* attrs(b: Buffer): Generator<[number, Buffer]> {

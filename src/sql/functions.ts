@@ -52,7 +52,7 @@ export function defaultStateDir(hostname: string | undefined): string {
  * `loopback_proxy` is the original's "start the libtailscale loopback SOCKS proxy" (its
  * REFERENCE.md; TailscaleBridge::StartLoopbackProxy exports
  * `ALL_PROXY=socks5h://tsnet:<password>@127.0.0.1:<port>` and NO_PROXY for loopback). Ours
- * does the same with our own SOCKS5 proxy (src/tailnet/socks5.ts) in the worker: tailnet
+ * does the same with our own SOCKS5 proxy (src/tailnet/socks5-server.ts) in the worker: tailnet
  * hosts over the tailnet, the rest directly; ALL_PROXY/all_proxy/NO_PROXY/no_proxy are set in
  * this process's environment (inherited by programs it starts) and restored by tailscale_down.
  */

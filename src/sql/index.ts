@@ -25,7 +25,7 @@ export interface QuackscaleOptions {
   stateDir?: string;
   /** Reach DERP over plain HTTP, for local relays (default: env `TS_DEBUG_USE_DERP_HTTP=1`). */
   derpHttp?: boolean;
-  /** UDP endpoints to advertise instead of discovering them (`[]`: DERP only, as in tests). */
+  /** UDP endpoints to advertise instead of discovering them (`[]`: DERP only; `127.0.0.1:0`: this node's UDP port on loopback, as in tests). */
   endpoints?: string[];
   /** Longest wait for `tailscale_up`, in ms (default 60000). */
   upTimeoutMs?: number;

@@ -54,6 +54,7 @@ interface PeerState {
   info: MagicPeer;
   endpoint: PeerEndpoint;
   path: PeerPath;
+  /** The disco box key, computed on first disco message (an X25519 each: not for every netmap peer). */
   shared: Uint8Array | undefined;
 }
 
@@ -154,7 +155,12 @@ export class Magicsock implements Bind {
           this.sendDisco(st!, to, { type: 'ping', txid, nodeKey: this.opts.nodePublicKey, padding: 0 }),
         sendCallMeMaybe: () => this.sendCallMeMaybe(st!),
       });
-      st = { info, endpoint: new PeerEndpoint(info.nodeKey), path, shared: undefined };
+      st = {
+        info: { ...info, discoKey: undefined },
+        endpoint: new PeerEndpoint(info.nodeKey),
+        path,
+        shared: undefined,
+      };
       this.peers.set(k, st);
     }
     const oldDisco = st.info.discoKey && hex(st.info.discoKey);
@@ -166,9 +172,9 @@ export class Magicsock implements Bind {
       if (newDisco) st.path.reset();
     }
     st.info = info;
-    if (info.discoKey && newDisco && (newDisco !== oldDisco || !st.shared)) {
-      st.shared = discoShared(this.opts.disco, info.discoKey);
-      this.byDisco.set(newDisco, st);
+    if (newDisco !== oldDisco) {
+      st.shared = undefined;
+      if (newDisco) this.byDisco.set(newDisco, st);
     }
     st.path.hasDerp = info.homeDERP !== 0 || this.derp?.home !== undefined;
     st.path.setEndpoints(
@@ -183,7 +189,9 @@ export class Magicsock implements Bind {
     if (!st) return;
     st.path.close();
     this.peers.delete(k);
-    if (st.info.discoKey) this.byDisco.delete(hex(st.info.discoKey));
+    // Only our own entry: a re-keyed node keeps its disco key under its new node key.
+    const disco = st.info.discoKey && hex(st.info.discoKey);
+    if (disco && this.byDisco.get(disco) === st) this.byDisco.delete(disco);
     for (const [a, s] of this.byAddr) if (s === st) this.byAddr.delete(a);
   }
 
@@ -284,7 +292,8 @@ export class Magicsock implements Bind {
   private receiveDisco(pkt: Uint8Array, via: AddrPort | 'derp', derpSrc?: Uint8Array): void {
     this.stats.discoIn++;
     const st = this.byDisco.get(hex(discoSender(pkt)));
-    const msg = st?.shared ? openDisco(st.shared, pkt) : undefined;
+    const shared = st && this.sharedKey(st);
+    const msg = shared ? openDisco(shared, pkt) : undefined;
     if (!st || !msg) {
       this.stats.unknownDisco++;
       return;
@@ -313,9 +322,15 @@ export class Magicsock implements Bind {
     }
   }
 
+  private sharedKey(st: PeerState): Uint8Array | undefined {
+    if (!st.shared && st.info.discoKey) st.shared = discoShared(this.opts.disco, st.info.discoKey);
+    return st.shared;
+  }
+
   private sendDisco(st: PeerState, to: AddrPort | 'derp', msg: DiscoMessage): void {
-    if (!st.shared) return;
-    const pkt = sealDisco(this.opts.disco, st.shared, msg);
+    const shared = this.sharedKey(st);
+    if (!shared) return;
+    const pkt = sealDisco(this.opts.disco, shared, msg);
     if (to === 'derp') this.sendDerp(st, pkt);
     else this.udp.send(this.udpEndpoint(to), pkt);
   }

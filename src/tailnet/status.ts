@@ -17,6 +17,8 @@ export interface PeerStatus {
   lastHandshake: number | undefined;
   rxBytes: number;
   txBytes: number;
+  /** Whether WireGuard has this peer configured; peers are configured lazily, on first traffic. */
+  configured: boolean;
 }
 
 export interface TailnetStatus {
@@ -25,6 +27,8 @@ export interface TailnetStatus {
   peers: PeerStatus[];
   /** Inbound packets the packet filter dropped, by reason. */
   filterDrops: Record<string, number>;
+  /** WireGuard peers configured (after traffic) and still lazy (known from the netmap only). */
+  wireguardPeers: { configured: number; lazy: number };
 }
 
 /** A node's identity, as Tailscale's WhoIs gives it. */
@@ -54,6 +58,7 @@ export interface StatusInputs {
   hostname: string | undefined;
   homeRegion: number | undefined;
   filterDrops: Record<string, number>;
+  peerCounts: { configured: number; lazy: number };
 }
 
 export function buildStatus(i: StatusInputs): TailnetStatus {
@@ -78,6 +83,7 @@ export function buildStatus(i: StatusInputs): TailnetStatus {
       lastHandshake: w?.latestHandshake,
       rxBytes: w?.rxBytes ?? 0,
       txBytes: w?.txBytes ?? 0,
+      configured: w !== undefined,
     });
   }
   return {
@@ -90,6 +96,7 @@ export function buildStatus(i: StatusInputs): TailnetStatus {
     },
     peers,
     filterDrops: { ...i.filterDrops },
+    wireguardPeers: { ...i.peerCounts },
   };
 }
 

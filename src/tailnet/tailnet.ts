@@ -12,7 +12,7 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { Agent, type Dispatcher, type RequestInit, type Response, fetch as undiciFetch } from 'undici';
+import type { Dispatcher, RequestInit, Response } from 'undici';
 import { ControlClient } from '../control/client.js';
 import type { NetMap, NetMapChange, NetNode } from '../control/netmap.js';
 import type { DerpMap } from '../derp/derpmap.js';
@@ -30,6 +30,7 @@ import { FilteredLink } from './filtered-link.js';
 import { type HttpProxy, startHttpProxy } from './http-proxy.js';
 import { Magicsock } from './magicsock.js';
 import { NameResolver, UnknownHostError } from './names.js';
+import { Socks5Server } from './socks5-server.js';
 import {
   buildStatus,
   keyBytes,
@@ -41,6 +42,9 @@ import {
 } from './status.js';
 
 export type { PeerStatus, TailnetStatus, WhoIs };
+
+/** How often idle WireGuard peers are trimmed back to lazy: wgengine's lazyPeerIdleThreshold. */
+const LAZY_PEER_IDLE_MS = 5 * 60_000;
 
 /** Tailscale's hosted control plane, the default as in tsnet. */
 export const DEFAULT_CONTROL_URL = 'https://controlplane.tailscale.com';
@@ -61,7 +65,7 @@ export interface TailnetOptions {
   port?: number;
   /** Reach DERP servers over plain HTTP, for local relays (default: `TS_DEBUG_USE_DERP_HTTP=1`). */
   derpHttp?: boolean;
-  /** UDP endpoints to advertise instead of discovering them. */
+  /** UDP endpoints to advertise instead of discovering them; port 0 stands for the node's own UDP port. */
   endpoints?: string[];
   /** Never use direct UDP paths (like `TS_DEBUG_ALWAYS_USE_DERP`). */
   derpOnly?: boolean;
@@ -83,7 +87,17 @@ export class Tailnet extends EventEmitter {
   private filter: PacketFilter = new PacketFilter([], []);
   private names = new NameResolver([], '');
   private netmap: NetMap | undefined;
-  private peerKeys = new Map<number, { nodeKey: string; allowed: string; discoKey: string | undefined }>();
+  /** What was applied for each peer: its keys, allowed IPs, and the netmap node and DERP home then. */
+  private peerKeys = new Map<
+    number,
+    {
+      nodeKey: string;
+      allowed: string;
+      discoKey: string | undefined;
+      node: NetNode;
+      home: number | undefined;
+    }
+  >();
   private readonly log: Logger;
   private closed = false;
   /** The DERP home region last reported to control. */
@@ -129,7 +143,7 @@ export class Tailnet extends EventEmitter {
     this.magicsock = magicsock;
     const localEndpoints = this.opts.derpOnly
       ? []
-      : (this.opts.endpoints ?? interfaceEndpoints(magicsock.port));
+      : (this.opts.endpoints?.map((e) => withPort(e, magicsock.port)) ?? interfaceEndpoints(magicsock.port));
     magicsock.setLocalEndpoints(localEndpoints);
     this.device = new Device({
       privateKey: nodeKey.exportRaw(),
@@ -137,6 +151,10 @@ export class Tailnet extends EventEmitter {
       roaming: false,
       logger: this.log,
     });
+    // Lazy peers idle for LAZY_PEER_IDLE_MS go back to lazy (wgengine lazyPeerIdleThreshold).
+    const trim = setInterval(() => this.device?.trimIdle(), LAZY_PEER_IDLE_MS);
+    trim.unref();
+    this.closers.add(() => clearInterval(trim));
     control.on('netmap', (nm, changes) => {
       this.apply(nm, changes).catch((err: unknown) => this.log.warn(`netmap: ${(err as Error).message}`));
     });
@@ -209,9 +227,11 @@ export class Tailnet extends EventEmitter {
 
   private configurePeer(peer: NetNode): void {
     const dev = this.device!;
+    const prev = this.peerKeys.get(peer.id);
+    // Deltas keep unchanged peers' node objects: with thousands of peers, touch only the changed ones.
+    if (prev?.node === peer && prev.home === this.magicsock!.homeRegion) return;
     const nodeKey = keyBytes(peer.nodeKey);
     const allowed = [...peer.allowedIPs].sort().join(',');
-    const prev = this.peerKeys.get(peer.id);
     // A changed key or allowed-IP set is a different WireGuard peer: start it afresh. So is a changed
     // disco key: the peer restarted and lost its sessions, and ours would otherwise go on sealing with
     // dead keys until WireGuard's rekey timeout (wgengine Reconfig removes such peers the same way).
@@ -221,14 +241,23 @@ export class Tailnet extends EventEmitter {
       prev.allowed !== allowed ||
       (prev.discoKey !== undefined && prev.discoKey !== peer.discoKey);
     if (prev && fresh) dev.removePeer(keyBytes(prev.nodeKey));
+    // A new node key is a new magicsock peer too: drop the old key's paths and disco state.
+    if (prev && prev.nodeKey !== peer.nodeKey) this.magicsock!.removePeer(keyBytes(prev.nodeKey));
     const endpoint = this.magicsock!.upsertPeer({
       nodeKey,
       discoKey: peer.discoKey ? keyBytes(peer.discoKey) : undefined,
       endpoints: peer.endpoints,
       homeDERP: peer.homeDERP,
     });
-    if (fresh) dev.addPeer({ publicKey: nodeKey, endpoint, allowedIPs: [...peer.allowedIPs] });
-    this.peerKeys.set(peer.id, { nodeKey: peer.nodeKey, allowed, discoKey: peer.discoKey || undefined });
+    // Lazily: configured on the first packet to it or handshake from it (Device.addLazyPeer).
+    if (fresh) dev.addLazyPeer({ publicKey: nodeKey, endpoint, allowedIPs: [...peer.allowedIPs] });
+    this.peerKeys.set(peer.id, {
+      nodeKey: peer.nodeKey,
+      allowed,
+      discoKey: peer.discoKey || undefined,
+      node: peer,
+      home: this.magicsock!.homeRegion,
+    });
   }
 
   /** STUN against the DERP map's servers, then advertise what they saw too. */
@@ -340,7 +369,9 @@ export class Tailnet extends EventEmitter {
   }
 
   /** WHATWG fetch over the tailnet (undici with our dial as its connector). */
-  fetch(url: string | URL, init?: RequestInit): Promise<Response> {
+  async fetch(url: string | URL, init?: RequestInit): Promise<Response> {
+    // Loaded on first use: undici costs a node ~15 MB of memory, and many never fetch.
+    const { Agent, fetch: undiciFetch } = await import('undici');
     this.dispatcher ??= new Agent({
       connect: (o, cb) => {
         this.dial(o.hostname, Number(o.port) || (o.protocol === 'https:' ? 443 : 80)).then(
@@ -407,6 +438,24 @@ export class Tailnet extends EventEmitter {
     return proxy;
   }
 
+  /**
+   * A SOCKS5 proxy (RFC 1928 CONNECT, RFC 1929 credentials random per call) on `host`
+   * (default 127.0.0.1) that dials tailnet hosts over the tailnet and refuses other
+   * destinations, unless `direct` sends them through the OS as tailscaled does (see
+   * {@link Socks5Server}). Closed with the node.
+   */
+  async socks5(opts: { port?: number; host?: string; direct?: boolean } = {}): Promise<Socks5Server> {
+    this.requireTcp();
+    const server = await Socks5Server.listen({
+      ...opts,
+      classify: (h) => (this.names.lookup(h) ? 'peer' : this.isTailnetHost(h) ? 'tailnet-unknown' : 'other'),
+      dial: (h, p) => this.dial(h, p),
+      logger: this.log,
+    });
+    this.closers.add(() => server.close());
+    return server;
+  }
+
   /** Who is at a tailnet address (or a socket's remote address), as Tailscale's WhoIs. */
   whois(addressOrSocket: string | { remoteAddress?: string }): WhoIs | undefined {
     const addr = typeof addressOrSocket === 'string' ? addressOrSocket : addressOrSocket.remoteAddress;
@@ -433,6 +482,7 @@ export class Tailnet extends EventEmitter {
       hostname: this.opts.hostname,
       homeRegion: this.magicsock?.homeRegion,
       filterDrops: this.filter.stats.dropReasons,
+      peerCounts: this.device?.peerCounts ?? { configured: 0, lazy: 0 },
     });
   }
 
@@ -463,4 +513,9 @@ export class Tailnet extends EventEmitter {
     await this.magicsock?.close();
     this.emit('close');
   }
+}
+
+/** `ip:0` / `[ip]:0` with the node's UDP port in place of 0 (the port is only known once bound). */
+function withPort(endpoint: string, port: number): string {
+  return endpoint.endsWith(':0') ? `${endpoint.slice(0, -1)}${port}` : endpoint;
 }

@@ -22,6 +22,7 @@ import { WireGuardError } from './errors.js';
 import { HandshakeProcessor } from './handshake-processor.js';
 import type { Keypair } from './keypair.js';
 import { keyToBase64, publicKeyFromPrivate } from './keys.js';
+import { LazyPeer, type PeerConfiguredEvent } from './lazy-peer.js';
 import { type Logger, silentLogger } from './logger.js';
 import { messageType, readCounter, readU32, Transport } from './messages.js';
 import { peerIdentity, type StaticIdentity } from './noise.js';
@@ -50,6 +51,8 @@ export interface DeviceOptions {
    */
   roaming?: boolean;
 }
+
+export type { PeerConfiguredEvent };
 
 export interface PeerOptions {
   publicKey: Uint8Array;
@@ -125,7 +128,12 @@ export class Device extends EventEmitter implements PeerHost {
     handshakeErrors: 0,
   };
   private readonly peersByKey = new Map<string, Peer>();
-  private readonly allowed = new AllowedIPs<Peer>();
+  private readonly lazyByKey = new Map<string, LazyPeer>();
+  /** Peers configured from lazy ones, which {@link trimIdle} may return to lazy. */
+  private readonly trimmable = new WeakSet<Peer>();
+  /** rx/tx counters of each trimmable peer at the previous {@link trimIdle}. */
+  private readonly idleMarks = new WeakMap<Peer, { rx: number; tx: number }>();
+  private readonly allowed = new AllowedIPs<Peer | LazyPeer>();
   private readonly indices = new Map<number, IndexEntry>();
   private readonly handshakes: HandshakeProcessor;
   private packetHandler: (ip: Uint8Array) => void = () => {};
@@ -175,9 +183,92 @@ export class Device extends EventEmitter implements PeerHost {
     return peer;
   }
 
-  /** Removes a peer: its allowed IPs, sessions and timers. */
+  /**
+   * Adds a peer that is configured only on first need, as Tailscale's lazy WireGuard
+   * configuration (wgengine/userspace.go, maybeReconfigWireguardLocked: only recently active
+   * peers are given to wireguard-go): its allowed IPs route at once, but the X25519
+   * precomputation, sessions and timers wait until a packet is routed to it (`'outbound'`) or a
+   * handshake initiation carries its key (`'inbound'`). A netmap of thousands of peers then
+   * costs a routing entry each. An already configured peer is updated as by {@link addPeer};
+   * a peer with persistent keepalive is configured now, since it must send at once (wg(8)).
+   */
+  addLazyPeer(opts: PeerOptions): void {
+    this.assertOpen();
+    const text = keyToBase64(opts.publicKey);
+    if (this.peersByKey.has(text) || (opts.persistentKeepalive ?? 0) > 0) {
+      this.addPeer(opts);
+      return;
+    }
+    const old = this.lazyByKey.get(text);
+    if (old) this.allowed.removeByValue(old);
+    const lazy = new LazyPeer(
+      { ...opts, publicKey: opts.publicKey.slice(), allowedIPs: [...(opts.allowedIPs ?? [])] },
+      text,
+    );
+    this.lazyByKey.set(text, lazy);
+    for (const cidr of lazy.opts.allowedIPs!) this.allowed.insert(cidr, lazy);
+  }
+
+  /** Whether the peer with this key is configured (not lazy, not absent). */
+  isConfigured(publicKey: Uint8Array): boolean {
+    return this.peersByKey.has(keyToBase64(publicKey));
+  }
+
+  /** How many peers are configured, and how many wait lazily. */
+  get peerCounts(): { configured: number; lazy: number } {
+    return { configured: this.peersByKey.size, lazy: this.lazyByKey.size };
+  }
+
+  private configureLazy(lazy: LazyPeer, reason: PeerConfiguredEvent['reason']): Peer {
+    this.lazyByKey.delete(lazy.publicKeyText);
+    this.allowed.removeByValue(lazy);
+    const peer = this.addPeer(lazy.opts);
+    this.trimmable.add(peer);
+    this.logger.debug(`peer ${lazy.publicKeyText}: configured (${reason})`);
+    this.emit('peerConfigured', { peer: lazy.publicKeyText, reason } satisfies PeerConfiguredEvent);
+    return peer;
+  }
+
+  /**
+   * Returns to lazy every peer configured from a lazy one that has been idle since the
+   * previous call (no byte sent or received, no usable session, nothing pending). Called
+   * every few minutes it trims peers idle that long, as wgengine does after
+   * lazyPeerIdleThreshold (5 min): longer than REJECT_AFTER_TIME, so no live session is lost.
+   * Returns how many were trimmed.
+   */
+  trimIdle(): number {
+    const now = this.clock.now();
+    let trimmed = 0;
+    for (const peer of [...this.peersByKey.values()]) {
+      if (!this.trimmable.has(peer)) continue;
+      const previous = this.idleMarks.get(peer);
+      this.idleMarks.set(peer, { rx: peer.rxBytes, tx: peer.txBytes });
+      const moved = previous?.rx !== peer.rxBytes || previous.tx !== peer.txBytes;
+      const kp = peer.keypairs.current;
+      const live = kp !== undefined && now - kp.created < REJECT_AFTER_TIME;
+      if (moved || live || peer.pending || peer.stagedCount() > 0) continue;
+      const opts: PeerOptions = {
+        publicKey: peer.publicKey,
+        presharedKey: peer.identity.presharedKey,
+        endpoint: peer.endpoint,
+        allowedIPs: this.allowed.entries(peer),
+      };
+      this.removePeer(peer.publicKey);
+      this.addLazyPeer(opts);
+      trimmed++;
+    }
+    return trimmed;
+  }
+
+  /** Removes a peer (configured or lazy): its allowed IPs, sessions and timers. */
   removePeer(publicKey: Uint8Array): boolean {
     const text = keyToBase64(publicKey);
+    const lazy = this.lazyByKey.get(text);
+    if (lazy) {
+      this.allowed.removeByValue(lazy);
+      this.lazyByKey.delete(text);
+      return true;
+    }
     const peer = this.peersByKey.get(text);
     if (!peer) return false;
     peer.removed = true;
@@ -196,9 +287,17 @@ export class Device extends EventEmitter implements PeerHost {
     return [...this.peersByKey.values()];
   }
 
-  /** Looks up a peer by the static key a handshake initiation revealed. */
+  /**
+   * Looks up a peer by the static key a handshake initiation revealed, configuring it if it
+   * is lazy. The key is known only after our static key decrypted it, but anyone may send
+   * an initiation naming any key; the most that costs is configuring peers we were given.
+   */
   peerForKey(publicKey: Uint8Array): Peer | undefined {
-    return this.peersByKey.get(keyToBase64(publicKey));
+    const text = keyToBase64(publicKey);
+    const peer = this.peersByKey.get(text);
+    if (peer || this.closed) return peer;
+    const lazy = this.lazyByKey.get(text);
+    return lazy ? this.configureLazy(lazy, 'inbound') : undefined;
   }
 
   // ---- PacketLink (inside) --------------------------------------------------------------------
@@ -207,13 +306,14 @@ export class Device extends EventEmitter implements PeerHost {
   writePacket(ip: Uint8Array): void {
     if (this.closed) return;
     const version = ip.length > 0 ? ip[0]! >> 4 : 0;
-    let peer: Peer | undefined;
+    let peer: Peer | LazyPeer | undefined;
     if (version === 4 && ip.length >= 20) peer = this.allowed.lookupV4(ip, 16);
     else if (version === 6 && ip.length >= 40) peer = this.allowed.lookupV6(ip, 24);
     if (!peer) {
       this.stats.noRoute++;
       return;
     }
+    if (peer instanceof LazyPeer) peer = this.configureLazy(peer, 'outbound');
     peer.send(ip);
   }
 
@@ -273,7 +373,7 @@ export class Device extends EventEmitter implements PeerHost {
   private deliverInner(peer: Peer, plain: Uint8Array): void {
     const version = plain[0]! >> 4;
     let length: number;
-    let sourcePeer: Peer | undefined;
+    let sourcePeer: Peer | LazyPeer | undefined;
     if (version === 4 && plain.length >= 20) {
       length = (plain[2]! << 8) | plain[3]!;
       if (length < 20 || length > plain.length) length = -1;
@@ -383,6 +483,7 @@ export class Device extends EventEmitter implements PeerHost {
       p.zeroKeyMaterial();
       p.timers.clear();
     }
+    this.lazyByKey.clear();
     this.self.privateKey.fill(0);
     await this.bind.close?.();
   }

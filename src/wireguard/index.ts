@@ -19,6 +19,7 @@ export {
   type DeviceStats,
   type DeviceStatus,
   type HandshakeEvent,
+  type PeerConfiguredEvent,
   type PeerOptions,
 } from './device.js';
 export { WireGuardError, type WireGuardErrorCode } from './errors.js';

@@ -57,7 +57,12 @@ export class Cubic implements CongestionControl {
 
   onCongestion(_now: number, flight: number): void {
     const mss = this.mss;
-    const w = Math.max(this.cwnd, flight) / mss;
+    // The reduction starts from what the window allowed, never from more: after a burst of
+    // losses SND.MAX − SND.UNA spans holes and SACKed data far beyond cwnd, and taking the
+    // larger raised the window on congestion (a DERP relay's 32-packet queue then dropped most
+    // of every burst). An application-limited flow reduces from its smaller flight (Linux
+    // tcp_cubic's ssthresh works from snd_cwnd alone).
+    const w = Math.min(this.cwnd, flight) / mss;
     // §4.7 fast convergence: a flow losing at a lower window than last time yields bandwidth.
     this.wMax = w < this.wLastMax ? (w * (1 + BETA)) / 2 : w;
     this.wLastMax = w;

@@ -28,13 +28,14 @@ export class NewReno implements CongestionControl {
   }
 
   onCongestion(_now: number, flight: number): void {
-    this.ssthresh = Math.max(flight / 2, 2 * this.mss);
+    // RFC 5681 eq. 4 halves FlightSize; bounded by cwnd, as CUBIC's, so that outstanding holes never raise it.
+    this.ssthresh = Math.max(Math.min(flight, this.cwnd) / 2, 2 * this.mss);
     this.cwnd = this.ssthresh;
     this.acc = 0;
   }
 
   onTimeout(_now: number, flight: number): void {
-    this.ssthresh = Math.max(flight / 2, 2 * this.mss);
+    this.ssthresh = Math.max(Math.min(flight, this.cwnd) / 2, 2 * this.mss);
     this.cwnd = this.mss;
     this.acc = 0;
   }

@@ -232,6 +232,26 @@ describe('RTO and congestion control', () => {
     expect(cc.cwnd).toBeGreaterThan(95_000);
     expect(cc.cwnd).toBeLessThan(130_000);
   });
+
+  it('a congestion event never raises the window, however much is outstanding', () => {
+    // After a relay dropped most of a burst, SND.MAX − SND.UNA spans holes and SACKed data far
+    // beyond cwnd: the reduction must start from cwnd (it used to start from the larger flight).
+    const cubic = new Cubic(1000);
+    cubic.cwnd = 20_000;
+    cubic.onCongestion(0, 400_000);
+    expect(cubic.cwnd).toBe(14_000);
+    expect(cubic.ssthresh).toBe(14_000);
+    cubic.onTimeout(0, 400_000);
+    expect(Math.round(cubic.ssthresh)).toBeCloseTo(9800, -1); // 0.7 of 14 segments, floored
+    expect(cubic.cwnd).toBe(1000);
+    const reno = new NewReno(1000);
+    reno.cwnd = 20_000;
+    reno.onCongestion(0, 400_000);
+    expect(reno.cwnd).toBe(10_000);
+    // An application-limited flow still reduces from what it had in flight.
+    reno.onTimeout(0, 4000);
+    expect(reno.ssthresh).toBe(2000);
+  });
 });
 
 describe('timer wheel', () => {
