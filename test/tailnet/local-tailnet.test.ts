@@ -65,6 +65,31 @@ describe('the embedded local tailnet', () => {
     expect((await a.ping('banana')).via).toBe('DERP(local)');
   });
 
+  it('a node reaches its own listener by its name and its address (loopback inside the stack)', async () => {
+    const c = await node('cherry');
+    const srv = await c.listen(5001);
+    srv.on('connection', (s) => s.pipe(s));
+    const data = randomBytes(1024 * 1024);
+    for (const host of ['cherry', c.status().self.addresses[0]!]) {
+      const sock = await c.dial(host, 5001);
+      const h = createHash('sha256');
+      let n = 0;
+      sock.on('data', (d: Buffer) => {
+        h.update(d);
+        n += d.length;
+      });
+      await new Promise((r) => {
+        sock.on('close', r);
+        sock.end(data);
+      });
+      expect([host, n, h.digest('hex')]).toEqual([
+        host,
+        data.length,
+        createHash('sha256').update(data).digest('hex'),
+      ]);
+    }
+  });
+
   it('a restarted node keeps its key and address without a new auth key', async () => {
     const dir = tmp('qs-restart-');
     const first = await node('cherry', dir);
