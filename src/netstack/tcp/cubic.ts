@@ -26,7 +26,10 @@ export class Cubic implements CongestionControl {
   onAck(acked: number, now: number, srtt: number): void {
     const mss = this.mss;
     if (this.cwnd < this.ssthresh) {
-      this.cwnd += Math.min(acked, 2 * mss);
+      // Every acknowledged byte counts (Linux tcp_slow_start), up to ssthresh: our stacks ACK
+      // once per event-loop turn, tens of segments at a time, and RFC 3465's L = 2·SMSS per ACK
+      // made slow start take hundreds of milliseconds to open a 1 MiB window.
+      this.cwnd = Math.min(this.cwnd + acked, this.ssthresh);
       return;
     }
     if (this.epochStart === 0) {

@@ -247,6 +247,7 @@ function processAck(c: TcpConnection, seg: TcpSegment, now: number): boolean {
 }
 
 function newAck(c: TcpConnection, seg: TcpSegment, ack: number, now: number): void {
+  const flight = seqDiff(c.sndMax, c.sndUna);
   let acked = seqDiff(ack, c.sndUna);
   const finAcked = c.finQueued && seqGt(ack, c.finSeq);
   const dataAcked = finAcked ? acked - 1 : acked;
@@ -278,13 +279,24 @@ function newAck(c: TcpConnection, seg: TcpSegment, ack: number, now: number): vo
       c.cc.cwnd = Math.max(c.cc.cwnd - acked + c.sndMss, c.sndMss);
       acked = 0;
     }
-  } else {
+  } else if (cwndLimited(c, flight)) {
     c.cc.onAck(acked, now, c.rto.srtt);
   }
   if (c.sndUna === c.sndMax) c.rtoAt = 0;
   else c.restartRto(now);
   c.host.markDirty(c);
   c.events.onSendSpace();
+}
+
+/**
+ * Whether the window, not the peer's window or the application, limited what was in flight, so
+ * that an ACK may grow it (RFC 7661 §4.3; Linux tcp_is_cwnd_limited, whose slow start lets the
+ * window reach twice the flight). A flow held by the receive window otherwise grows cwnd without
+ * bound, and a later wider path (a DERP fallback, a window update) then gets one huge burst.
+ */
+function cwndLimited(c: TcpConnection, flight: number): boolean {
+  const cwnd = c.cc.cwnd;
+  return cwnd < c.cc.ssthresh ? cwnd < 2 * flight : flight + c.sndMss > cwnd;
 }
 
 /**

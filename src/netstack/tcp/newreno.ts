@@ -1,8 +1,8 @@
 import { type CongestionControl, initialWindow } from './congestion.js';
 
 /**
- * Reno's window arithmetic (RFC 5681 §3.1) with appropriate byte counting (RFC 3465, L = 2·SMSS)
- * so stretch ACKs grow the window by the bytes they cover. NewReno's partial-ACK handling
+ * Reno's window arithmetic (RFC 5681 §3.1) with byte counting (RFC 3465) without its per-ACK
+ * limit L in slow start, as Linux, so stretch ACKs grow the window by all the bytes they cover. NewReno's partial-ACK handling
  * (RFC 6582) lives in the connection's recovery, which is shared with CUBIC.
  */
 export class NewReno implements CongestionControl {
@@ -16,7 +16,8 @@ export class NewReno implements CongestionControl {
 
   onAck(acked: number): void {
     if (this.cwnd < this.ssthresh) {
-      this.cwnd += Math.min(acked, 2 * this.mss);
+      // Every acknowledged byte counts, up to ssthresh (as CUBIC here; Linux tcp_slow_start).
+      this.cwnd = Math.min(this.cwnd + acked, this.ssthresh);
       return;
     }
     // Congestion avoidance: one MSS per cwnd of acknowledged bytes (RFC 5681 eq. 3, byte counted).

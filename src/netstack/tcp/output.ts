@@ -239,8 +239,14 @@ export function retransmitTimeout(c: TcpConnection, now: number): boolean {
     return false;
   }
   c.host.stats.timeouts++;
-  if (c.retries === 1) markUndo(c, now);
-  c.cc.onTimeout(now, seqDiff(c.sndMax, c.sndUna));
+  if (c.retries === 1) {
+    markUndo(c, now);
+    c.cc.onTimeout(now, seqDiff(c.sndMax, c.sndUna));
+  } else {
+    // RFC 5681 §3.1: when the same segment times out again, ssthresh is held constant (the
+    // window, already one segment, would otherwise drive it to its floor); cwnd stays at LW.
+    c.cc.cwnd = c.sndMss;
+  }
   c.inRecovery = false;
   c.dupAcks = 0;
   c.scoreboard.clear();

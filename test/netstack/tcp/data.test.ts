@@ -77,6 +77,55 @@ describe('integrity', () => {
 });
 
 describe('flow control', () => {
+  it('repeated timeouts of the same data hold ssthresh (RFC 5681 §3.1) and the transfer completes', async () => {
+    pair = tcpPair({ a: { minRtoMs: 20 } });
+    let received = 0;
+    const got = new Promise<Buffer>((resolve, reject) => {
+      new TcpServer(pair.b, {}, (s) => {
+        s.on('data', (d: Buffer) => {
+          received += d.length;
+        });
+        collect(s).then(resolve, reject);
+      }).listen(80);
+    });
+    const client = tcpConnect(pair.a, { host: B, port: 80 });
+    await new Promise((r) => client.once('connect', r));
+    const data = randomBytes(1 << 20);
+    client.write(data.subarray(0, 256 * 1024));
+    await until(() => received >= 256 * 1024, 5000, 'the first 256 KiB');
+    await settle(20);
+    // An outage: every data segment from the sender is lost, so the same segment times out again and again.
+    pair.drop = (seg) => seg.from === 'a' && seg.len > 0;
+    client.end(data.subarray(256 * 1024));
+    await until(() => pair.a.stats.timeouts >= 3, 10_000, 'three timeouts');
+    const conn = (client as unknown as { conn: { cc: { ssthresh: number }; sndMss: number } }).conn;
+    // Set once, from the window at the first timeout (at least the initial 10 segments): not driven to 2 segments.
+    expect(conn.cc.ssthresh).toBeGreaterThanOrEqual(5 * conn.sndMss);
+    pair.drop = undefined;
+    const atServer = await got;
+    expect(atServer.length).toBe(data.length);
+    expect(sha256(atServer)).toBe(sha256(data));
+  });
+
+  it('a flow held by the receive window does not grow its congestion window without bound', async () => {
+    // RFC 7661 §4.3 / Linux tcp_is_cwnd_limited: only a window that limited the flight may grow
+    // (slow start up to twice the flight). Before, cwnd grew with every ACK to megabytes here.
+    const window = 64 * 1024;
+    pair = tcpPair({ b: { receiveBuffer: window } });
+    const got = new Promise<Buffer>((resolve, reject) => {
+      new TcpServer(pair.b, {}, (s) => collect(s).then(resolve, reject)).listen(80);
+    });
+    const client = tcpConnect(pair.a, { host: B, port: 80 });
+    await new Promise((r) => client.once('connect', r));
+    const data = randomBytes(4 << 20);
+    client.end(data);
+    const atServer = await got;
+    expect(sha256(atServer)).toBe(sha256(data));
+    const conn = (client as unknown as { conn: { cc: { cwnd: number } } | undefined }).conn;
+    expect(conn).toBeDefined();
+    expect(conn!.cc.cwnd).toBeLessThanOrEqual(3 * window); // twice the flight, plus one ACK's growth
+  });
+
   it('a slow reader shrinks the window to zero; memory stays bounded; write() returns false and drain follows', async () => {
     const buf = 256 * 1024;
     pair = tcpPair({ a: { sendBuffer: buf }, b: { receiveBuffer: buf } });
