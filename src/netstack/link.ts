@@ -2,13 +2,19 @@
  * The seam between the IP stack and whatever carries whole IP packets: a WireGuard
  * device, or an in-memory wire in tests (DESIGN.md, "The seams").
  */
+import type { IpPacket } from './packet.js';
+
 export interface PacketLink {
   /** Largest IP packet the link carries, in bytes. */
   readonly mtu: number;
   /** Stack → link: hand one whole IPv4 or IPv6 packet to the link. */
   writePacket(ip: Uint8Array): void;
-  /** Link → stack: called once per received IP packet. A later call replaces the handler. */
-  onPacket(handler: (ip: Uint8Array) => void): void;
+  /**
+   * Link → stack: called once per received IP packet. A later call replaces the handler. A link
+   * that already parsed the packet (the tailnet's filter) passes its {@link IpPacket} of `ip`
+   * too, so that the stack does not parse it a second time.
+   */
+  onPacket(handler: (ip: Uint8Array, parsed?: IpPacket) => void): void;
 }
 
 /** Faults a {@link MemoryLinkPair} injects, each decided per packet from a seeded PRNG. */

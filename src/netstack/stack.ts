@@ -125,7 +125,7 @@ export class Stack {
     if (!Number.isInteger(this.ttl) || this.ttl < 1 || this.ttl > 255) {
       throw new NetstackError('INVALID_ARGUMENT', `ttl ${this.ttl}`);
     }
-    link.onPacket((ip) => this.receive(ip));
+    link.onPacket((ip, parsed) => this.receive(ip, parsed));
   }
 
   /** Live counters (see {@link StackStats}). */
@@ -263,16 +263,23 @@ export class Stack {
     this.pinger.close();
   }
 
-  /** Link → stack: one whole IP packet. Never throws for bad input; it is counted instead. */
-  private receive(buf: Uint8Array): void {
+  /**
+   * Link → stack: one whole IP packet. Never throws for bad input; it is counted instead.
+   * `parsed`, when the link gives it, is `parseIpPacket(buf)` done already (by the filter).
+   */
+  private receive(buf: Uint8Array, parsed?: IpPacket): void {
     const c = this.counters;
     c.received++;
     let pkt: IpPacket;
-    try {
-      pkt = parseIpPacket(buf);
-    } catch (err) {
-      this.countDrop(err);
-      return;
+    if (parsed !== undefined && parsed.buf === buf && parsed.start === 0) {
+      pkt = parsed;
+    } else {
+      try {
+        pkt = parseIpPacket(buf);
+      } catch (err) {
+        this.countDrop(err);
+        return;
+      }
     }
     const local = this.localMatch(pkt);
     if (!local) {

@@ -138,19 +138,29 @@ export class PacketFilter {
 
   /** The verdict on one inbound IP packet. */
   checkIn(ip: Uint8Array): FilterVerdict {
+    return this.acceptIn(ip) === undefined ? 'drop' : 'accept';
+  }
+
+  /**
+   * {@link checkIn} that returns the accepted packet as parsed (`parseIpPacket(ip)`), or
+   * undefined when it is dropped: the stack takes the parse as it is instead of repeating it.
+   */
+  acceptIn(ip: Uint8Array): IpPacket | undefined {
     let pkt: IpPacket;
     try {
       pkt = parseIpPacket(ip);
     } catch (err) {
       if (!(err instanceof NetstackError)) throw err;
-      return this.drop('malformed');
+      this.drop('malformed');
+      return undefined;
     }
     const reason = this.judge(pkt);
     if (reason === undefined) {
       this.stats.accepted++;
-      return 'accept';
+      return pkt;
     }
-    return this.drop(reason);
+    this.drop(reason);
+    return undefined;
   }
 
   /** Records an outbound packet so that replies to our UDP flows are let in. */

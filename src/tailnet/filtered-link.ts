@@ -5,6 +5,7 @@
  * (wgengine/filter runOut/runIn).
  */
 import type { PacketLink } from '../netstack/link.js';
+import type { IpPacket } from '../netstack/packet.js';
 import type { PacketFilter } from './filter.js';
 
 export class FilteredLink implements PacketLink {
@@ -22,9 +23,11 @@ export class FilteredLink implements PacketLink {
     this.inner.writePacket(ip);
   }
 
-  onPacket(handler: (ip: Uint8Array) => void): void {
+  /** Accepted packets go up with the filter's parse of them, which the stack then reuses. */
+  onPacket(handler: (ip: Uint8Array, parsed?: IpPacket) => void): void {
     this.inner.onPacket((ip) => {
-      if (this.filter().checkIn(ip) === 'accept') handler(ip);
+      const parsed = this.filter().acceptIn(ip);
+      if (parsed !== undefined) handler(ip, parsed);
     });
   }
 }

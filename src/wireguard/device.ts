@@ -340,7 +340,9 @@ export class Device extends EventEmitter implements PeerHost {
       this.stats.unknownIndex++;
       return;
     }
-    if (this.clock.now() - kp.created >= REJECT_AFTER_TIME) {
+    // One clock read per packet, shared with the peer's timers below.
+    const now = this.clock.now();
+    if (now - kp.created >= REJECT_AFTER_TIME) {
       this.stats.expiredKeypair++;
       return;
     }
@@ -364,7 +366,7 @@ export class Device extends EventEmitter implements PeerHost {
     this.learnEndpoint(peer, from);
     peer.rxBytes += d.length;
     const isData = plain.length > 0;
-    peer.onAuthenticatedReceive(kp, isData);
+    peer.onAuthenticatedReceive(kp, isData, now);
     if (!isData) return;
     this.deliverInner(peer, plain);
   }

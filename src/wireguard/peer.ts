@@ -219,8 +219,11 @@ export class Peer {
     kp.zero();
   }
 
-  /** After any authenticated packet from the peer (wireguard-go timersAnyAuthenticatedPacketReceived). */
-  onAuthenticatedReceive(kp: Keypair, isData: boolean): void {
+  /**
+   * After any authenticated packet from the peer (wireguard-go timersAnyAuthenticatedPacketReceived).
+   * `now` is the device's clock read for this packet, if it has one.
+   */
+  onAuthenticatedReceive(kp: Keypair, isData: boolean, now = this.host.clock.now()): void {
     this.timers.del(PeerTimer.NewHandshake);
     this.timersAnyAuthenticatedPacketTraversal();
     if (isData) {
@@ -233,7 +236,7 @@ export class Peer {
       !this.sentLastMinuteHandshake &&
       kp === this.keypairs.current &&
       kp.isInitiator &&
-      this.host.clock.now() - kp.created > REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT
+      now - kp.created > REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT
     ) {
       this.sentLastMinuteHandshake = true;
       this.initiateHandshake(false);
