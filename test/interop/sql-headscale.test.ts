@@ -6,9 +6,8 @@
 //   (userspace networking) forwards tailnet TCP to. By 100.x address, MagicDNS FQDN and short name.
 // - scenario 1: a DuckDB server serves Quack on 127.0.0.1 and exposes it with tailscale_serve_local;
 //   a DuckDB client attaches it over the tailnet by address and by name.
-// tailscaled advertises only 127.0.0.1 and our DuckDB nodes advertise nothing (installQuackscale
-// cannot pin a UDP port), so nothing leaves loopback: DuckDB ↔ tailscaled goes direct after disco
-// (tailscaled learns our address from our pings), DuckDB ↔ DuckDB (scenario 1) rides the derper.
+// tailscaled and our DuckDB nodes advertise only 127.0.0.1 (ours: `127.0.0.1:0`, the node's own
+// UDP port), so nothing leaves loopback, and every pair upgrades from the derper to the direct path.
 import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -51,7 +50,7 @@ skipUnless([
   async function duckNode(hostname: string, env: Record<string, string> = {}): Promise<DuckProcess> {
     const duck = await DuckProcess.start({
       sqlModule: join(build, 'sql/index.js'),
-      install: { derpHttp: true, endpoints: [] },
+      install: { derpHttp: true, endpoints: ['127.0.0.1:0'] },
       env,
     });
     cleanup.add(`exit ${hostname}`, () => duck.exit());
@@ -178,6 +177,16 @@ skipUnless([
     const expected = [{ answer: 42 }, { n: '1000', total: String(3 * ((999 * 1000) / 2)) }];
     expect(await attach(ip)).toEqual(expected);
     expect(await attach(`duck-server.${BASE}`)).toEqual(expected);
+    // Two worker-hosted nodes find the direct path between them, as tailscale_peers reports it.
+    await waitFor(
+      'direct path to duck-server',
+      async () => {
+        const peer = (await client.rows('FROM tailscale_peers()')).find((p) => p.name === 'duck-server');
+        return String(peer?.path).startsWith('direct 127.0.0.1:') ? true : undefined;
+      },
+      20_000,
+      250,
+    );
 
     // The server's tailnet port is the only way in from the client: a wrong token is refused by Quack.
     await client.query(
