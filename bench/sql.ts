@@ -5,7 +5,7 @@
  *   tailnet (one of our nodes in this process, node:http on its listen(), direct UDP path over
  *   loopback), against the same file from the same kind of node:http server on 127.0.0.1;
  * - Quack query round trips (`FROM remote.query('SELECT 42')`) to a quack_serve on 127.0.0.1,
- *   attached over the tailnet (the peer's serveLocal in front of it) and attached directly.
+ *   attached over the tailnet (a DuckDB node publishing it with tailscale_serve_local) and directly.
  * DuckDB runs in child processes (test/sql/duck-child.mjs): the tailnet one with tailscale_up,
  * the reference one never joins, so its reads go straight to loopback with no proxy.
  */
@@ -87,7 +87,8 @@ async function measure(r: Report, cleanup: Cleanup): Promise<void> {
     const d = await DuckProcess.start({
       sqlModule: join(ROOT, 'dist-bench/src/sql/index.js'),
       script: join(ROOT, 'test/sql/duck-child.mjs'),
-      install: { derpHttp: true, endpoints: [] },
+      // A node that joins advertises only its own UDP port on loopback: nothing leaves 127.0.0.1.
+      install: { derpHttp: true, endpoints: ['127.0.0.1:0'] },
     });
     cleanup.add('exit DuckDB', () => d.exit());
     await d.query(`LOAD ${lit(ext.httpfs)}`);
@@ -140,31 +141,40 @@ async function measure(r: Report, cleanup: Cleanup): Promise<void> {
     });
   }
 
-  // Quack: one server on 127.0.0.1, attached directly and through the peer's serveLocal (the
-  // JS form of tailscale_serve_local). Not a DuckDB node with tailscale_serve_local: two SQL
-  // nodes here could only meet over DERP, since installQuackscale cannot pin a UDP port to
-  // advertise on loopback.
+  // Quack: one DuckDB server serving on 127.0.0.1 and publishing it to the tailnet with
+  // tailscale_serve_local, attached directly (reference) and over the tailnet by 100.x.
   const server = await start();
+  await server.query(
+    `CALL tailscale_up('bench-quack', authkey => ${lit(await local.authKey())}, ` +
+      `control_url => ${lit(local.controlURL)}, state_dir => ${lit(join(dir, 'quack'))}, ephemeral => true)`,
+    { label: 'tailscale_up' },
+  );
+  cleanup.add('tailscale_down (server)', () => server.query('CALL tailscale_down()'));
   const quackPort = await freePort();
   await server.query(
     `CALL quack_serve('quack:127.0.0.1:${quackPort}', allow_other_hostname => true, token => ${lit(TOKEN)})`,
   );
   cleanup.add('quack_stop', () => server.query(`CALL quack_stop('quack:127.0.0.1:${quackPort}')`));
-  await peer.serveLocal(9494, quackPort);
+  await server.query(`CALL tailscale_serve_local(port => 9494, local_port => ${quackPort})`);
+  const serverIps = (await server.rows('FROM tailscale_status()'))[0]?.tailnet_ips as string[];
+  const serverIp = serverIps.find((a) => a.startsWith('100.')) as string;
   const attach = async (d: DuckProcess, uri: string): Promise<void> => {
     await d.query(`CREATE SECRET (TYPE quack, TOKEN ${lit(TOKEN)}, SCOPE ${lit(uri)})`);
     await d.query(`ATTACH ${lit(uri)} AS remote (TYPE quack, DISABLE_SSL true)`);
   };
   await attach(ref, `quack:127.0.0.1:${quackPort}`);
-  await attach(tn, `quack:${peerIp}:9494`);
+  await attach(tn, `quack:${serverIp}:9494`);
   const select42 = `FROM remote.query('SELECT 42 AS answer')`;
   const rate = async (d: DuckProcess, n: number): Promise<number> => {
     const { rows, ms } = await d.query(select42, { repeat: n });
     if (rows[0]?.answer !== 42) throw new Error(`Quack answered ${JSON.stringify(rows)}`);
     return n / (ms / 1000);
   };
+  // Warm up, and give the two nodes time to leave DERP for the direct path.
   await rate(ref, 50);
-  await rate(tn, 50);
+  const quackPath = async (): Promise<string> =>
+    String((await tn.rows('FROM tailscale_peers()')).find((p) => p.name === 'bench-quack')?.path ?? 'none');
+  for (let i = 0; i < 20 && !(await quackPath()).startsWith('direct'); i++) await rate(tn, 50);
   const refQ: number[] = [];
   const tnQ: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
@@ -179,7 +189,7 @@ async function measure(r: Report, cleanup: Cleanup): Promise<void> {
     value: median(tnQ),
     unit: 'queries/s',
     ratioTo: refName,
-    note: `${note}, serveLocal on the peer`,
+    note: `${note}, tailscale_serve_local, ${await quackPath()}`,
   });
   await ref.query('DETACH remote');
   await tn.query('DETACH remote');
