@@ -1,15 +1,16 @@
 // SQL that a table function runs on a second connection of its own database, while the SQL
-// thread waits for it (see settings.ts for why the thread must wait and cannot see a promise
-// settle meanwhile).
+// thread waits for it: DuckDB calls table functions synchronously, a function cannot run SQL on
+// the connection that is running it, and the blocked thread never sees a promise settle.
 //
 // Two ways, because @duckdb/node-api prepares statements only asynchronously:
 // - select(): one statement prepared ahead of time, `COPY (FROM query($1)) TO $2`, run with
 //   the pending-result API, whose tasks execute on this thread. DuckDB's query() table function
 //   runs any SELECT given as a string, and COPY writes its rows to a file read back here; an
 //   error ends the task loop with DuckDB's own text.
-// - exec(): any statements (DDL cannot go through query()), sent with connection.run and ended
-//   by a statement that writes a marker file, as settings.ts does. A failure there shows only
-//   as the marker never appearing, so callers check beforehand what could make it fail.
+// - exec(): any statements (DDL and SET cannot go through query()), sent with connection.run
+//   and ended by a statement that writes a marker file, which this thread polls for. A failure
+//   there shows only as the marker never appearing, so callers check beforehand what could
+//   make it fail.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -14,7 +14,7 @@ import {
   type DuckDBTableFunctionBindInfo,
   VARCHAR,
 } from '@duckdb/node-api';
-import { BlockingSql, BlockingSqlError, type JsonRow } from './blocking-sql.js';
+import { type BlockingSql, BlockingSqlError, type JsonRow } from './blocking-sql.js';
 import { redact } from './protocol.js';
 import { literal } from './settings.js';
 
@@ -207,16 +207,15 @@ function attach(sql: BlockingSql, args: AttachDucklakeArgs, timeoutMs: number): 
 const CHUNK = 2048;
 
 /**
- * Registers `attach_ducklake` on `connection`. `helper` is a second connection of the same
- * database, used only by it (a table function cannot run SQL on its own connection); without
- * one the function reports how to provide it.
+ * Registers `attach_ducklake` on `connection`. `sql` runs on a second connection of the same
+ * database (a table function cannot run SQL on its own connection); without one the function
+ * reports how to provide it.
  */
 export async function registerDucklake(
   connection: DuckDBConnection,
-  helper: DuckDBConnection | undefined,
+  sql: BlockingSql | undefined,
   timeoutMs: number,
 ): Promise<void> {
-  const sql = helper ? await BlockingSql.open(helper) : undefined;
   const columns = ['local_view', 'remote_table', 'status'] as const;
   connection.registerTableFunction(
     DuckDBTableFunction.create({

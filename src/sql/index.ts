@@ -3,6 +3,7 @@
  * node runs in a worker thread; the functions block on it with a bounded wait.
  */
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { BlockingSql } from './blocking-sql.js';
 import { registerConnectivity } from './connectivity.js';
 import { registerDucklake } from './ducklake.js';
 import { registerLifecycle } from './functions.js';
@@ -45,9 +46,12 @@ export async function installQuackscale(
   connection: DuckDBConnection,
   options: QuackscaleOptions = {},
 ): Promise<void> {
+  // One more connection of the same database, for the SQL the functions run while the SQL
+  // thread waits (a table function cannot run SQL on the connection that runs it).
+  const helper = options.instance ? await BlockingSql.open(await options.instance.connect()) : undefined;
   const session = new NodeSession({
     workerUrl: options.workerUrl ?? new URL('./worker.js', import.meta.url),
-    settings: options.instance ? await options.instance.connect() : undefined,
+    settings: helper,
     upTimeoutMs: options.upTimeoutMs ?? 60_000,
     timeoutMs: options.timeoutMs ?? 15_000,
     loginWaitMs: options.loginWaitMs ?? 5000,
@@ -60,5 +64,5 @@ export async function installQuackscale(
   });
   await registerConnectivity(connection, session);
   await registerQuack(connection, session);
-  await registerDucklake(connection, await options.instance?.connect(), options.timeoutMs ?? 15_000);
+  await registerDucklake(connection, helper, options.timeoutMs ?? 15_000);
 }

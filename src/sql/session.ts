@@ -1,6 +1,8 @@
 // The SQL thread's view of one node: starts the worker on first use, relays the functions'
 // calls to it, and keeps DuckDB's proxy settings (and ALL_PROXY, for loopback_proxy) in step:
 // pointed at the node's proxies while it is up or logging in, the user's own otherwise.
+
+import type { BlockingSql } from './blocking-sql.js';
 import { NodeBridge, NodeTimeoutError } from './bridge.js';
 import {
   IDLE_STATE,
@@ -12,13 +14,13 @@ import {
   type Request,
   type UpRequest,
 } from './protocol.js';
-import { type ProxySettings, restoreProxySettings, type SqlRunner, swapProxySettings } from './settings.js';
+import { type ProxySettings, restoreProxySettings, swapProxySettings } from './settings.js';
 
 export interface NodeSessionOptions {
   /** The compiled worker module. */
   workerUrl: URL;
   /** A second connection to the same database, for changing settings; none disables http_route. */
-  settings: SqlRunner | undefined;
+  settings: BlockingSql | undefined;
   /** Bound on waiting for `tailscale_up`. */
   upTimeoutMs: number;
   /** Bound on every other wait (status, down, settings). */

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BlockingSql } from '../../src/sql/blocking-sql.js';
 import { ident, registerDucklake, secretName } from '../../src/sql/ducklake.js';
 import { type LocalTailnet, startLocalTailnet } from '../../src/tailnet/local.js';
 import { freePort } from '../interop/control-peers.js';
@@ -46,7 +47,7 @@ describe('attach_ducklake against a real Quack server with a DuckLake catalog', 
     const c = await instance.connect();
     // httpfs first: quack otherwise tries to autoload it from the network.
     for (const e of extensions) await c.run(`LOAD ${lit(extensionPath(e))}`);
-    await registerDucklake(c, await instance.connect(), 15_000);
+    await registerDucklake(c, await BlockingSql.open(await instance.connect()), 15_000);
     return c;
   }
 
@@ -211,7 +212,7 @@ describe('attach_ducklake against a real Quack server with a DuckLake catalog', 
     open.push(instance);
     const c = await instance.connect();
     for (const e of ['httpfs', 'quack'] as const) await c.run(`LOAD ${lit(extensionPath(e))}`);
-    await registerDucklake(c, await instance.connect(), 15_000);
+    await registerDucklake(c, await BlockingSql.open(await instance.connect()), 15_000);
     expect(await failure(c, `CALL attach_ducklake(${lit(uri)}, token => ${lit(TOKEN)})`)).toContain(
       "attach_ducklake: database 'ro' is read-only",
     );
