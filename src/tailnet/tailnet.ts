@@ -11,12 +11,11 @@
  * await tn.close();
  */
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import type { Dispatcher, RequestInit, Response } from 'undici';
 import { ControlClient } from '../control/client.js';
 import type { NetMap, NetMapChange, NetNode } from '../control/netmap.js';
 import type { DerpMap } from '../derp/derpmap.js';
-import { splice } from '../netstack/splice.js';
 import { Stack } from '../netstack/stack.js';
 import { TcpEndpoint } from '../netstack/tcp/endpoint.js';
 import { TcpServer } from '../netstack/tcp/server.js';
@@ -27,6 +26,7 @@ import { type Logger, silentLogger } from '../wireguard/logger.js';
 import { interfaceEndpoints, mergeEndpoints, stunTargets } from './endpoints.js';
 import { PacketFilter } from './filter.js';
 import { FilteredLink } from './filtered-link.js';
+import { listenForward, relayToLocal } from './forward.js';
 import { type HttpProxy, startHttpProxy } from './http-proxy.js';
 import { Magicsock } from './magicsock.js';
 import { NameResolver, UnknownHostError } from './names.js';
@@ -386,39 +386,14 @@ export class Tailnet extends EventEmitter {
   /** Carries tailnet TCP connections to `port` to `127.0.0.1:localPort` (tailscale serve --tcp). */
   async serveLocal(port: number, localPort: number): Promise<TcpServer> {
     const server = await this.listen(port);
-    server.on('connection', (s: TcpSocket) => {
-      const local = net.connect(localPort, '127.0.0.1');
-      splice(s, local, (r) =>
-        this.log.debug(
-          `serve ${port}→${localPort}: ${r.aToB}/${r.bToA} bytes${r.error ? ` (${r.error})` : ''}`,
-        ),
-      );
-    });
+    server.on('connection', (s: TcpSocket) => relayToLocal(s, port, localPort, this.log));
     return server;
   }
 
   /** Carries connections to `127.0.0.1:localPort` to `host:port` on the tailnet. */
   async forward(localPort: number, host: string, port: number): Promise<net.Server> {
     this.resolve(host); // fail now on an unknown name
-    const server = net.createServer((local) => {
-      local.pause();
-      this.dial(host, port).then(
-        (remote) => {
-          splice(local, remote, (r) =>
-            this.log.debug(`forward ${localPort}→${host}:${port}: ${r.aToB}/${r.bToA} bytes`),
-          );
-          local.resume();
-        },
-        (err: Error) => {
-          this.log.warn(`forward ${localPort}→${host}:${port}: ${err.message}`);
-          local.destroy();
-        },
-      );
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(localPort, '127.0.0.1', () => resolve());
-    });
+    const server = await listenForward(localPort, `${host}:${port}`, () => this.dial(host, port), this.log);
     this.closers.add(() => new Promise<void>((r) => server.close(() => r())));
     return server;
   }
