@@ -110,6 +110,8 @@ export class TcpConnection implements WheelEntry {
   /** RCV.NXT in the last ACK sent, for TS.Recent (RFC 7323 §4.3). */
   lastAckSent = 0;
   eofSeen = false;
+  /** When the last duplicate ACK for an out-of-window segment went out (input.ts outOfWindowAck). */
+  lastOutOfWindowAck = Number.NEGATIVE_INFINITY;
 
   // Options agreed in the handshake.
   tsOk = false;

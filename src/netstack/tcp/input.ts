@@ -30,7 +30,7 @@ export function segmentArrives(c: TcpConnection, seg: TcpSegment, now: number): 
   }
   // PAWS (RFC 7323 §5.3): a timestamp older than TS.Recent marks an old duplicate.
   if (c.tsOk && seg.hasTimestamp && seqLt(seg.tsVal, c.tsRecent) && c.state !== 'SYN_RECEIVED') {
-    sendAck(c, now, false);
+    outOfWindowAck(c, seg, now);
     return;
   }
   let len = seg.dataLength;
@@ -61,7 +61,7 @@ export function segmentArrives(c: TcpConnection, seg: TcpSegment, now: number): 
         : inWindow(seq, c.rcvNxt, wnd) || seq === seqAdd(c.rcvNxt, wnd)
       : wnd > 0 && (inWindow(seq, c.rcvNxt, wnd) || inWindow(seqAdd(seq, segLen - 1), c.rcvNxt, wnd));
   if (!acceptable && !(wnd === 0 && seq === c.rcvNxt)) {
-    sendAck(c, now, false);
+    outOfWindowAck(c, seg, now);
     return;
   }
   if (seqLt(seq, c.rcvNxt)) {
@@ -123,6 +123,21 @@ function inWindow(seq: number, start: number, wnd: number): boolean {
 
 function challengeAck(c: TcpConnection, now: number): void {
   if (c.host.allowChallengeAck()) sendAck(c, now, false);
+}
+
+/**
+ * The duplicate ACK for an out-of-window or PAWS-failing segment (RFC 9293 §3.10.7.4, RFC 7323
+ * §5.3). Two ends that disagree about the sequence space (after an injected segment, say)
+ * would answer each other's ACKs forever; as Linux does (tcp_oow_rate_limited), a segment with
+ * neither data nor SYN gets one at most every invalidAckIntervalMs. Data is always answered:
+ * it is not part of such a loop.
+ */
+function outOfWindowAck(c: TcpConnection, seg: TcpSegment, now: number): void {
+  if (seg.dataLength === 0 && !(seg.flags & (SYN | FIN))) {
+    if (now - c.lastOutOfWindowAck < c.host.options.invalidAckIntervalMs) return;
+    c.lastOutOfWindowAck = now;
+  }
+  sendAck(c, now, false);
 }
 
 function reset(c: TcpConnection): void {
@@ -187,8 +202,10 @@ function processAck(c: TcpConnection, seg: TcpSegment, now: number): boolean {
   const ack = seg.ack;
   // RFC 5961 §5.2: acceptable ACKs lie in [SND.UNA − MAX.SND.WND, SND.MAX].
   if (seqGt(ack, c.sndMax) || seqLt(ack, seqAdd(c.sndUna, -Math.max(c.maxSndWnd, 1)))) {
-    if (seqGt(ack, c.sndMax)) sendAck(c, now, false);
-    else challengeAck(c, now);
+    // Both are challenge ACKs, rate-limited, as in Linux (tcp_ack, tcp_send_challenge_ack): an
+    // ACK for data we never sent answered at once would feed an ACK storm between two ends
+    // that disagree about the sequence space.
+    challengeAck(c, now);
     return false;
   }
   const window = seg.window << c.sndWscale;

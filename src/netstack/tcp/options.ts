@@ -31,6 +31,11 @@ export interface TcpOptions {
   windowScaling?: boolean;
   /** Challenge ACKs per second, over all connections (RFC 5961 §7; default 1000). */
   challengeAckLimit?: number;
+  /**
+   * Least time between the duplicate ACKs one connection sends for out-of-window segments that
+   * carry neither data nor SYN, in ms (Linux tcp_invalid_ratelimit; default 500).
+   */
+  invalidAckIntervalMs?: number;
 }
 
 /** {@link TcpOptions} with every default filled in. */
@@ -56,5 +61,6 @@ export function resolveTcpOptions(o: TcpOptions = {}): ResolvedTcpOptions {
     timestamps: o.timestamps ?? true,
     windowScaling: o.windowScaling ?? true,
     challengeAckLimit: o.challengeAckLimit ?? 1000,
+    invalidAckIntervalMs: o.invalidAckIntervalMs ?? 500,
   };
 }

@@ -95,6 +95,38 @@ describe('TCP fuzz', () => {
     );
   });
 
+  it('a byte injected into a live connection puts the ends out of step without an ACK storm', async () => {
+    // a accepts the byte, so it ACKs data b never sent; b's answer lies below a's RCV.NXT. Each
+    // end answering the other's segment at once would loop forever (fast-check found it: the
+    // loop ran in microtasks, starved every timer and filled the test's wire log until the heap
+    // gave out). Linux rate-limits both answers (tcp_oow_rate_limited, challenge ACKs); so do we.
+    const pair = tcpPair();
+    try {
+      new TcpServer(pair.b, {}, (s) => s.on('error', () => {})).listen(80);
+      const client = tcpConnect(pair.a, { host: B, port: 80 });
+      client.on('error', () => {});
+      await new Promise((r) => client.once('connect', r));
+      const conn = (client as unknown as { conn: TcpConnection }).conn;
+      const f: Fuzzed = {
+        seqDelta: 0,
+        ackDelta: 0,
+        flags: 0x18, // ACK | PSH
+        window: 0xffff,
+        options: new Uint8Array(0),
+        dataOffsetWords: null,
+        payload: new Uint8Array([0x42]),
+      };
+      const before = pair.wire.length;
+      pair.sb.sendPrepared(build(f, conn, 80, client.localPort), parseIp(A), IpProtocol.TCP, {
+        src: parseIp(B),
+      });
+      await settle(300);
+      expect(pair.wire.length - before).toBeLessThan(20);
+    } finally {
+      pair.close();
+    }
+  });
+
   it('random and mutated segments into a live connection never crash it or break its invariants', async () => {
     const receiveBuffer = 256 * 1024;
     await fc.assert(
@@ -120,8 +152,16 @@ describe('TCP fuzz', () => {
           await settle(2);
           // Only a reset or a timeout may end it: anything else is a bug.
           for (const e of errors) expect(['ECONNRESET', 'ETIMEDOUT', 'EPIPE']).toContain(e);
-          if (conn.state === 'ESTABLISHED' && peer && errors.length === 0) {
-            // Still usable for new data in the other direction (injected bytes may have joined a's inbound stream).
+          const peerConn = peer && (peer as unknown as { conn: TcpConnection }).conn;
+          // An injected segment that a accepted can put the two ends out of step for good, as in
+          // any TCP: data moves a's RCV.NXT past b's SND.MAX (b's segments are then out of window),
+          // and a sequence number ahead of b's moves SND.WL1 past it (b's window updates are then
+          // ignored, RFC 9293 §3.10.7.4). Such a pair must only stay quiet (no ACK storm, see
+          // input.ts outOfWindowAck) and keep its invariants.
+          const inStep =
+            peerConn !== undefined && peerConn.sndMax === conn.rcvNxt && seqLe(conn.sndWl1, peerConn.sndMax);
+          if (conn.state === 'ESTABLISHED' && peer && errors.length === 0 && inStep) {
+            // Still usable for new data from a to b.
             const msg = Buffer.from('after the storm');
             const got: Buffer[] = [];
             peer.on('data', (d: Buffer) => got.push(d));
