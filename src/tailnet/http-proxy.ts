@@ -11,7 +11,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { noDelay } from '../netstack/splice.js';
+import { noDelay, splice } from '../netstack/splice.js';
 
 export interface HttpProxyOptions {
   /** Port on 127.0.0.1; 0 (default) picks a free one. */
@@ -161,15 +161,9 @@ export async function startHttpProxy(opts: HttpProxyOptions): Promise<HttpProxy>
     connect(host, port).then(
       (up) => {
         track(up);
-        noDelay(up);
-        noDelay(client);
-        up.on('error', () => client.destroy());
-        client.on('close', () => up.destroy());
-        up.on('close', () => client.destroy());
         client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (head.length > 0) up.write(head);
-        client.pipe(up);
-        up.pipe(client);
+        splice(client, up);
       },
       (err: unknown) => {
         stats.failed++;

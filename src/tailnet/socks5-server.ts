@@ -26,6 +26,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { splice } from '../netstack/splice.js';
 import { formatIp, parseIp } from '../wireguard/allowedips.js';
 
 /** Where a destination host lies: a node of the netmap, the tailnet but no node, or elsewhere. */
@@ -269,15 +270,10 @@ export class Socks5Server {
     }
     client.setTimeout(0);
     this.track(up);
-    up.on('error', () => client.destroy());
-    client.on('close', () => up.destroy());
-    up.on('close', () => client.destroy());
     const s = up as Duplex & { localAddress?: string; localPort?: number };
     client.write(replyMessage(SOCKS5_REPLY.succeeded, { address: s.localAddress, port: s.localPort }));
     if (early.length > 0) up.write(early);
-    client.pipe(up);
-    up.pipe(client);
-    client.resume();
+    splice(client, up);
   }
 
   /** The refusal for a destination, or undefined to connect. */
