@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { controlCommand } from '../../src/cli/control.js';
 import { UsageError } from '../../src/cli/log.js';
-import { Rig } from './helpers.js';
+import { Rig, runControlCli } from './helpers.js';
 
 const rig = new Rig();
 afterEach(async () => {
@@ -9,19 +9,7 @@ afterEach(async () => {
   await rig.cleanup();
 });
 
-/** Runs the command with console.log captured. */
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  try {
-    const code = await controlCommand(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const run = runControlCli;
 
 describe('quackscale control', () => {
   it('authkey → login → netmap → logout against a server', async () => {

@@ -4,6 +4,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex, PassThrough } from 'node:stream';
+import { vi } from 'vitest';
+import { controlCommand } from '../../src/cli/control.js';
 import { ControlClient, type ControlClientOptions } from '../../src/control/client.js';
 import { ControlServer, type ControlServerOptions } from '../../src/control/server/server.js';
 
@@ -70,4 +72,18 @@ export function duplexPair(): [Duplex, Duplex] {
   ab.on('data', (c) => b.push(c));
   ab.on('end', () => b.push(null));
   return [a, b];
+}
+
+/** Runs `quackscale control …` in this process with console.log and console.error captured. */
+export async function runControlCli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
+  try {
+    const code = await controlCommand(argv);
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    vi.restoreAllMocks();
+  }
 }

@@ -2,11 +2,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { controlCommand } from '../../src/cli/control.js';
 import { UsageError } from '../../src/cli/log.js';
 import { ProtocolError } from '../../src/control/errors.js';
 import type { ControlServer } from '../../src/control/server/server.js';
-import { Rig } from './helpers.js';
+import { Rig, runControlCli } from './helpers.js';
 
 const rig = new Rig();
 afterEach(async () => {
@@ -14,18 +13,7 @@ afterEach(async () => {
   await rig.cleanup();
 });
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  try {
-    const code = await controlCommand(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const run = runControlCli;
 
 async function waitingClient(srv: ControlServer, hostname: string) {
   const urls: string[] = [];

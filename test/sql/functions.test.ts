@@ -2,46 +2,25 @@
 // share the event loop that tailscale_up blocks. Defaults, result columns, parameter errors,
 // secrets kept out of error texts, and the bounded wait on the worker.
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NodeBridge, NodeTimeoutError } from '../../src/sql/bridge.js';
 import { installQuackscale, type QuackscaleOptions } from '../../src/sql/index.js';
 import { redact } from '../../src/sql/protocol.js';
-import { buildForNode } from './build.js';
+import { closedPort, rows, Sessions } from './in-process.js';
 
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
-let workerUrl: URL;
-const open: DuckDBInstance[] = [];
-
-async function session(opts: Partial<QuackscaleOptions> = {}): Promise<DuckDBConnection> {
-  const instance = await DuckDBInstance.create(':memory:');
-  open.push(instance);
-  const c = await instance.connect();
-  await installQuackscale(c, { instance, workerUrl, ...opts });
-  return c;
-}
-
-const rows = async (c: DuckDBConnection, sql: string) => (await c.runAndReadAll(sql)).getRowObjectsJson();
-
-/** A TCP port with nothing listening on it. */
-async function closedPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
+const sessions = new Sessions();
+const session = (opts?: Partial<QuackscaleOptions>) => sessions.session(opts);
 
 describe('the SQL lifecycle functions', () => {
   beforeAll(() => {
-    workerUrl = pathToFileURL(join(buildForNode('functions'), 'sql/worker.js'));
+    sessions.build('functions');
   }, 60_000);
   afterEach(() => {
-    for (const i of open.splice(0)) i.closeSync();
+    sessions.closeAll();
   });
 
   it('tailscale_status before up: linked, not running, no hostname, no addresses', async () => {
@@ -68,10 +47,9 @@ describe('the SQL lifecycle functions', () => {
   });
 
   it('http_route needs the instance; without it the error says how to fix it', async () => {
-    const instance = await DuckDBInstance.create(':memory:');
-    open.push(instance);
+    const instance = await sessions.instance();
     const c = await instance.connect();
-    await installQuackscale(c, { workerUrl });
+    await installQuackscale(c, { workerUrl: sessions.workerUrl });
     await expect(c.run("CALL tailscale_up('x')")).rejects.toThrow(
       /tailscale_up: http_route needs the DuckDB instance/,
     );

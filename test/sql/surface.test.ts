@@ -5,29 +5,19 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { installQuackscale, type QuackscaleOptions } from '../../src/sql/index.js';
+import type { QuackscaleOptions } from '../../src/sql/index.js';
 import { quackToken } from '../../src/sql/quack.js';
-import { buildForNode } from './build.js';
+import { closedPort, rows, Sessions } from './in-process.js';
 
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
-let workerUrl: URL;
-const open: DuckDBInstance[] = [];
+const sessions = new Sessions();
+const session = (opts?: Partial<QuackscaleOptions>) => sessions.session(opts);
 
-async function session(opts: Partial<QuackscaleOptions> = {}): Promise<DuckDBConnection> {
-  const instance = await DuckDBInstance.create(':memory:');
-  open.push(instance);
-  const c = await instance.connect();
-  await installQuackscale(c, { instance, workerUrl, ...opts });
-  return c;
-}
-
-const rows = async (c: DuckDBConnection, sql: string) => (await c.runAndReadAll(sql)).getRowObjectsJson();
 const types = async (c: DuckDBConnection, sql: string) =>
   (await c.runAndReadAll(sql)).columnTypes().map(String);
 const names = async (c: DuckDBConnection, sql: string) => (await c.runAndReadAll(sql)).columnNames();
@@ -36,15 +26,6 @@ const failure = async (c: DuckDBConnection, sql: string): Promise<string> => {
   expect(err, sql).toBeInstanceOf(Error);
   return (err as Error).message;
 };
-
-/** A TCP port with nothing listening on it. */
-async function closedPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** Runs `body` with the given environment variables set (undefined: unset), then restores them. */
 async function withEnv<T>(vars: Record<string, string | undefined>, body: () => Promise<T>): Promise<T> {
@@ -65,10 +46,10 @@ async function withEnv<T>(vars: Record<string, string | undefined>, body: () => 
 
 describe('the SQL surface before tailscale_up', () => {
   beforeAll(() => {
-    workerUrl = pathToFileURL(join(buildForNode('surface'), 'sql/worker.js'));
+    sessions.build('surface');
   }, 120_000);
   afterEach(() => {
-    for (const i of open.splice(0)) i.closeSync();
+    sessions.closeAll();
   });
 
   it('tailscale_login_status before any login: idle, NULL, NULL, false, NULL, []', async () => {
@@ -244,7 +225,7 @@ describe('the SQL surface before tailscale_up', () => {
 
 describe('tailscale_login without an answering control server', () => {
   afterEach(() => {
-    for (const i of open.splice(0)) i.closeSync();
+    sessions.closeAll();
   });
 
   it('a login that cannot start reports error, and tailscale_down makes it idle again', async () => {
