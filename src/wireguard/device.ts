@@ -17,9 +17,9 @@ import {
   REJECT_AFTER_TIME,
 } from './constants.js';
 import { CookieChecker } from './cookie.js';
-import { randomBytes } from './crypto.js';
 import { WireGuardError } from './errors.js';
 import { HandshakeProcessor } from './handshake-processor.js';
+import { IndexTable } from './index-table.js';
 import type { Keypair } from './keypair.js';
 import { keyToBase64, publicKeyFromPrivate } from './keys.js';
 import { LazyPeer, type PeerConfiguredEvent } from './lazy-peer.js';
@@ -95,11 +95,6 @@ export interface HandshakeEvent {
   endpoint: string | undefined;
 }
 
-interface IndexEntry {
-  peer: Peer;
-  keypair: Keypair | undefined;
-}
-
 export class Device extends EventEmitter implements PeerHost {
   readonly publicKey: Uint8Array;
   readonly self: StaticIdentity;
@@ -134,7 +129,7 @@ export class Device extends EventEmitter implements PeerHost {
   /** rx/tx counters of each trimmable peer at the previous {@link trimIdle}. */
   private readonly idleMarks = new WeakMap<Peer, { rx: number; tx: number }>();
   private readonly allowed = new AllowedIPs<Peer | LazyPeer>();
-  private readonly indices = new Map<number, IndexEntry>();
+  private readonly indices = new IndexTable();
   private readonly handshakes: HandshakeProcessor;
   private packetHandler: (ip: Uint8Array) => void = () => {};
   private closed = false;
@@ -407,27 +402,19 @@ export class Device extends EventEmitter implements PeerHost {
   }
 
   allocateIndex(peer: Peer): number {
-    for (;;) {
-      const index = readU32(randomBytes(4), 0);
-      if (!this.indices.has(index)) {
-        this.indices.set(index, { peer, keypair: undefined });
-        return index;
-      }
-    }
+    return this.indices.allocate(peer);
   }
 
   registerKeypair(peer: Peer, kp: Keypair): void {
-    this.indices.set(kp.localIndex, { peer, keypair: kp });
+    this.indices.register(peer, kp);
   }
 
   releaseIndex(index: number): void {
-    this.indices.delete(index);
+    this.indices.release(index);
   }
 
-  /** The peer a handshake index belongs to, if it is a pending handshake (not a session). */
   pendingHandshakePeer(index: number): Peer | undefined {
-    const e = this.indices.get(index);
-    return e && !e.keypair && e.peer.pending?.localIndex === index ? e.peer : undefined;
+    return this.indices.pendingHandshakePeer(index);
   }
 
   /** The peer any index (pending handshake or session) belongs to. */
