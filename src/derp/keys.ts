@@ -46,12 +46,13 @@ export function generateNodeKeyPair(): NodeKeyPair {
   };
 }
 
+/** PKCS#8 for an X25519 private key (RFC 8410 §7): this prefix, then the 32 raw bytes. */
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
 function privateKeyObject(priv: Uint8Array): KeyObject {
   checkKey(priv, 'private key');
-  return createPrivateKey({
-    key: { kty: 'OKP', crv: 'X25519', d: Buffer.from(priv).toString('base64url'), x: '' },
-    format: 'jwk',
-  });
+  // DER, not a JWK: Node 24 rejects a JWK without its public half, which is what we want computed.
+  return createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, priv]), format: 'der', type: 'pkcs8' });
 }
 
 function publicKeyObject(pub: Uint8Array): KeyObject {

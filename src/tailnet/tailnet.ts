@@ -28,6 +28,7 @@ import { PacketFilter } from './filter.js';
 import { FilteredLink } from './filtered-link.js';
 import { listenForward, relayToLocal } from './forward.js';
 import { type HttpProxy, startHttpProxy } from './http-proxy.js';
+import { http1Fetch } from './http1-fetch.js';
 import { Magicsock } from './magicsock.js';
 import { NameResolver, UnknownHostError } from './names.js';
 import { Socks5Server } from './socks5-server.js';
@@ -368,8 +369,15 @@ export class Tailnet extends EventEmitter {
     return sock;
   }
 
-  /** WHATWG fetch over the tailnet (undici with our dial as its connector). */
+  /**
+   * WHATWG fetch over the tailnet: undici with our dial as its connector, or on Bun (whose
+   * `undici` is a built-in stand-in without dispatchers) our HTTP/1.1 client, http1-fetch.ts.
+   */
   async fetch(url: string | URL, init?: RequestInit): Promise<Response> {
+    if (process.versions.bun !== undefined) {
+      const res = await http1Fetch((h, p) => this.dial(h, p), url, init as globalThis.RequestInit);
+      return res as unknown as Response;
+    }
     // Loaded on first use: undici costs a node ~15 MB of memory, and many never fetch.
     const { Agent, fetch: undiciFetch } = await import('undici');
     this.dispatcher ??= new Agent({
