@@ -10,7 +10,7 @@ import { hostname as osHostname } from 'node:os';
 import { Backoff, type BackoffOptions, sleep } from './backoff.js';
 import { ClosedError, ControlError, isRetryable, NodeExpiredError, NotLoggedInError } from './errors.js';
 import { makeHostinfo } from './hostinfo.js';
-import type { NodePublic } from './keys.js';
+import { type NodePublic, PublicKey } from './keys.js';
 import { type ControlLogger, silentLogger } from './logger.js';
 import { type LoginResult, loginFlow, logoutFlow } from './login.js';
 import { type MapRequestParams, sendMapUpdate, streamMap } from './mapsession.js';
@@ -43,6 +43,10 @@ export interface ControlClientOptions {
   hostinfo?: Partial<Hostinfo>;
   /** Reconnect when no map message (not even a keepalive) arrives for this long (default 120 s). */
   watchdogMs?: number;
+  /** Reach control over a WebSocket (what a web page can do) instead of the HTTP upgrade. */
+  websocket?: boolean;
+  /** The server's Noise key (`mkey:…`), if known: saves the `GET /key`, which a page may not be allowed. */
+  controlKey?: string;
 }
 
 export interface ControlClientEvents {
@@ -109,6 +113,9 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
       serverURL: this.serverURL,
       machineKey: this.#state.machineKey,
       capVersion: this.capVersion,
+      websocket: this.#opts.websocket,
+      controlKey:
+        this.#opts.controlKey === undefined ? undefined : PublicKey.parse('machine', this.#opts.controlKey),
     });
   }
 

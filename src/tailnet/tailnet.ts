@@ -72,6 +72,10 @@ export interface TailnetOptions {
   derpOnly?: boolean;
   /** Called with the URL to approve an interactive login. */
   onAuthURL?: (url: string) => void;
+  /** Reach control over a WebSocket (ts2021 as a web page speaks it) instead of the HTTP upgrade. */
+  controlWebSocket?: boolean;
+  /** The control server's Noise key (`mkey:…`), to skip `GET /key`. */
+  controlKey?: string;
 }
 
 export class Tailnet extends EventEmitter {
@@ -122,6 +126,8 @@ export class Tailnet extends EventEmitter {
       authKey: this.opts.authKey ?? process.env.TS_AUTHKEY,
       ephemeral: this.opts.ephemeral,
       logger: this.log,
+      websocket: this.opts.controlWebSocket,
+      controlKey: this.opts.controlKey,
       onAuthURL: (url) => {
         this.emit('authURL', url);
         this.opts.onAuthURL?.(url);
