@@ -15,7 +15,7 @@ import { type ControlLogger, silentLogger } from './logger.js';
 import { type LoginResult, loginFlow, logoutFlow } from './login.js';
 import { type MapRequestParams, sendMapUpdate, streamMap } from './mapsession.js';
 import { applyMapResponse, type NetMap, type NetMapChange } from './netmap.js';
-import { type ControlState, StateDir } from './state.js';
+import { type ControlState, type ControlStateStore, StateDir } from './state.js';
 import type { Hostinfo } from './tailcfg.js';
 import { Ts2021Transport } from './transport.js';
 import { CAPABILITY_VERSION } from './version.js';
@@ -47,6 +47,8 @@ export interface ControlClientOptions {
   websocket?: boolean;
   /** The server's Noise key (`mkey:…`), if known: saves the `GET /key`, which a page may not be allowed. */
   controlKey?: string;
+  /** Where the state lives, instead of a {@link StateDir} on `stateDir` (a web page's memory or IndexedDB). */
+  store?: ControlStateStore;
 }
 
 export interface ControlClientEvents {
@@ -62,7 +64,7 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   readonly serverURL: string;
   readonly capVersion: number;
   readonly #opts: ControlClientOptions;
-  readonly #store: StateDir;
+  readonly #store: ControlStateStore;
   readonly #log: ControlLogger;
   #state: ControlState;
   #transport: Ts2021Transport;
@@ -74,7 +76,12 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   #closed = false;
   #lastError: Error | undefined;
 
-  private constructor(opts: ControlClientOptions, store: StateDir, state: ControlState, serverURL: string) {
+  private constructor(
+    opts: ControlClientOptions,
+    store: ControlStateStore,
+    state: ControlState,
+    serverURL: string,
+  ) {
     super();
     this.#opts = opts;
     this.#store = store;
@@ -93,7 +100,7 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
 
   /** Loads (or creates) the state in `opts.stateDir`; no network traffic yet. */
   static async open(opts: ControlClientOptions): Promise<ControlClient> {
-    const store = new StateDir(opts.stateDir);
+    const store = opts.store ?? new StateDir(opts.stateDir);
     const state = await store.loadOrCreate();
     const serverURL = (opts.serverURL ?? state.serverURL)?.replace(/\/+$/, '');
     if (!serverURL)

@@ -15,12 +15,14 @@ import type net from 'node:net';
 import type { Dispatcher, RequestInit, Response } from 'undici';
 import { ControlClient } from '../control/client.js';
 import type { NetMap, NetMapChange, NetNode } from '../control/netmap.js';
+import type { ControlStateStore } from '../control/state.js';
 import type { DerpMap } from '../derp/derpmap.js';
 import { Stack } from '../netstack/stack.js';
 import { TcpEndpoint } from '../netstack/tcp/endpoint.js';
 import { TcpServer } from '../netstack/tcp/server.js';
 import { type TcpSocket, tcpConnect } from '../netstack/tcp/socket.js';
 import { type UdpSocket, UdpEndpoint as UdpSockets } from '../netstack/udp.js';
+import { runtime } from '../platform/runtime.js';
 import { Device } from '../wireguard/device.js';
 import { type Logger, silentLogger } from '../wireguard/logger.js';
 import { interfaceEndpoints, mergeEndpoints, stunTargets } from './endpoints.js';
@@ -76,6 +78,8 @@ export interface TailnetOptions {
   controlWebSocket?: boolean;
   /** The control server's Noise key (`mkey:…`), to skip `GET /key`. */
   controlKey?: string;
+  /** Where the control state lives instead of `stateDir` (a web page: memory or IndexedDB). */
+  stateStore?: ControlStateStore;
 }
 
 export class Tailnet extends EventEmitter {
@@ -128,6 +132,7 @@ export class Tailnet extends EventEmitter {
       logger: this.log,
       websocket: this.opts.controlWebSocket,
       controlKey: this.opts.controlKey,
+      store: this.opts.stateStore,
       onAuthURL: (url) => {
         this.emit('authURL', url);
         this.opts.onAuthURL?.(url);
@@ -376,11 +381,12 @@ export class Tailnet extends EventEmitter {
   }
 
   /**
-   * WHATWG fetch over the tailnet: undici with our dial as its connector, or on Bun (whose
-   * `undici` is a built-in stand-in without dispatchers) our HTTP/1.1 client, http1-fetch.ts.
+   * WHATWG fetch over the tailnet: undici with our dial as its connector, or in a web page and
+   * on Bun (whose `undici` is a built-in stand-in without dispatchers) our HTTP/1.1 client,
+   * http1-fetch.ts.
    */
   async fetch(url: string | URL, init?: RequestInit): Promise<Response> {
-    if (process.versions.bun !== undefined) {
+    if (runtime.name === 'bun' || runtime.name === 'browser') {
       const res = await http1Fetch((h, p) => this.dial(h, p), url, init as globalThis.RequestInit);
       return res as unknown as Response;
     }
