@@ -63,7 +63,7 @@ const result = await build({
 
 const code = readFileSync(out);
 const gz = gzipSync(code, { level: 9 });
-const builtins = Object.keys(result.metafile.inputs).filter((p) => /^node:|^\(disabled\)/.test(p));
+const builtins = Object.keys(result.metafile.inputs).filter((p) => /^node:/.test(p));
 console.log(
   `dist/browser/quackscale.js: ${(code.length / 1024).toFixed(1)} KiB minified, ${(gz.length / 1024).toFixed(1)} KiB gzipped`,
 );
