@@ -147,7 +147,7 @@ export class Device extends EventEmitter implements PeerHost {
     this.rateLimiter = new RateLimiter(this.clock);
     this.scheduler = new TimerScheduler(this.clock, (now) => this.runTimers(now));
     this.handshakes = new HandshakeProcessor(this);
-    this.transport = new TransportPath(this);
+    this.transport = new TransportPath(this, this.allowed);
     this.bind.onDatagram((from, d) => this.receiveDatagram(from, d));
   }
 
@@ -362,36 +362,9 @@ export class Device extends EventEmitter implements PeerHost {
     this.transport.receive(entry.peer, kp, from, d, readCounter(d, Transport.counter));
   }
 
-  /** TransportHost: checks the inner packet's length and that its source is one the peer may use (§2). */
-  deliver(peer: Peer, plain: Uint8Array, sum: number): void {
-    const version = plain[0]! >> 4;
-    let length: number;
-    let sourcePeer: Peer | LazyPeer | undefined;
-    if (version === 4 && plain.length >= 20) {
-      length = (plain[2]! << 8) | plain[3]!;
-      if (length < 20 || length > plain.length) length = -1;
-      else sourcePeer = this.allowed.lookupV4(plain, 12);
-    } else if (version === 6 && plain.length >= 40) {
-      length = 40 + ((plain[4]! << 8) | plain[5]!);
-      if (length > plain.length) length = -1;
-      else sourcePeer = this.allowed.lookupV6(plain, 8);
-    } else {
-      length = -1;
-    }
-    if (length < 0) {
-      this.stats.malformedInner++;
-      return;
-    }
-    if (sourcePeer !== peer) {
-      this.stats.disallowedSource++;
-      return;
-    }
-    if (length === plain.length) {
-      this.packetHandler(plain, undefined, sum);
-      return;
-    }
-    // The sum covers the padding (§5.4.6: zeros), which then adds nothing; a sender may pad otherwise.
-    this.packetHandler(plain.subarray(0, length), undefined, sum >= 0 && allZero(plain, length) ? sum : -1);
+  /** TransportHost: an authentic inner packet from an allowed source goes up. */
+  deliver(ip: Uint8Array, sum: number): void {
+    this.packetHandler(ip, undefined, sum);
   }
 
   /** TransportHost: a received burst went up. */
@@ -503,10 +476,4 @@ export class Device extends EventEmitter implements PeerHost {
   private assertOpen(): void {
     if (this.closed) throw new WireGuardError('CLOSED', 'device is closed');
   }
-}
-
-/** Whether `buf` holds only zeros from `from` on. */
-function allZero(buf: Uint8Array, from: number): boolean {
-  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
-  return true;
 }

@@ -26,6 +26,14 @@ export interface TransportStats {
   expiredKeypair: number;
   decryptFailed: number;
   replayed: number;
+  malformedInner: number;
+  disallowedSource: number;
+}
+
+/** Who may use an inner source address (the device's allowed-IPs table, §2). */
+export interface SourceTable {
+  lookupV4(buf: Uint8Array, offset: number): unknown;
+  lookupV6(buf: Uint8Array, offset: number): unknown;
 }
 
 /** What the transport path needs from its device. */
@@ -37,8 +45,8 @@ export interface TransportHost {
   readonly stats: TransportStats;
   /** Roaming (§2): the peer's endpoint may follow an authenticated packet. */
   learnEndpoint(peer: Peer, from: Endpoint): void;
-  /** An authentic inner packet (not a keepalive) from `peer`, with its plaintext sum or -1. */
-  deliver(peer: Peer, plaintext: Uint8Array, sum: number): void;
+  /** An authentic inner IP packet from an allowed source, with its sum (-1: none); valid during the call. */
+  deliver(ip: Uint8Array, sum: number): void;
   /** Every packet of a received burst went up. */
   burstEnded(): void;
 }
@@ -61,7 +69,10 @@ export class TransportPath {
     this.drain();
   };
 
-  constructor(private readonly host: TransportHost) {
+  constructor(
+    private readonly host: TransportHost,
+    private readonly sources: SourceTable,
+  ) {
     this.tx = host.aead.sealVector();
     this.rx = host.aead.openVector();
   }
@@ -189,12 +200,42 @@ export class TransportPath {
         peer.rxBytes += this.rxSizes[i]!;
         const isData = plain.length > 0;
         peer.onAuthenticatedReceive(kp, isData, now);
-        if (isData) host.deliver(peer, plain, rx.checksum(i));
+        if (isData) this.deliverInner(peer, plain, rx.checksum(i));
       }
       host.burstEnded();
     } finally {
       rx.clear();
       this.endBurst();
+    }
+  }
+
+  /** Checks the inner packet's length and that its source is one the peer may use (§2). */
+  private deliverInner(peer: Peer, plain: Uint8Array, sum: number): void {
+    const { sources, host } = this;
+    const stats = host.stats;
+    const version = plain[0]! >> 4;
+    let length: number;
+    let source: unknown;
+    if (version === 4 && plain.length >= 20) {
+      length = (plain[2]! << 8) | plain[3]!;
+      if (length < 20 || length > plain.length) length = -1;
+      else source = sources.lookupV4(plain, 12);
+    } else if (version === 6 && plain.length >= 40) {
+      length = 40 + ((plain[4]! << 8) | plain[5]!);
+      if (length > plain.length) length = -1;
+      else source = sources.lookupV6(plain, 8);
+    } else {
+      length = -1;
+    }
+    if (length < 0) {
+      stats.malformedInner++;
+    } else if (source !== peer) {
+      stats.disallowedSource++;
+    } else if (length === plain.length) {
+      host.deliver(plain, sum);
+    } else {
+      // The sum covers the padding (§5.4.6: zeros, which add nothing); a sender may pad otherwise.
+      host.deliver(plain.subarray(0, length), sum >= 0 && allZero(plain, length) ? sum : -1);
     }
   }
 
@@ -208,4 +249,10 @@ export class TransportPath {
     this.rxKeypairs.length = 0;
     this.rxFrom.length = 0;
   }
+}
+
+/** Whether `buf` holds only zeros from `from` on. */
+function allZero(buf: Uint8Array, from: number): boolean {
+  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
+  return true;
 }
