@@ -158,6 +158,9 @@ export class PeerPath {
         resolve(r);
       };
       const now = this.clock.now();
+      // As endpoint.go startDiscoPingLocked for pingCLI: a ping is activity, so heartbeats follow and
+      // discover (with CallMeMaybe) the direct paths that a NAT lets open only from the peer's side.
+      this.noteTxActivity(now);
       if (this.best && now <= this.trustUntil) this.startPing(this.best.addr, now, 'cli', done);
       else {
         for (const c of this.candidates.values()) this.startPing(c.addr, now, 'cli', done);
@@ -225,7 +228,8 @@ export class PeerPath {
     done?: (r: PingOutcome | undefined) => void,
   ): void {
     if (this.closed) return;
-    if (to !== 'derp') {
+    // CLI pings do not count against DISCO_PING_INTERVAL: discovery follows them at once (endpoint.go).
+    if (to !== 'derp' && purpose !== 'cli') {
       const c = this.candidates.get(addrKey(to));
       if (c) c.lastPing = now;
     }

@@ -1,0 +1,491 @@
+// Tailnet nodes in the NAT lab (natlab.ts): Headscale with its embedded DERP and STUN on the internet side,
+// and on the hosts behind the routers real tailscaled (userspace networking) or our node (the CLI's `up`),
+// each with a blob server (blob-server.mjs) on 127.0.0.1:BLOB_PORT that tailnet TCP to that port reaches.
+// Nothing advertises endpoints by hand: every node finds its own with STUN through its router.
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HEADSCALE, missingPeers, TAILSCALE, TAILSCALED, tempDir } from '../control-peers.js';
+import { type Cleanup, exec, execIn, type Spawned, spawnIn, waitFor } from './exec.js';
+import { type Host, type NatLab, SERVER_V4 } from './natlab.js';
+import { checkRequirements } from './requirements.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** The repository root, from test/interop/rig (vitest) or dist-bench/test/interop/rig (bench). */
+const root = resolve(here, '../../..');
+/** Our CLI: the bench's own build of src, else the package build (`npm run build`). */
+export const CLI = [join(root, 'src/cli/main.js'), join(root, 'dist/cli/main.js')].find(existsSync);
+const BLOB_SERVER = [
+  join(here, 'blob-server.mjs'),
+  resolve(root, '../test/interop/rig/blob-server.mjs'),
+].find(existsSync)!;
+
+/** Where every host's blob server listens, and so the tailnet port that serves each node's blob. */
+export const BLOB_PORT = 8080;
+/** Each node's SOCKS5 proxy on its host's loopback: how curl there dials the tailnet. */
+const SOCKS_PORT = 1080;
+const CONTROL_PORT = 8080;
+const MB = 1024 * 1024;
+
+/** What a NAT lab run needs from this machine: root, namespaces, nftables, the real peers and our build. */
+export function natlabMissing(): string[] {
+  return [
+    ...checkRequirements(['root', 'netns', 'ip', 'nft', 'curl', 'sysctl']),
+    ...missingPeers(['headscale', 'tailscaled', 'tailscale']),
+    ...(CLI ? [] : ['dist/cli/main.js (npm run build)']),
+  ];
+}
+
+/** Headscale in the lab's internet namespace: control, its embedded DERP (region 999) and STUN on :3478. */
+export class LabControl {
+  readonly url = `http://${SERVER_V4}:${CONTROL_PORT}`;
+  private constructor(
+    readonly config: string,
+    readonly proc: Spawned,
+  ) {}
+
+  static async start(lab: NatLab): Promise<LabControl> {
+    const dir = await tempDir(lab.cleanup, 'qs-natlab-hs-');
+    const config = join(dir, 'config.yaml');
+    await writeFile(
+      config,
+      [
+        `server_url: http://${SERVER_V4}:${CONTROL_PORT}`,
+        `listen_addr: ${SERVER_V4}:${CONTROL_PORT}`,
+        'metrics_listen_addr: ""',
+        'grpc_listen_addr: 127.0.0.1:50443',
+        'disable_check_updates: true',
+        `unix_socket: ${join(dir, 'headscale.sock')}`,
+        'unix_socket_permission: "0770"',
+        `noise: { private_key_path: ${join(dir, 'noise_private.key')} }`,
+        'prefixes: { v4: 100.64.0.0/10, v6: "fd7a:115c:a1e0::/48", allocation: sequential }',
+        `database: { type: sqlite, sqlite: { path: ${join(dir, 'db.sqlite')}, write_ahead_log: true } }`,
+        'derp:',
+        '  server: { enabled: true, region_id: 999, region_code: lab, region_name: NAT lab, verify_clients: true,',
+        `            stun_listen_addr: "0.0.0.0:3478", private_key_path: ${join(dir, 'derp.key')},`,
+        `            automatically_add_embedded_derp_region: true, ipv4: ${SERVER_V4} }`,
+        '  urls: []',
+        '  paths: []',
+        '  auto_update_enabled: false',
+        'dns: { magic_dns: true, base_domain: natlab.test, override_local_dns: false, nameservers: { global: [] } }',
+        'node: { expiry: 0, ephemeral: { inactivity_timeout: 120s } }',
+        'log: { level: info, format: text }',
+        'policy: { mode: file, path: "" }',
+        'logtail: { enabled: false }',
+        '',
+      ].join('\n'),
+    );
+    const proc = spawnIn(lab.inet, HEADSCALE, ['-c', config, 'serve'], { cleanup: lab.cleanup });
+    const control = new LabControl(config, proc);
+    await waitFor(
+      'headscale /health in the lab',
+      async () => {
+        if (!proc.isRunning()) throw new Error(`headscale exited:\n${proc.output()}`);
+        const r = await execIn(lab.inet, 'curl', ['-fsS', '--max-time', '1', `${control.url}/health`], {
+          check: false,
+        });
+        return r.code === 0 ? true : undefined;
+      },
+      30_000,
+      200,
+    );
+    return control;
+  }
+
+  async cli(args: string[]): Promise<string> {
+    return (await exec(HEADSCALE, ['-c', this.config, ...args], { timeoutMs: 20_000 })).stdout;
+  }
+
+  /** A reusable pre-auth key of a fresh user. */
+  async authKey(user = 'lab'): Promise<string> {
+    await this.cli(['users', 'create', user]);
+    const users = JSON.parse(await this.cli(['users', 'list', '-o', 'json'])) as {
+      id: number;
+      name: string;
+    }[];
+    const id = users.find((u) => u.name === user)?.id;
+    if (id === undefined) throw new Error(`headscale did not list user ${user}`);
+    return (await this.cli(['preauthkeys', 'create', '-u', String(id), '-e', '1h', '--reusable']))
+      .trim()
+      .split('\n')
+      .pop()!
+      .trim();
+  }
+}
+
+export interface Transfer {
+  bytes: number;
+  sha256: string;
+  ms: number;
+}
+
+/** A node in the lab, ours or tailscaled: the same questions asked of both. */
+export abstract class LabNode {
+  abstract readonly kind: 'ours' | 'tailscaled';
+  protected blob: Spawned | undefined;
+  private blobPath = '';
+  constructor(
+    readonly name: string,
+    readonly host: Host,
+    /** Its WireGuard/disco UDP port. */
+    readonly port: number,
+    protected readonly cleanup: Cleanup,
+  ) {}
+
+  /** Its tailnet IPv4 address. */
+  abstract ip(): Promise<string>;
+  /** Whether it has `peer` in its netmap, reachable at least over DERP. */
+  abstract knows(peer: LabNode): Promise<boolean>;
+  /** The direct UDP address its packets to `peer` go to now, or undefined while they go over DERP. */
+  abstract directAddr(peer: LabNode): Promise<string | undefined>;
+  /** A disco ping to `peer`: the path of the pong ("DERP(lab)" or an ip:port). */
+  abstract ping(peer: LabNode): Promise<string>;
+  /** The curl `-x` value for its SOCKS5 proxy. */
+  protected abstract socks(): string;
+  abstract stop(): Promise<void>;
+
+  /** Starts this host's blob server, serving `file`. */
+  protected async serveBlob(file: string): Promise<void> {
+    this.blobPath = file;
+    const blob = spawnIn(this.host.ns, process.execPath, [BLOB_SERVER, String(BLOB_PORT), file], {
+      cleanup: this.cleanup,
+    });
+    this.blob = blob;
+    await waitFor(
+      `blob server on ${this.name}`,
+      () => {
+        if (!blob.isRunning()) throw new Error(`blob server exited: ${blob.output()}`);
+        return blob.output().includes('blob server on') ? true : undefined;
+      },
+      10_000,
+      50,
+    );
+  }
+
+  /** Pings `peer` until packets to it go direct; the address, or a thrown timeout. */
+  async waitDirect(peer: LabNode, timeoutMs = 30_000): Promise<string> {
+    return waitFor(
+      `${this.name} → ${peer.name} direct`,
+      async () => {
+        await this.ping(peer).catch(() => undefined);
+        return this.directAddr(peer);
+      },
+      timeoutMs,
+      250,
+    );
+  }
+
+  /** Fetches `mb` MiB of `peer`'s blob through this node: what arrived, by curl through its SOCKS5. */
+  async download(peer: LabNode, mb: number): Promise<Transfer> {
+    const url = `http://${await peer.ip()}:${BLOB_PORT}/blob?mb=${mb}`;
+    return this.curl(['-o', '-', url], `| ${HASH_STDIN}`, mb);
+  }
+
+  /** Sends the first `mb` MiB of this host's blob to `peer`'s blob server: what `peer` received. */
+  async upload(peer: LabNode, mb: number): Promise<Transfer> {
+    const url = `http://${await peer.ip()}:${BLOB_PORT}/up`;
+    return this.curl(['-T', '-', url], '', mb, `head -c ${mb * MB} '${this.blobPath}' | `);
+  }
+
+  private async curl(args: string[], pipe: string, mb: number, feed = ''): Promise<Transfer> {
+    const quoted = args.map((a) => `'${a}'`).join(' ');
+    // Generous enough to fail only when broken: DERP-relayed transfers here run at several MB/s.
+    const maxS = 30 + mb * 2;
+    const script = `set -o pipefail; ${feed}curl -sS --fail --max-time ${maxS} -x '${this.socks()}' ${quoted} ${pipe}`;
+    const t0 = performance.now();
+    const r = await execIn(this.host.ns, 'bash', ['-c', script], { timeoutMs: (maxS + 10) * 1000 });
+    const ms = performance.now() - t0;
+    const m = /^(\d+) ([0-9a-f]{64})$/.exec(r.stdout.trim());
+    if (!m) throw new Error(`${this.name}: transfer answered ${JSON.stringify(r.stdout + r.stderr)}`);
+    return { bytes: Number(m[1]), sha256: m[2]!, ms };
+  }
+
+  /** Waits until this node and `peer` have each other in their netmaps. */
+  async meet(peer: LabNode, timeoutMs = 30_000): Promise<void> {
+    await waitFor(
+      `${this.name} and ${peer.name} see each other`,
+      async () => ((await this.knows(peer)) && (await peer.knows(this)) ? true : undefined),
+      timeoutMs,
+      200,
+    );
+  }
+}
+
+/** `<bytes> <sha256>` of stdin. */
+const HASH_STDIN =
+  `'${process.execPath}' -e "const h=require('crypto').createHash('sha256');let n=0;` +
+  `process.stdin.on('data',d=>{h.update(d);n+=d.length}).on('end',()=>console.log(n+' '+h.digest('hex')))"`;
+
+export interface TailscaleStatus {
+  BackendState: string;
+  Self: { HostName: string; TailscaleIPs: string[] };
+  Peer?: Record<
+    string,
+    { HostName: string; TailscaleIPs: string[]; CurAddr: string; Relay: string; Addrs: string[] | null }
+  >;
+}
+
+/** A real tailscaled (userspace networking) on a lab host. */
+export class LabTailscaled extends LabNode {
+  readonly kind = 'tailscaled';
+  private proc: Spawned | undefined;
+  private constructor(
+    name: string,
+    host: Host,
+    port: number,
+    cleanup: Cleanup,
+    readonly dir: string,
+  ) {
+    super(name, host, port, cleanup);
+  }
+
+  static async start(
+    lab: NatLab,
+    host: Host,
+    name: string,
+    control: LabControl,
+    authKey: string,
+    opts: { port: number; blob: string },
+  ): Promise<LabTailscaled> {
+    const dir = await tempDir(lab.cleanup, `qs-natlab-${name}-`);
+    const ts = new LabTailscaled(name, host, opts.port, lab.cleanup, dir);
+    await ts.serveBlob(opts.blob);
+    const args = [
+      '--tun=userspace-networking',
+      `--statedir=${dir}`,
+      '--state=mem:',
+      `--socket=${join(dir, 'tailscaled.sock')}`,
+      `--port=${opts.port}`,
+      `--socks5-server=127.0.0.1:${SOCKS_PORT}`,
+      '--no-logs-no-support',
+    ];
+    ts.proc = spawnIn(host.ns, TAILSCALED, args, {
+      cleanup: lab.cleanup,
+      env: { TS_DEBUG_USE_DERP_HTTP: '1', TS_DISABLE_PORTMAPPER: '1', TS_PANIC_IF_HIT_MAIN_CONTROL: '1' },
+    });
+    const proc = ts.proc;
+    await waitFor(
+      `tailscaled ${name} socket`,
+      async () => {
+        if (!proc.isRunning()) throw new Error(`tailscaled exited:\n${proc.output()}`);
+        const r = await ts.cli(['status', '--json'], false);
+        return r.code === 0 || r.stdout.includes('BackendState') ? true : undefined;
+      },
+      20_000,
+      200,
+    );
+    await ts.cli([
+      'up',
+      `--login-server=${control.url}`,
+      `--auth-key=${authKey}`,
+      `--hostname=${name}`,
+      '--accept-dns=false',
+      '--timeout=60s',
+    ]);
+    return ts;
+  }
+
+  cli(args: string[], check = true) {
+    return exec(TAILSCALE, [`--socket=${join(this.dir, 'tailscaled.sock')}`, ...args], {
+      timeoutMs: 60_000,
+      check,
+    });
+  }
+
+  async status(): Promise<TailscaleStatus> {
+    return JSON.parse((await this.cli(['status', '--json'])).stdout) as TailscaleStatus;
+  }
+
+  async peerStatus(peer: LabNode) {
+    return Object.values((await this.status()).Peer ?? {}).find((p) => p.HostName === peer.name);
+  }
+
+  async ip(): Promise<string> {
+    return (await this.status()).Self.TailscaleIPs.find((a) => a.includes('.'))!;
+  }
+
+  async knows(peer: LabNode): Promise<boolean> {
+    return Boolean((await this.peerStatus(peer))?.Relay);
+  }
+
+  async directAddr(peer: LabNode): Promise<string | undefined> {
+    return (await this.peerStatus(peer))?.CurAddr || undefined;
+  }
+
+  async ping(peer: LabNode): Promise<string> {
+    const r = await this.cli(
+      ['ping', '-c', '1', '--until-direct=false', '--timeout=5s', await peer.ip()],
+      false,
+    );
+    const via = / via (\S+)/.exec(r.stdout)?.[1];
+    if (!via) throw new Error(`${this.name}: tailscale ping ${peer.name}: ${r.stdout}${r.stderr}`);
+    return via;
+  }
+
+  protected socks(): string {
+    return `socks5h://127.0.0.1:${SOCKS_PORT}`;
+  }
+
+  /** Its log so far, for a failing test's message. */
+  output(): string {
+    return this.proc?.output() ?? '';
+  }
+
+  async stop(): Promise<void> {
+    await this.proc?.stop();
+    await this.blob?.stop();
+  }
+}
+
+interface OurPeer {
+  hostname: string;
+  addresses: string[];
+  path: string;
+}
+
+/** Our node on a lab host: `quackscale up` with --serve BLOB_PORT and --socks5, talked to over its local API. */
+export class LabOurs extends LabNode {
+  readonly kind = 'ours';
+  private proc: Spawned | undefined;
+  private socksUrl = '';
+  private constructor(
+    name: string,
+    host: Host,
+    port: number,
+    cleanup: Cleanup,
+    readonly dir: string,
+  ) {
+    super(name, host, port, cleanup);
+  }
+
+  static async start(
+    lab: NatLab,
+    host: Host,
+    name: string,
+    control: LabControl,
+    authKey: string,
+    opts: { port: number; blob: string },
+  ): Promise<LabOurs> {
+    if (!CLI) throw new Error('no build of our CLI: run npm run build');
+    const dir = await tempDir(lab.cleanup, `qs-natlab-${name}-`);
+    const node = new LabOurs(name, host, opts.port, lab.cleanup, dir);
+    await node.serveBlob(opts.blob);
+    const args = [
+      CLI,
+      'up',
+      ...['--control-url', control.url, '--authkey', authKey, '--state-dir', dir, '--hostname', name],
+      ...[
+        '--derp-http',
+        '--serve',
+        String(BLOB_PORT),
+        '--socks5',
+        String(SOCKS_PORT),
+        '--port',
+        String(opts.port),
+      ],
+      '--verbose',
+    ];
+    node.proc = spawnIn(host.ns, process.execPath, args, { cleanup: lab.cleanup });
+    const proc = node.proc;
+    node.socksUrl = await waitFor(
+      `our node ${name} up`,
+      () => {
+        if (!proc.isRunning()) throw new Error(`our node exited:\n${proc.output()}`);
+        return /socks5 proxy: (\S+)/.exec(proc.output())?.[1];
+      },
+      60_000,
+      100,
+    );
+    return node;
+  }
+
+  /** A call to the node's local API (what `quackscale status|ping` use), over its unix socket. */
+  api<T>(method: string, path: string): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ socketPath: join(this.dir, 'quackscale.sock'), method, path }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d));
+        res.on('end', () => {
+          const parsed = JSON.parse(body) as T & { error?: string };
+          if ((res.statusCode ?? 500) >= 400)
+            reject(new Error(`${this.name}: ${parsed.error ?? res.statusCode}`));
+          else resolve(parsed);
+        });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  /** `quackscale <args>` against this node (status, ping), as a user runs it. */
+  async cli(args: string[]): Promise<string> {
+    const r = await exec(process.execPath, [CLI!, ...args, '--state-dir', this.dir], { timeoutMs: 30_000 });
+    return r.stdout;
+  }
+
+  private async peer(peer: LabNode): Promise<OurPeer | undefined> {
+    const st = await this.api<{ peers: OurPeer[] }>('GET', '/status');
+    return st.peers.find((p) => p.hostname === peer.name);
+  }
+
+  async ip(): Promise<string> {
+    const st = await this.api<{ self: { addresses: string[] } }>('GET', '/status');
+    return st.self.addresses.find((a) => a.includes('.'))!;
+  }
+
+  async knows(peer: LabNode): Promise<boolean> {
+    const p = await this.peer(peer);
+    return p !== undefined && p.path !== 'none';
+  }
+
+  async directAddr(peer: LabNode): Promise<string | undefined> {
+    const path = (await this.peer(peer))?.path ?? '';
+    return path.startsWith('direct ') ? path.slice('direct '.length) : undefined;
+  }
+
+  async ping(peer: LabNode): Promise<string> {
+    const r = await this.api<{ via: string }>('POST', `/ping?host=${await peer.ip()}`);
+    return r.via;
+  }
+
+  protected socks(): string {
+    return this.socksUrl.replace(/^socks5:/, 'socks5h:');
+  }
+
+  output(): string {
+    return this.proc?.output() ?? '';
+  }
+
+  async stop(): Promise<void> {
+    await this.proc?.stop();
+    await this.blob?.stop();
+  }
+}
+
+/** A file of `mb` MiB of random bytes in a temp dir, with the sha256 of each whole-MiB prefix on demand. */
+export async function blobFile(
+  cleanup: Cleanup,
+  mb: number,
+): Promise<{ path: string; sha256(mb: number): string }> {
+  const dir = await tempDir(cleanup, 'qs-natlab-blob-');
+  const data = randomBytes(mb * MB);
+  const path = join(dir, 'blob');
+  await writeFile(path, data);
+  const cache = new Map<number, string>();
+  return {
+    path,
+    sha256(n: number): string {
+      let s = cache.get(n);
+      if (s === undefined) {
+        s = createHash('sha256')
+          .update(data.subarray(0, n * MB))
+          .digest('hex');
+        cache.set(n, s);
+      }
+      return s;
+    },
+  };
+}
