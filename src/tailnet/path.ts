@@ -170,10 +170,14 @@ export class PeerPath {
     });
   }
 
-  /** Forgets the direct path (e.g. on a network change), falling back to DERP. */
+  /**
+   * Forgets the direct path (e.g. on a network change), falling back to DERP, and lets every
+   * candidate be pinged at once (endpoint.go noteConnectivityChange).
+   */
   reset(): void {
     this.best = undefined;
     this.trustUntil = Number.NEGATIVE_INFINITY;
+    for (const c of this.candidates.values()) c.lastPing = Number.NEGATIVE_INFINITY;
   }
 
   close(): void {

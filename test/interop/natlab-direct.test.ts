@@ -3,17 +3,11 @@
 // STUN alone. First two real tailscaled prove the lab (a direct path through both NATs); then our node with
 // tailscaled and with itself through the same NATs, and two nodes behind the same NAT by their LAN addresses.
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expectDirectThroughNats, expectTransfers, publicOf } from './natlab-expect.js';
 import { Cleanup } from './rig/exec.js';
-import { type Host, NatLab, type Site } from './rig/natlab.js';
-import {
-  blobFile,
-  LabControl,
-  type LabNode,
-  LabOurs,
-  LabTailscaled,
-  natlabMissing,
-} from './rig/natlab-nodes.js';
-import { sweepLeftovers } from './rig/netns.js';
+import type { Site } from './rig/natlab.js';
+import type { LabNode, LabOurs, LabTailscaled } from './rig/natlab-nodes.js';
+import { natlabMissing, TailnetLab } from './rig/natlab-tailnet.js';
 import { skipUnless } from './rig/requirements.js';
 
 /** Each way, per pair: the issue's 50 MB, which takes a few seconds on a direct path. */
@@ -21,63 +15,26 @@ const MB_EACH_WAY = 50;
 
 skipUnless(natlabMissing())('NAT lab: direct paths through two NATs', () => {
   const cleanup = new Cleanup();
-  let lab: NatLab;
-  let control: LabControl;
-  let key = '';
-  let blob: Awaited<ReturnType<typeof blobFile>>;
+  let t: TailnetLab;
   let siteA: Site;
   let siteB: Site;
-  let nextPort = 41641;
 
   beforeAll(async () => {
-    await sweepLeftovers();
-    lab = await NatLab.create(cleanup);
-    control = await LabControl.start(lab);
-    key = await control.authKey();
-    blob = await blobFile(cleanup, MB_EACH_WAY);
-    siteA = await lab.addSite('a');
-    siteB = await lab.addSite('b');
+    t = await TailnetLab.create(cleanup, MB_EACH_WAY);
+    siteA = await t.lab.addSite('a');
+    siteB = await t.lab.addSite('b');
   });
 
   afterAll(async () => {
     expect((await cleanup.run()).map((e) => e.message)).toEqual([]);
   });
 
-  async function tailscaled(site: Site, name: string): Promise<LabTailscaled> {
-    const host = await lab.addHost(site, name);
-    return LabTailscaled.start(lab, host, name, control, key, { port: nextPort++, blob: blob.path });
-  }
-
-  async function ours(site: Site, name: string): Promise<LabOurs> {
-    const host = await lab.addHost(site, name);
-    return LabOurs.start(lab, host, name, control, key, { port: nextPort++, blob: blob.path });
-  }
-
-  /** The address a peer behind `host`'s router shows up as: the router's public address, and the port. */
-  const publicOf = (host: Host, port: number) => `${host.site.wan4}:${port}`;
-
-  /** Both directions direct, each to the other's public (router) address and the node's own port. */
-  async function expectDirectThroughNats(a: LabNode, b: LabNode): Promise<void> {
-    expect(await a.waitDirect(b)).toBe(publicOf(b.host, b.port));
-    expect(await b.waitDirect(a)).toBe(publicOf(a.host, a.port));
-  }
-
-  async function expectTransfers(a: LabNode, b: LabNode, mb: number): Promise<void> {
-    const down = await a.download(b, mb);
-    expect([down.bytes, down.sha256]).toEqual([mb * 1024 * 1024, blob.sha256(mb)]);
-    const up = await a.upload(b, mb);
-    expect([up.bytes, up.sha256]).toEqual([mb * 1024 * 1024, blob.sha256(mb)]);
-    console.log(
-      `[natlab] ${a.name} ↔ ${b.name}: ${mb} MB down in ${Math.round(down.ms)} ms, up in ${Math.round(up.ms)} ms`,
-    );
-  }
-
   let tsA: LabTailscaled;
   let tsB: LabTailscaled;
 
   it('control case: two tailscaled behind their own NATs reach a direct path (tailscale ping --until-direct)', async () => {
-    tsA = await tailscaled(siteA, 'ts-a');
-    tsB = await tailscaled(siteB, 'ts-b');
+    tsA = await t.tailscaled(siteA, 'ts-a');
+    tsB = await t.tailscaled(siteB, 'ts-b');
     await tsA.meet(tsB);
     const r = await tsA.cli(['ping', '--until-direct', '-c', '30', '--timeout=5s', await tsB.ip()]);
     expect(r.stdout).toContain(`via ${publicOf(tsB.host, tsB.port)}`);
@@ -88,7 +45,7 @@ skipUnless(natlabMissing())('NAT lab: direct paths through two NATs', () => {
   let qB: LabOurs;
 
   it('ours ↔ tailscaled: direct both ways to the public addresses; status and ping name them; 50 MB each way', async () => {
-    qA = await ours(siteA, 'q-a');
+    qA = await t.ours(siteA, 'q-a');
     await qA.meet(tsB);
     await expectDirectThroughNats(qA, tsB);
     // What a user sees: `quackscale status` and `quackscale ping` name tailscaled's public address…
@@ -100,15 +57,15 @@ skipUnless(natlabMissing())('NAT lab: direct paths through two NATs', () => {
     // …and tailscaled's own status and ping name ours.
     expect((await tsB.peerStatus(qA))?.CurAddr).toBe(publicOf(qA.host, qA.port));
     expect(await tsB.ping(qA)).toBe(publicOf(qA.host, qA.port));
-    await expectTransfers(qA, tsB, MB_EACH_WAY);
+    await expectTransfers(t, qA, tsB, MB_EACH_WAY);
     expect(await qA.directAddr(tsB)).toBe(pub);
   });
 
   it('ours ↔ ours: direct both ways through both NATs; 50 MB each way', async () => {
-    qB = await ours(siteB, 'q-b');
+    qB = await t.ours(siteB, 'q-b');
     await qA.meet(qB);
     await expectDirectThroughNats(qA, qB);
-    await expectTransfers(qB, qA, MB_EACH_WAY);
+    await expectTransfers(t, qB, qA, MB_EACH_WAY);
     expect(await qB.directAddr(qA)).toBe(publicOf(qA.host, qA.port));
   });
 
@@ -118,11 +75,11 @@ skipUnless(natlabMissing())('NAT lab: direct paths through two NATs', () => {
     await qA.meet(tsA);
     expect(await qA.waitDirect(tsA)).toBe(lan(tsA));
     expect(await tsA.waitDirect(qA)).toBe(lan(qA));
-    const qA2 = await ours(siteA, 'q-a2');
+    const qA2 = await t.ours(siteA, 'q-a2');
     await qA2.meet(qA);
     expect(await qA2.waitDirect(qA)).toBe(lan(qA));
     expect(await qA.waitDirect(qA2)).toBe(lan(qA2));
-    await expectTransfers(qA2, qA, 10);
-    await expectTransfers(qA2, tsA, 10);
+    await expectTransfers(t, qA2, qA, 10);
+    await expectTransfers(t, qA2, tsA, 10);
   });
 });

@@ -1,17 +1,15 @@
-// Tailnet nodes in the NAT lab (natlab.ts): Headscale with its embedded DERP and STUN on the internet side,
-// and on the hosts behind the routers real tailscaled (userspace networking) or our node (the CLI's `up`),
-// each with a blob server (blob-server.mjs) on 127.0.0.1:BLOB_PORT that tailnet TCP to that port reaches.
-// Nothing advertises endpoints by hand: every node finds its own with STUN through its router.
-import { createHash, randomBytes } from 'node:crypto';
+// Tailnet nodes on NAT lab hosts (natlab.ts): real tailscaled (userspace networking) or our node (the CLI's
+// `up`), each with a blob server (blob-server.mjs) on 127.0.0.1:BLOB_PORT that tailnet TCP to that port
+// reaches, and a SOCKS5 proxy through which curl on the host dials the tailnet. The same questions (path,
+// ping, transfers) are asked of both kinds. Nothing advertises endpoints by hand: every node finds its own
+// with STUN through its router.
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HEADSCALE, missingPeers, TAILSCALE, TAILSCALED, tempDir } from '../control-peers.js';
+import { TAILSCALE, TAILSCALED, tempDir } from '../control-peers.js';
 import { type Cleanup, exec, execIn, type Spawned, spawnIn, waitFor } from './exec.js';
-import { type Host, type NatLab, SERVER_V4 } from './natlab.js';
-import { checkRequirements } from './requirements.js';
+import type { Host } from './natlab.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The repository root, from test/interop/rig (vitest) or dist-bench/test/interop/rig (bench). */
@@ -27,93 +25,15 @@ const BLOB_SERVER = [
 export const BLOB_PORT = 8080;
 /** Each node's SOCKS5 proxy on its host's loopback: how curl there dials the tailnet. */
 const SOCKS_PORT = 1080;
-const CONTROL_PORT = 8080;
 const MB = 1024 * 1024;
 
-/** What a NAT lab run needs from this machine: root, namespaces, nftables, the real peers and our build. */
-export function natlabMissing(): string[] {
-  return [
-    ...checkRequirements(['root', 'netns', 'ip', 'nft', 'curl', 'sysctl']),
-    ...missingPeers(['headscale', 'tailscaled', 'tailscale']),
-    ...(CLI ? [] : ['dist/cli/main.js (npm run build)']),
-  ];
-}
-
-/** Headscale in the lab's internet namespace: control, its embedded DERP (region 999) and STUN on :3478. */
-export class LabControl {
-  readonly url = `http://${SERVER_V4}:${CONTROL_PORT}`;
-  private constructor(
-    readonly config: string,
-    readonly proc: Spawned,
-  ) {}
-
-  static async start(lab: NatLab): Promise<LabControl> {
-    const dir = await tempDir(lab.cleanup, 'qs-natlab-hs-');
-    const config = join(dir, 'config.yaml');
-    await writeFile(
-      config,
-      [
-        `server_url: http://${SERVER_V4}:${CONTROL_PORT}`,
-        `listen_addr: ${SERVER_V4}:${CONTROL_PORT}`,
-        'metrics_listen_addr: ""',
-        'grpc_listen_addr: 127.0.0.1:50443',
-        'disable_check_updates: true',
-        `unix_socket: ${join(dir, 'headscale.sock')}`,
-        'unix_socket_permission: "0770"',
-        `noise: { private_key_path: ${join(dir, 'noise_private.key')} }`,
-        'prefixes: { v4: 100.64.0.0/10, v6: "fd7a:115c:a1e0::/48", allocation: sequential }',
-        `database: { type: sqlite, sqlite: { path: ${join(dir, 'db.sqlite')}, write_ahead_log: true } }`,
-        'derp:',
-        '  server: { enabled: true, region_id: 999, region_code: lab, region_name: NAT lab, verify_clients: true,',
-        `            stun_listen_addr: "0.0.0.0:3478", private_key_path: ${join(dir, 'derp.key')},`,
-        `            automatically_add_embedded_derp_region: true, ipv4: ${SERVER_V4} }`,
-        '  urls: []',
-        '  paths: []',
-        '  auto_update_enabled: false',
-        'dns: { magic_dns: true, base_domain: natlab.test, override_local_dns: false, nameservers: { global: [] } }',
-        'node: { expiry: 0, ephemeral: { inactivity_timeout: 120s } }',
-        'log: { level: info, format: text }',
-        'policy: { mode: file, path: "" }',
-        'logtail: { enabled: false }',
-        '',
-      ].join('\n'),
-    );
-    const proc = spawnIn(lab.inet, HEADSCALE, ['-c', config, 'serve'], { cleanup: lab.cleanup });
-    const control = new LabControl(config, proc);
-    await waitFor(
-      'headscale /health in the lab',
-      async () => {
-        if (!proc.isRunning()) throw new Error(`headscale exited:\n${proc.output()}`);
-        const r = await execIn(lab.inet, 'curl', ['-fsS', '--max-time', '1', `${control.url}/health`], {
-          check: false,
-        });
-        return r.code === 0 ? true : undefined;
-      },
-      30_000,
-      200,
-    );
-    return control;
-  }
-
-  async cli(args: string[]): Promise<string> {
-    return (await exec(HEADSCALE, ['-c', this.config, ...args], { timeoutMs: 20_000 })).stdout;
-  }
-
-  /** A reusable pre-auth key of a fresh user. */
-  async authKey(user = 'lab'): Promise<string> {
-    await this.cli(['users', 'create', user]);
-    const users = JSON.parse(await this.cli(['users', 'list', '-o', 'json'])) as {
-      id: number;
-      name: string;
-    }[];
-    const id = users.find((u) => u.name === user)?.id;
-    if (id === undefined) throw new Error(`headscale did not list user ${user}`);
-    return (await this.cli(['preauthkeys', 'create', '-u', String(id), '-e', '1h', '--reusable']))
-      .trim()
-      .split('\n')
-      .pop()!
-      .trim();
-  }
+export interface NodeOptions {
+  controlURL: string;
+  authKey: string;
+  /** Its WireGuard/disco UDP port: distinct per host, so that a shared router never has to remap one. */
+  port: number;
+  /** The file its blob server serves (and uploads read from). */
+  blob: string;
 }
 
 export interface Transfer {
@@ -242,16 +162,9 @@ export class LabTailscaled extends LabNode {
     super(name, host, port, cleanup);
   }
 
-  static async start(
-    lab: NatLab,
-    host: Host,
-    name: string,
-    control: LabControl,
-    authKey: string,
-    opts: { port: number; blob: string },
-  ): Promise<LabTailscaled> {
-    const dir = await tempDir(lab.cleanup, `qs-natlab-${name}-`);
-    const ts = new LabTailscaled(name, host, opts.port, lab.cleanup, dir);
+  static async start(cleanup: Cleanup, host: Host, name: string, opts: NodeOptions): Promise<LabTailscaled> {
+    const dir = await tempDir(cleanup, `qs-natlab-${name}-`);
+    const ts = new LabTailscaled(name, host, opts.port, cleanup, dir);
     await ts.serveBlob(opts.blob);
     const args = [
       '--tun=userspace-networking',
@@ -263,7 +176,7 @@ export class LabTailscaled extends LabNode {
       '--no-logs-no-support',
     ];
     ts.proc = spawnIn(host.ns, TAILSCALED, args, {
-      cleanup: lab.cleanup,
+      cleanup,
       env: { TS_DEBUG_USE_DERP_HTTP: '1', TS_DISABLE_PORTMAPPER: '1', TS_PANIC_IF_HIT_MAIN_CONTROL: '1' },
     });
     const proc = ts.proc;
@@ -279,8 +192,8 @@ export class LabTailscaled extends LabNode {
     );
     await ts.cli([
       'up',
-      `--login-server=${control.url}`,
-      `--auth-key=${authKey}`,
+      `--login-server=${opts.controlURL}`,
+      `--auth-key=${opts.authKey}`,
       `--hostname=${name}`,
       '--accept-dns=false',
       '--timeout=60s',
@@ -361,22 +274,24 @@ export class LabOurs extends LabNode {
     super(name, host, port, cleanup);
   }
 
-  static async start(
-    lab: NatLab,
-    host: Host,
-    name: string,
-    control: LabControl,
-    authKey: string,
-    opts: { port: number; blob: string },
-  ): Promise<LabOurs> {
+  static async start(cleanup: Cleanup, host: Host, name: string, opts: NodeOptions): Promise<LabOurs> {
     if (!CLI) throw new Error('no build of our CLI: run npm run build');
-    const dir = await tempDir(lab.cleanup, `qs-natlab-${name}-`);
-    const node = new LabOurs(name, host, opts.port, lab.cleanup, dir);
+    const dir = await tempDir(cleanup, `qs-natlab-${name}-`);
+    const node = new LabOurs(name, host, opts.port, cleanup, dir);
     await node.serveBlob(opts.blob);
     const args = [
       CLI,
       'up',
-      ...['--control-url', control.url, '--authkey', authKey, '--state-dir', dir, '--hostname', name],
+      ...[
+        '--control-url',
+        opts.controlURL,
+        '--authkey',
+        opts.authKey,
+        '--state-dir',
+        dir,
+        '--hostname',
+        name,
+      ],
       ...[
         '--derp-http',
         '--serve',
@@ -388,7 +303,7 @@ export class LabOurs extends LabNode {
       ],
       '--verbose',
     ];
-    node.proc = spawnIn(host.ns, process.execPath, args, { cleanup: lab.cleanup });
+    node.proc = spawnIn(host.ns, process.execPath, args, { cleanup });
     const proc = node.proc;
     node.socksUrl = await waitFor(
       `our node ${name} up`,
@@ -463,29 +378,4 @@ export class LabOurs extends LabNode {
     await this.proc?.stop();
     await this.blob?.stop();
   }
-}
-
-/** A file of `mb` MiB of random bytes in a temp dir, with the sha256 of each whole-MiB prefix on demand. */
-export async function blobFile(
-  cleanup: Cleanup,
-  mb: number,
-): Promise<{ path: string; sha256(mb: number): string }> {
-  const dir = await tempDir(cleanup, 'qs-natlab-blob-');
-  const data = randomBytes(mb * MB);
-  const path = join(dir, 'blob');
-  await writeFile(path, data);
-  const cache = new Map<number, string>();
-  return {
-    path,
-    sha256(n: number): string {
-      let s = cache.get(n);
-      if (s === undefined) {
-        s = createHash('sha256')
-          .update(data.subarray(0, n * MB))
-          .digest('hex');
-        cache.set(n, s);
-      }
-      return s;
-    },
-  };
 }
