@@ -86,7 +86,7 @@ skipUnless(natlabMissing())('NAT lab: hard NAT, UDP blocked and unblocked', () =
 
     beforeAll(async () => {
       blocked = await t.lab.addSite('u');
-      await t.lab.setUdpBlocked(blocked, true);
+      await t.lab.setUdpBlocked(blocked, 'all');
       tsU = await t.tailscaled(blocked, 'ts-u');
       qU = await t.ours(blocked, 'q-u');
     });
@@ -108,7 +108,7 @@ skipUnless(natlabMissing())('NAT lab: hard NAT, UDP blocked and unblocked', () =
     });
 
     it('unblocked: every pair upgrades to a direct path through the NAT', async () => {
-      await t.lab.setUdpBlocked(blocked, false);
+      await t.lab.setUdpBlocked(blocked, 'none');
       const t0 = performance.now();
       const pairs: Array<[LabNode, LabNode]> = [
         [tsU, tsB],

@@ -99,9 +99,10 @@ export abstract class LabNode {
   }
 
   /** Fetches `mb` MiB of `peer`'s blob through this node: what arrived, by curl through its SOCKS5. */
-  async download(peer: LabNode, mb: number): Promise<Transfer> {
+  async download(peer: LabNode, mb: number, opts: { limitRate?: string } = {}): Promise<Transfer> {
     const url = `http://${await peer.ip()}:${BLOB_PORT}/blob?mb=${mb}`;
-    return this.curl(['-o', '-', url], `| ${HASH_STDIN}`, mb);
+    const limit = opts.limitRate ? ['--limit-rate', opts.limitRate] : [];
+    return this.curl([...limit, '-o', '-', url], `| ${HASH_STDIN}`, mb);
   }
 
   /** Sends the first `mb` MiB of this host's blob to `peer`'s blob server: what `peer` received. */
@@ -218,6 +219,14 @@ export class LabTailscaled extends LabNode {
 
   async ip(): Promise<string> {
     return (await this.status()).Self.TailscaleIPs.find((a) => a.includes('.'))!;
+  }
+
+  /** The endpoints control last sent it for `peer` (`tailscale debug netmap`). */
+  async endpointsOf(peer: LabNode): Promise<string[]> {
+    const nm = JSON.parse((await this.cli(['debug', 'netmap'])).stdout) as {
+      Peers?: Array<{ Name: string; Endpoints?: string[] }>;
+    };
+    return nm.Peers?.find((p) => p.Name.startsWith(`${peer.name}.`))?.Endpoints ?? [];
   }
 
   async knows(peer: LabNode): Promise<boolean> {

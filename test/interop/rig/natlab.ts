@@ -17,6 +17,7 @@ export const SERVER_V4 = '203.0.113.1';
 export const SERVER_V6 = '2001:db8::1';
 
 export type NatKind = 'easy' | 'hard';
+export type UdpBlock = 'all' | 'ipv4' | 'none';
 
 export interface Site {
   name: string;
@@ -30,7 +31,8 @@ export interface Site {
   /** Hosts behind it get 192.168.<index>.x (and 2001:db8:<index>::x with ipv6). */
   lan4Prefix: string;
   lan6Prefix: string | undefined;
-  udpBlocked: boolean;
+  /** UDP through the router: all of it, IPv4 only, or none dropped. */
+  udpBlocked: UdpBlock;
   hostCount: number;
 }
 
@@ -45,7 +47,7 @@ export interface Host {
   moves: number;
 }
 
-const nftRouter = (s: Site, udpBlocked: boolean): string =>
+const nftRouter = (s: Site, udpBlocked: UdpBlock): string =>
   [
     'table inet natlab',
     'delete table inet natlab',
@@ -61,8 +63,9 @@ const nftRouter = (s: Site, udpBlocked: boolean): string =>
     '  chain forward {',
     '    type filter hook forward priority filter;',
     '    iifname "wan" meta l4proto udp ct state new drop',
-    // A blocked site has UDP neither out nor in: DERP (TCP) is all that is left.
-    ...(udpBlocked ? ['    meta l4proto udp drop'] : []),
+    // A blocked site has UDP neither out nor in: DERP (TCP) is all that is left (of that family).
+    ...(udpBlocked === 'all' ? ['    meta l4proto udp drop'] : []),
+    ...(udpBlocked === 'ipv4' ? ['    meta nfproto ipv4 meta l4proto udp drop'] : []),
     '  }',
     '}',
     '',
@@ -103,7 +106,7 @@ export class NatLab {
       wan6: opts.ipv6 ? `2001:db8::${10 + index}` : undefined,
       lan4Prefix: `192.168.${index}`,
       lan6Prefix: opts.ipv6 ? `2001:db8:${index}:` : undefined,
-      udpBlocked: false,
+      udpBlocked: 'none',
       hostCount: 0,
     };
     await createVeth(
@@ -124,7 +127,7 @@ export class NatLab {
       await sysctl(ns, 'net.ipv6.conf.all.forwarding', '1');
       await ipIn(this.inet, ['-6', 'route', 'add', `${site.lan6Prefix}:/64`, 'via', site.wan6]);
     }
-    await execIn(ns, 'nft', ['-f', '-'], { input: nftRouter(site, false) });
+    await execIn(ns, 'nft', ['-f', '-'], { input: nftRouter(site, 'none') });
     this.sites.push(site);
     return site;
   }
@@ -166,8 +169,8 @@ export class NatLab {
     }
   }
 
-  /** Drops all UDP through `site`'s router (a network that allows only TCP), or lifts that again. */
-  async setUdpBlocked(site: Site, blocked: boolean): Promise<void> {
+  /** Drops UDP through `site`'s router (a network that allows only TCP), or lifts that again. */
+  async setUdpBlocked(site: Site, blocked: UdpBlock): Promise<void> {
     // The drop applies to flows already tracked too; packets it drops never become conntrack entries.
     await execIn(site.ns, 'nft', ['-f', '-'], { input: nftRouter(site, blocked) });
     site.udpBlocked = blocked;
