@@ -19,7 +19,7 @@ const FIRST_PORT = 41641;
 /** What a NAT lab run needs from this machine: root, namespaces, nftables, the real peers and our build. */
 export function natlabMissing(): string[] {
   return [
-    ...checkRequirements(['root', 'netns', 'ip', 'nft', 'curl', 'sysctl']),
+    ...checkRequirements(['root', 'netns', 'ip', 'nft', 'curl', 'sysctl', 'bash']),
     ...missingPeers(['headscale', 'tailscaled', 'tailscale']),
     ...(CLI ? [] : ['dist/cli/main.js (npm run build)']),
   ];
