@@ -77,9 +77,10 @@ describe('EndpointDiscovery', () => {
     const stuns = state.stuns;
     await vi.advanceTimersByTimeAsync(3 * RESTUN_MAX_MS);
     expect(state.stuns).toBe(stuns);
+    // Sending again: the next tick STUNs (and so may the one after, within ACTIVE_TIMEOUT_MS).
     state.sends++;
     await vi.advanceTimersByTimeAsync(RESTUN_MAX_MS);
-    expect(state.stuns).toBe(stuns + 1);
+    expect(state.stuns).toBeGreaterThan(stuns);
     d.close();
   });
 
