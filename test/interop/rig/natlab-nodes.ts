@@ -44,7 +44,7 @@ export interface Transfer {
 
 /** A node in the lab, ours or tailscaled: the same questions asked of both. */
 export abstract class LabNode {
-  abstract readonly kind: 'ours' | 'tailscaled';
+  protected proc: Spawned | undefined;
   protected blob: Spawned | undefined;
   private blobPath = '';
   constructor(
@@ -53,6 +53,8 @@ export abstract class LabNode {
     /** Its WireGuard/disco UDP port. */
     readonly port: number,
     protected readonly cleanup: Cleanup,
+    /** Its state dir (and tailscaled's socket). */
+    readonly dir: string,
   ) {}
 
   /** Its tailnet IPv4 address. */
@@ -65,7 +67,16 @@ export abstract class LabNode {
   abstract ping(peer: LabNode): Promise<string>;
   /** The curl `-x` value for its SOCKS5 proxy. */
   protected abstract socks(): string;
-  abstract stop(): Promise<void>;
+
+  /** Its log so far, for a failing test's message. */
+  output(): string {
+    return this.proc?.output() ?? '';
+  }
+
+  async stop(): Promise<void> {
+    await this.proc?.stop();
+    await this.blob?.stop();
+  }
 
   /** Starts this host's blob server, serving `file`. */
   protected async serveBlob(file: string): Promise<void> {
@@ -143,26 +154,11 @@ const HASH_STDIN =
 export interface TailscaleStatus {
   BackendState: string;
   Self: { HostName: string; TailscaleIPs: string[] };
-  Peer?: Record<
-    string,
-    { HostName: string; TailscaleIPs: string[]; CurAddr: string; Relay: string; Addrs: string[] | null }
-  >;
+  Peer?: Record<string, { HostName: string; TailscaleIPs: string[]; CurAddr: string; Relay: string }>;
 }
 
 /** A real tailscaled (userspace networking) on a lab host. */
 export class LabTailscaled extends LabNode {
-  readonly kind = 'tailscaled';
-  private proc: Spawned | undefined;
-  private constructor(
-    name: string,
-    host: Host,
-    port: number,
-    cleanup: Cleanup,
-    readonly dir: string,
-  ) {
-    super(name, host, port, cleanup);
-  }
-
   static async start(cleanup: Cleanup, host: Host, name: string, opts: NodeOptions): Promise<LabTailscaled> {
     const dir = await tempDir(cleanup, `qs-natlab-${name}-`);
     const ts = new LabTailscaled(name, host, opts.port, cleanup, dir);
@@ -250,16 +246,6 @@ export class LabTailscaled extends LabNode {
   protected socks(): string {
     return `socks5h://127.0.0.1:${SOCKS_PORT}`;
   }
-
-  /** Its log so far, for a failing test's message. */
-  output(): string {
-    return this.proc?.output() ?? '';
-  }
-
-  async stop(): Promise<void> {
-    await this.proc?.stop();
-    await this.blob?.stop();
-  }
 }
 
 interface OurPeer {
@@ -270,48 +256,16 @@ interface OurPeer {
 
 /** Our node on a lab host: `quackscale up` with --serve BLOB_PORT and --socks5, talked to over its local API. */
 export class LabOurs extends LabNode {
-  readonly kind = 'ours';
-  private proc: Spawned | undefined;
   private socksUrl = '';
-  private constructor(
-    name: string,
-    host: Host,
-    port: number,
-    cleanup: Cleanup,
-    readonly dir: string,
-  ) {
-    super(name, host, port, cleanup);
-  }
 
   static async start(cleanup: Cleanup, host: Host, name: string, opts: NodeOptions): Promise<LabOurs> {
     if (!CLI) throw new Error('no build of our CLI: run npm run build');
     const dir = await tempDir(cleanup, `qs-natlab-${name}-`);
     const node = new LabOurs(name, host, opts.port, cleanup, dir);
     await node.serveBlob(opts.blob);
-    const args = [
-      CLI,
-      'up',
-      ...[
-        '--control-url',
-        opts.controlURL,
-        '--authkey',
-        opts.authKey,
-        '--state-dir',
-        dir,
-        '--hostname',
-        name,
-      ],
-      ...[
-        '--derp-http',
-        '--serve',
-        String(BLOB_PORT),
-        '--socks5',
-        String(SOCKS_PORT),
-        '--port',
-        String(opts.port),
-      ],
-      '--verbose',
-    ];
+    const args = [CLI, 'up', '--control-url', opts.controlURL, '--authkey', opts.authKey, '--state-dir', dir];
+    args.push('--hostname', name, '--port', String(opts.port), '--derp-http', '--verbose');
+    args.push('--serve', String(BLOB_PORT), '--socks5', String(SOCKS_PORT));
     node.proc = spawnIn(host.ns, process.execPath, args, { cleanup });
     const proc = node.proc;
     node.socksUrl = await waitFor(
@@ -376,15 +330,6 @@ export class LabOurs extends LabNode {
   }
 
   protected socks(): string {
-    return this.socksUrl.replace(/^socks5:/, 'socks5h:');
-  }
-
-  output(): string {
-    return this.proc?.output() ?? '';
-  }
-
-  async stop(): Promise<void> {
-    await this.proc?.stop();
-    await this.blob?.stop();
+    return this.socksUrl;
   }
 }
