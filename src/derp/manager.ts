@@ -259,9 +259,10 @@ export class DerpClientManager {
    */
   reconnect(): void {
     for (const rc of this.regions.values()) {
+      if (!rc.client) continue;
       rc.backoff.reset();
       rc.restartInMs = 0;
-      rc.client?.close();
+      rc.client.close();
     }
   }
 

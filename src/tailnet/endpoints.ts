@@ -25,6 +25,11 @@ export function interfaceEndpoints(port: number): string[] {
   return out.length > 0 ? out : loopback;
 }
 
+/** `ip:0` / `[ip]:0` with the node's UDP port in place of 0 (the port is only known once bound). */
+export function withPort(endpoint: string, port: number): string {
+  return endpoint.endsWith(':0') ? `${endpoint.slice(0, -1)}${port}` : endpoint;
+}
+
 /** STUN targets of a DERP map: every node with STUN enabled, IPv4 preferred. */
 export function stunTargets(map: DerpMap): Array<{ host: string; port: number }> {
   const out: Array<{ host: string; port: number }> = [];

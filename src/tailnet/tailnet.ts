@@ -23,7 +23,7 @@ import { type TcpSocket, tcpConnect } from '../netstack/tcp/socket.js';
 import { type UdpSocket, UdpEndpoint as UdpSockets } from '../netstack/udp.js';
 import { Device } from '../wireguard/device.js';
 import { type Logger, silentLogger } from '../wireguard/logger.js';
-import { EndpointDiscovery } from './endpoints.js';
+import { EndpointDiscovery, withPort } from './endpoints.js';
 import { PacketFilter } from './filter.js';
 import { FilteredLink } from './filtered-link.js';
 import { listenForward, relayToLocal } from './forward.js';
@@ -141,7 +141,6 @@ export class Tailnet extends EventEmitter {
       logger: this.log,
     });
     this.magicsock = magicsock;
-    // Given endpoints are advertised as they are; otherwise they are discovered and kept current.
     const discovery = this.opts.endpoints || this.opts.derpOnly ? undefined : this.discover(magicsock);
     const localEndpoints = this.opts.derpOnly
       ? []
@@ -262,8 +261,8 @@ export class Tailnet extends EventEmitter {
   }
 
   /**
-   * Endpoint discovery: STUN against the DERP map's servers, again while active and when the
-   * host's addresses change (then direct paths, DERP and control reconnect from the new ones).
+   * Discovers our endpoints (unless given) and keeps them current: re-STUN while active, and on
+   * a change of the host's addresses also direct paths, DERP and control start afresh.
    */
   private discover(ms: Magicsock): EndpointDiscovery {
     const discovery = new EndpointDiscovery({
@@ -498,9 +497,4 @@ export class Tailnet extends EventEmitter {
     await this.magicsock?.close();
     this.emit('close');
   }
-}
-
-/** `ip:0` / `[ip]:0` with the node's UDP port in place of 0 (the port is only known once bound). */
-function withPort(endpoint: string, port: number): string {
-  return endpoint.endsWith(':0') ? `${endpoint.slice(0, -1)}${port}` : endpoint;
 }
