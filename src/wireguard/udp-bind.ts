@@ -133,6 +133,19 @@ export interface UdpBindStats {
 
 type Handler = (from: Endpoint, datagram: Uint8Array) => void;
 
+/**
+ * node:dgram resolves every destination before sending, through dns.lookup by default: for an
+ * IP literal that is a regular-expression test and a nextTick per datagram. Endpoints here are
+ * always canonical literals ({@link UdpEndpoint}), so the "lookup" answers at once.
+ */
+function literalLookup(
+  address: string,
+  _family: unknown,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  callback(null, address, address.includes(':') ? 6 : 4);
+}
+
 /** A {@link Bind} on real UDP sockets. Create with {@link UdpBind.open}. */
 export class UdpBind implements Bind {
   readonly stats: UdpBindStats = { sendErrors: 0, socketErrors: 0, bufferSizeErrors: 0 };
@@ -268,7 +281,7 @@ export class UdpBind implements Bind {
   }
 
   private async openSocket(type: 'udp4' | 'udp6', address: string, port: number): Promise<dgram.Socket> {
-    const sock = dgram.createSocket({ type, ipv6Only: type === 'udp6' });
+    const sock = dgram.createSocket({ type, ipv6Only: type === 'udp6', lookup: literalLookup });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => {
         sock.close();
