@@ -277,6 +277,13 @@ export class LabOurs extends LabNode {
       60_000,
       100,
     );
+    // The local API socket comes up just after the proxies are printed.
+    await waitFor(
+      `our node ${name} local API`,
+      () => node.api('GET', '/status').catch(() => undefined),
+      10_000,
+      50,
+    );
     return node;
   }
 
