@@ -302,6 +302,14 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
     });
   }
 
+  /**
+   * The host's network changed: reconnect now rather than when the map stream's watchdog gives
+   * up on the old connection (the map loop redials; what is in flight fails and is retried).
+   */
+  rebind(): void {
+    this.#transport.reset();
+  }
+
   /** Advertises new UDP endpoints (a lite map request, as tailscaled does). */
   async setEndpoints(endpoints: string[]): Promise<void> {
     this.#endpoints = [...endpoints];

@@ -149,6 +149,15 @@ export class Ts2021Transport {
     return { status: res.status, text };
   }
 
+  /**
+   * Drops the current connection (its requests fail) so that the next request dials anew: after
+   * the host's address changed, the old TCP connection is dead without knowing it.
+   */
+  reset(): void {
+    this.#session?.destroy();
+    this.#session = undefined;
+  }
+
   /** Closes the session and its Noise connection. */
   close(): void {
     this.#closed = true;

@@ -25,7 +25,7 @@ import { type UdpSocket, UdpEndpoint as UdpSockets } from '../netstack/udp.js';
 import { runtime } from '../platform/runtime.js';
 import { Device } from '../wireguard/device.js';
 import { type Logger, silentLogger } from '../wireguard/logger.js';
-import { interfaceEndpoints, mergeEndpoints, stunTargets } from './endpoints.js';
+import { EndpointDiscovery, withPort } from './endpoints.js';
 import { PacketFilter } from './filter.js';
 import { FilteredLink } from './filtered-link.js';
 import { listenForward, relayToLocal } from './forward.js';
@@ -153,9 +153,10 @@ export class Tailnet extends EventEmitter {
       logger: this.log,
     });
     this.magicsock = magicsock;
+    const discovery = this.opts.endpoints || this.opts.derpOnly ? undefined : this.discover(magicsock);
     const localEndpoints = this.opts.derpOnly
       ? []
-      : (this.opts.endpoints?.map((e) => withPort(e, magicsock.port)) ?? interfaceEndpoints(magicsock.port));
+      : (this.opts.endpoints?.map((e) => withPort(e, magicsock.port)) ?? [...discovery!.endpoints]);
     magicsock.setLocalEndpoints(localEndpoints);
     this.device = new Device({
       privateKey: nodeKey.exportRaw(),
@@ -178,8 +179,7 @@ export class Tailnet extends EventEmitter {
     await this.apply(nm, [{ kind: 'full' }]);
     // Up means reachable: control has our DERP home to give peers (DERP-only peers need nothing else).
     await this.homeReported;
-    if (!this.opts.endpoints && !this.opts.derpOnly && nm.derpMap)
-      void this.discoverEndpoints(nm.derpMap as DerpMap, localEndpoints);
+    void discovery?.update('initial');
     return this.status();
   }
 
@@ -272,21 +272,30 @@ export class Tailnet extends EventEmitter {
     });
   }
 
-  /** STUN against the DERP map's servers, then advertise what they saw too. */
-  private async discoverEndpoints(map: DerpMap, local: string[]): Promise<void> {
-    const ms = this.magicsock;
-    if (!ms) return;
-    const seen = await Promise.all(
-      stunTargets(map)
-        .slice(0, 3)
-        .map((t) => ms.stun(t.host, t.port)),
-    );
-    const all = mergeEndpoints(local, seen);
-    if (all.length === local.length || this.closed) return;
-    ms.setLocalEndpoints(all);
-    await this.control
-      ?.setEndpoints(all)
-      .catch((err: unknown) => this.log.debug(`endpoints: ${(err as Error).message}`));
+  /**
+   * Discovers our endpoints (unless given) and keeps them current: re-STUN while active, and on
+   * a change of the host's addresses also direct paths, DERP and control start afresh.
+   */
+  private discover(ms: Magicsock): EndpointDiscovery {
+    const discovery = new EndpointDiscovery({
+      port: ms.port,
+      stun: (host, port) => ms.stun(host, port),
+      derpMap: () => this.netmap?.derpMap as DerpMap | undefined,
+      sends: () => ms.stats.udpOut + ms.stats.derpOut,
+      onEndpoints: (all) => {
+        ms.setLocalEndpoints(all);
+        this.control
+          ?.setEndpoints(all)
+          .catch((err: unknown) => this.log.debug(`endpoints: ${(err as Error).message}`));
+      },
+      onLinkChange: () => {
+        ms.noteLinkChange();
+        this.control?.rebind();
+      },
+      logger: this.log,
+    });
+    this.closers.add(() => discovery.close());
+    return discovery;
   }
 
   /** The peer node a host names (MagicDNS short name, FQDN or tailnet address). */
@@ -508,9 +517,4 @@ export class Tailnet extends EventEmitter {
     await this.magicsock?.close();
     this.emit('close');
   }
-}
-
-/** `ip:0` / `[ip]:0` with the node's UDP port in place of 0 (the port is only known once bound). */
-function withPort(endpoint: string, port: number): string {
-  return endpoint.endsWith(':0') ? `${endpoint.slice(0, -1)}${port}` : endpoint;
 }
