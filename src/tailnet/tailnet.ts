@@ -12,7 +12,6 @@
  */
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
-import type { Dispatcher, RequestInit, Response } from 'undici';
 import { ControlClient } from '../control/client.js';
 import type { NetMap, NetMapChange, NetNode } from '../control/netmap.js';
 import type { ControlStateStore } from '../control/state.js';
@@ -22,15 +21,14 @@ import { TcpEndpoint } from '../netstack/tcp/endpoint.js';
 import { TcpServer } from '../netstack/tcp/server.js';
 import { type TcpSocket, tcpConnect } from '../netstack/tcp/socket.js';
 import { type UdpSocket, UdpEndpoint as UdpSockets } from '../netstack/udp.js';
-import { runtime } from '../platform/runtime.js';
 import { Device } from '../wireguard/device.js';
 import { type Logger, silentLogger } from '../wireguard/logger.js';
 import { EndpointDiscovery, withPort } from './endpoints.js';
+import { type RequestInit, type Response, TailnetFetch } from './fetch.js';
 import { PacketFilter } from './filter.js';
 import { FilteredLink } from './filtered-link.js';
 import { listenForward, relayToLocal } from './forward.js';
 import { type HttpProxy, startHttpProxy } from './http-proxy.js';
-import { http1Fetch } from './http1-fetch.js';
 import { Magicsock } from './magicsock.js';
 import { NameResolver, UnknownHostError } from './names.js';
 import { Socks5Server } from './socks5-server.js';
@@ -91,7 +89,7 @@ export class Tailnet extends EventEmitter {
   stack: Stack | undefined;
   private tcp: TcpEndpoint | undefined;
   private udp: UdpSockets | undefined;
-  private dispatcher: Dispatcher | undefined;
+  private readonly fetcher = new TailnetFetch((h, p) => this.dial(h, p));
   private readonly closers = new Set<() => Promise<void> | void>();
   private filter: PacketFilter = new PacketFilter([], []);
   private names = new NameResolver([], '');
@@ -389,27 +387,9 @@ export class Tailnet extends EventEmitter {
     return sock;
   }
 
-  /**
-   * WHATWG fetch over the tailnet: undici with our dial as its connector, or in a web page and
-   * on Bun (whose `undici` is a built-in stand-in without dispatchers) our HTTP/1.1 client,
-   * http1-fetch.ts.
-   */
-  async fetch(url: string | URL, init?: RequestInit): Promise<Response> {
-    if (runtime.name === 'bun' || runtime.name === 'browser') {
-      const res = await http1Fetch((h, p) => this.dial(h, p), url, init as globalThis.RequestInit);
-      return res as unknown as Response;
-    }
-    // Loaded on first use: undici costs a node ~15 MB of memory, and many never fetch.
-    const { Agent, fetch: undiciFetch } = await import('undici');
-    this.dispatcher ??= new Agent({
-      connect: (o, cb) => {
-        this.dial(o.hostname, Number(o.port) || (o.protocol === 'https:' ? 443 : 80)).then(
-          (s) => cb(null, s as unknown as net.Socket),
-          (e: Error) => cb(e, null),
-        );
-      },
-    });
-    return undiciFetch(url, { ...init, dispatcher: this.dispatcher });
+  /** WHATWG fetch over the tailnet (fetch.ts: undici on Node and Deno, our HTTP/1.1 client elsewhere). */
+  fetch(url: string | URL, init?: RequestInit): Promise<Response> {
+    return this.fetcher.fetch(url, init);
   }
 
   /** Carries tailnet TCP connections to `port` to `127.0.0.1:localPort` (tailscale serve --tcp). */
@@ -507,7 +487,7 @@ export class Tailnet extends EventEmitter {
     this.closed = true;
     // Reset every tailnet connection first: listeners and forwarders then close at once
     // instead of waiting for keep-alive clients.
-    await this.dispatcher?.destroy();
+    await this.fetcher.close();
     this.tcp?.close();
     this.udp?.close();
     for (const c of this.closers) await c();
