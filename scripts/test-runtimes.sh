@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The library's unit tests (wireguard, netstack, derp, control, tailnet, platform) under each runtime of the
+# The library's unit tests (wireguard, netstack, derp, control, tailnet, platform, and two of SQL) under each runtime of the
 # matrix: vitest started by that runtime, whose workers it forks with the same runtime. QS_RUNTIME tells
 # test/platform/runtime.test.ts which runtime and version must be the one running the tests.
 # The interop leg (our node in each runtime next to tailscaled on Headscale) is test/interop/runtimes.test.ts.
@@ -8,7 +8,9 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-DIRS=(test/platform test/wireguard test/netstack test/derp test/control test/tailnet)
+# The library's layers, and two SQL files that load DuckDB's node addon and run a node in a worker thread.
+DIRS=(test/platform test/wireguard test/netstack test/derp test/control test/tailnet
+  test/sql/functions.test.ts test/sql/login-local.test.ts)
 mapfile -t LINES < <(scripts/fetch-runtimes.sh --list)
 WANT=("$@")
 failed=()
