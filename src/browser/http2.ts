@@ -147,6 +147,8 @@ export class ClientHttp2Session extends EventEmitter {
   sendWindow = DEFAULT_WINDOW;
   peerInitialWindow = DEFAULT_WINDOW;
   peerMaxFrame = 16_384;
+  /** The `:authority` of requests (host[:port] of the URL given to {@link connect}). */
+  authority = '';
   private readonly socket: Duplex;
   private readonly decoder = new HpackDecoder();
   private readonly streams = new Map<number, ClientHttp2Stream>();
@@ -197,8 +199,6 @@ export class ClientHttp2Session extends EventEmitter {
     opts.signal?.addEventListener('abort', () => stream.destroy(abortError()), { once: true });
     return stream;
   }
-
-  authority = '';
 
   /** Closes every stream and the connection. */
   destroy(err?: Error): void {
