@@ -49,7 +49,7 @@ export class UdpEndpoint implements Endpoint {
   /** The endpoint for an address that is already canonical (as node:dgram reports senders). */
   static intern(address: string, port: number, family: 4 | 6): UdpEndpoint {
     // A burst comes from one sender: most calls ask for the endpoint the previous one got.
-    if (port === last.port && address === last.address) return last;
+    if (last !== undefined && port === last.port && address === last.address) return last;
     last = UdpEndpoint.lookup(address, port, family);
     return last;
   }
@@ -91,7 +91,7 @@ export class UdpEndpoint implements Endpoint {
 
 const interned = new Map<string, Map<number, UdpEndpoint>>();
 let internedCount = 0;
-let last = UdpEndpoint.from('0.0.0.0', 1);
+let last: UdpEndpoint | undefined;
 
 /** Parse `1.2.3.4:51820` or `[fd00::1]:51820` (IP literals only; see {@link resolveEndpoint}). */
 export function parseEndpoint(text: string): UdpEndpoint {
