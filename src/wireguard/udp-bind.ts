@@ -92,7 +92,6 @@ export class UdpEndpoint implements Endpoint {
 
 const interned = new Map<string, Map<number, UdpEndpoint>>();
 let internedCount = 0;
-/** The endpoint `intern` answered last (initialised by its first call: a placeholder made here ran in its TDZ). */
 let last: UdpEndpoint | undefined;
 
 /** Parse `1.2.3.4:51820` or `[fd00::1]:51820` (IP literals only; see {@link resolveEndpoint}). */
