@@ -173,7 +173,8 @@ export class TransportPath {
     const now = host.clock.now();
     this.beginBurst();
     try {
-      for (let i = 0; i < n; i++) {
+      // A handler may close the device mid-burst: the rest of the burst is dropped with it.
+      for (let i = 0; i < n && !this.closed; i++) {
         const peer = this.rxPeers[i]!;
         const kp = this.rxKeypairs[i]!;
         const from = this.rxFrom[i]!;

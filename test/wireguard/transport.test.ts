@@ -104,3 +104,20 @@ describe('transport path: bursts', () => {
     await p.close();
   });
 });
+
+describe('transport path: lifecycle', () => {
+  it('drops the rest of a burst when a handler closes the device', async () => {
+    const { p } = await ready();
+    let delivered = 0;
+    p.b.onPacket(() => {
+      delivered++;
+      void p.b.close();
+    });
+    p.a.beginBurst();
+    for (let i = 0; i < 4; i++) p.a.writePacket(ipv4('10.0.0.1', '10.0.0.2'));
+    p.a.endBurst();
+    await settle();
+    expect(delivered).toBe(1);
+    await p.a.close();
+  });
+});
