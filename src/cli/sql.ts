@@ -7,31 +7,12 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { installQuackscale } from '../sql/index.js';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { parseCommand } from './command.js';
 import { cachedVersions, defaultExtensionDir, type ExtensionName, findExtensions } from './extensions.js';
 import { UsageError } from './log.js';
-import { type SessionIO, SqlSession } from './sql-session.js';
-import { runShell } from './sql-shell.js';
-
-export const SQL_USAGE = `usage:
-  quackscale sql [DATABASE] [-c SQL]... [--control-url URL] [--state-dir DIR] [--derp-http]
-                 [--extensions DIR | --no-extensions]`;
-
-const HELP = `${SQL_USAGE}
-
-A DuckDB shell (DATABASE: a file, default in-memory) with QuackScale's SQL functions installed:
-tailscale_up, tailscale_status, tailscale_down, quack_uri(), quack_token() and the rest of
-the SQL surface. With -c, runs the SQL (several statements, or a dot command) and exits:
-status 1 on the first error. Without, an interactive shell (history in ~/.quackscale_history).
-
-  --control-url URL   control server when tailscale_up gives no control_url
-  --state-dir DIR     state directory when tailscale_up gives no state_dir
-  --derp-http         reach DERP relays over plain HTTP (the embedded one; env TS_DEBUG_USE_DERP_HTTP=1)
-  --extensions DIR    LOAD httpfs, quack and ducklake from DIR (default: env QUACKSCALE_EXTENSIONS,
-                      else the cache of scripts/fetch-duckdb-extensions.sh when present)
-  --no-extensions     load none of them automatically`;
+import { SQL } from './spec/sql.js';
+import type { SessionIO } from './sql-session.js';
 
 /** Loads the cached extensions into `connection`; returns the names loaded. Failures are warnings. */
 async function loadExtensions(
@@ -66,25 +47,10 @@ async function loadExtensions(
 
 /** Runs `quackscale sql`; resolves with the exit status. */
 export async function sqlCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      command: { type: 'string', short: 'c', multiple: true },
-      'control-url': { type: 'string' },
-      'state-dir': { type: 'string' },
-      'derp-http': { type: 'boolean' },
-      extensions: { type: 'string' },
-      'no-extensions': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  if (positionals.length > 1)
-    throw new UsageError(`one DATABASE at most, got ${positionals.join(' ')}\n${SQL_USAGE}`);
+  const args = parseCommand(SQL, argv);
+  if (!args) return 0;
+  const { values, positionals } = args;
+  if (positionals.length > 1) throw new UsageError(`one DATABASE at most, got ${positionals.join(' ')}`);
   if (values.extensions && values['no-extensions'])
     throw new UsageError('--extensions and --no-extensions conflict');
   const commands = values.command ?? [];
@@ -95,6 +61,13 @@ export async function sqlCommand(argv: string[]): Promise<number> {
     columns: () => (process.stdout.isTTY ? process.stdout.columns : undefined),
   };
 
+  // Loaded here, not at the top: DuckDB's native module is large, and --help needs none of it.
+  const [{ DuckDBInstance }, { installQuackscale }, { SqlSession }, { runShell }] = await Promise.all([
+    import('@duckdb/node-api'),
+    import('../sql/index.js'),
+    import('./sql-session.js'),
+    import('./sql-shell.js'),
+  ]);
   const database = positionals[0] ?? ':memory:';
   const instance = await DuckDBInstance.create(database);
   const connection = await instance.connect();
