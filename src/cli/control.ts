@@ -16,6 +16,7 @@ import type { AclPolicy } from '../control/server/policy.js';
 import { ControlServer } from '../control/server/server.js';
 import type { DERPMap } from '../control/tailcfg.js';
 import { DerpHttpServer } from '../derp/http-server.js';
+import { loadOrCreateCertificate } from '../derp/self-signed.js';
 import { localDerpMap } from '../tailnet/local.js';
 import { parseCommand } from './command.js';
 import { UsageError } from './log.js';
@@ -93,14 +94,21 @@ async function serve(argv: string[]): Promise<number> {
   const host = m[1]!.replace(/^\[|\]$/g, '');
   if (values.derp && values['derp-map']) throw new UsageError('--derp and --derp-map exclude each other');
   let derpMap = values['derp-map'] ? await readJSON<DERPMap>(values['derp-map'], '--derp-map') : undefined;
-  // --derp: our relay and STUN responder in this process, and a DERP map pointing at them.
-  const derp = values.derp
-    ? await DerpHttpServer.listen({ host, port: Number(values['derp-port'] ?? 0), stunPort: 0 })
-    : undefined;
-  if (derp) {
-    derpMap = localDerpMap(host, derp.port, derp.stun?.port ?? -1);
+  // --derp: our relay and STUN responder in this process, over TLS with a self-signed
+  // certificate pinned in the DERP map (so no client needs a flag), and a map pointing at them.
+  let derp: DerpHttpServer | undefined;
+  if (values.derp) {
+    const tls = await loadOrCreateCertificate(values['state-dir'], host);
+    derp = await DerpHttpServer.listen({
+      host,
+      port: Number(values['derp-port'] ?? 0),
+      stunPort: 0,
+      tls,
+      acceptPlainHttp: true,
+    });
+    derpMap = localDerpMap(host, derp.port, derp.stun?.port ?? -1, tls.certName);
     console.log(
-      `derp relay on ${derp.url} (plain HTTP: nodes use derpHttp / TS_DEBUG_USE_DERP_HTTP=1), STUN on udp ${derp.stun?.port}`,
+      `derp relay on ${derp.url} (certificate pinned as ${tls.certName}), STUN on udp ${derp.stun?.port}`,
     );
   }
   const policy = values.policy ? await readJSON<AclPolicy>(values.policy, '--policy') : undefined;

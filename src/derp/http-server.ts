@@ -11,7 +11,12 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
 import { WebSocketServer } from 'ws';
 import { FastStartHeader, ProtocolVersion } from './constants.js';
 import { DerpError } from './errors.js';
@@ -27,6 +32,12 @@ export interface DerpHttpServerOptions {
   port: number;
   /** PEM certificate and key: serve HTTPS. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * With `tls`, also answer plain HTTP on the same port (told apart by the first byte: a TLS
+   * ClientHello starts with 0x16), for clients still set to reach relays over HTTP
+   * (TS_DEBUG_USE_DERP_HTTP). DERP frames are end-to-end encrypted either way.
+   */
+  acceptPlainHttp?: boolean;
   /** UDP port for the STUN responder on the same host; omitted means no STUN. */
   stunPort?: number;
   /** An existing relay core, or options for a new one. */
@@ -57,28 +68,38 @@ export class DerpHttpServer {
   private readonly sockets = new Set<Socket>();
 
   private constructor(
-    private readonly http: Server,
+    /** What listens: the HTTP(S) server itself, or the byte sniffer in front of both. */
+    private readonly listener: NetServer,
+    handlers: readonly Server[],
     private readonly opts: DerpHttpServerOptions,
   ) {
     this.derp = opts.server ?? new DerpServer(opts.serverOptions);
-    http.on('request', (req, res) => this.onRequest(req, res));
-    http.on('upgrade', (req, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
-    http.on('connection', (s: Socket) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    http.on('secureConnection', (s: Socket) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
+    for (const http of handlers) {
+      http.on('request', (req, res) => this.onRequest(req, res));
+      http.on('upgrade', (req, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
+      for (const event of ['connection', 'secureConnection'])
+        http.on(event, (s: Socket) => {
+          this.sockets.add(s);
+          s.on('close', () => this.sockets.delete(s));
+        });
+    }
   }
 
   /** Starts listening (and the STUN responder); resolves when both are bound. */
   static async listen(opts: DerpHttpServerOptions): Promise<DerpHttpServer> {
-    const http = opts.tls
-      ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key })
-      : createHttpServer();
-    const srv = new DerpHttpServer(http, opts);
+    let srv: DerpHttpServer;
+    if (!opts.tls) {
+      const http = createHttpServer();
+      srv = new DerpHttpServer(http, [http], opts);
+    } else if (!opts.acceptPlainHttp) {
+      const https = createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key });
+      srv = new DerpHttpServer(https, [https], opts);
+    } else {
+      const http = createHttpServer();
+      const https = createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key });
+      srv = new DerpHttpServer(sniffer(http, https), [http, https], opts);
+    }
+    const http = srv.listener;
     await new Promise<void>((resolve, reject) => {
       http.once('error', (err) =>
         reject(
@@ -104,7 +125,7 @@ export class DerpHttpServer {
 
   /** The bound TCP port. */
   get port(): number {
-    return (this.http.address() as AddressInfo).port;
+    return (this.listener.address() as AddressInfo).port;
   }
 
   /** The `/derp` URL clients dial. */
@@ -210,6 +231,35 @@ export class DerpHttpServer {
     this.stun?.close();
     this.wss.close();
     for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    await new Promise<void>((resolve) => this.listener.close(() => resolve()));
   }
+}
+
+/** How long a connection may stay silent before its first byte says TLS or HTTP. */
+const SNIFF_TIMEOUT_MS = 30_000;
+
+/**
+ * A TCP server that hands each connection to `https` if its first byte opens a TLS record
+ * (ContentType handshake, 0x16: RFC 8446 §5.1), else to `http`; the byte is put back first.
+ */
+function sniffer(http: Server, https: Server): NetServer {
+  return createNetServer({ pauseOnConnect: false }, (socket) => {
+    // A reset before the first byte concerns no one but this connection; after the hand-over the
+    // HTTP(S) server handles errors.
+    const drop = (): void => {
+      socket.destroy();
+    };
+    socket.on('error', drop);
+    socket.setTimeout(SNIFF_TIMEOUT_MS, drop);
+    socket.once('data', (first: Buffer) => {
+      socket.pause();
+      socket.setTimeout(0);
+      socket.off('error', drop);
+      socket.unshift(first);
+      (first[0] === 0x16 ? https : http).emit('connection', socket);
+      // The TLS socket drains what was put back itself; node:http reads from the handle and sees
+      // the put-back bytes only as a 'data' event, which needs the stream flowing.
+      if (first[0] !== 0x16) socket.resume();
+    });
+  });
 }

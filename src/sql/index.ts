@@ -24,7 +24,7 @@ export interface QuackscaleOptions {
   controlURL?: string;
   /** State directory when `state_dir` is not given (default: ~/.local/share/quackscale/<hostname>). */
   stateDir?: string;
-  /** Reach DERP over plain HTTP, for local relays (default: env `TS_DEBUG_USE_DERP_HTTP=1`). */
+  /** Reach DERP over plain HTTP, for relays that only speak HTTP (default: env `TS_DEBUG_USE_DERP_HTTP=1`). */
   derpHttp?: boolean;
   /** UDP endpoints to advertise instead of discovering them (`[]`: DERP only; `127.0.0.1:0`: this node's UDP port on loopback, as in tests). */
   endpoints?: string[];

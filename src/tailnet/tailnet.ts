@@ -63,7 +63,7 @@ export interface TailnetOptions {
   logger?: Logger;
   /** UDP port for WireGuard and disco (0 = any). */
   port?: number;
-  /** Reach DERP servers over plain HTTP, for local relays (default: `TS_DEBUG_USE_DERP_HTTP=1`). */
+  /** Reach DERP servers over plain HTTP, for relays that only speak HTTP (default: `TS_DEBUG_USE_DERP_HTTP=1`). */
   derpHttp?: boolean;
   /** UDP endpoints to advertise instead of discovering them; port 0 stands for the node's own UDP port. */
   endpoints?: string[];

@@ -65,7 +65,9 @@ export const UP = defineCommand({
     },
     'derp-http': {
       type: 'boolean',
-      help: 'reach DERP relays over plain HTTP instead of TLS (env TS_DEBUG_USE_DERP_HTTP=1)',
+      help:
+        'reach DERP relays over plain HTTP instead of TLS, for relays that only speak HTTP (env ' +
+        'TS_DEBUG_USE_DERP_HTTP=1); the embedded relay of `control serve --derp` needs none',
     },
     port: {
       type: 'string',

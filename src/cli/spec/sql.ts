@@ -32,7 +32,9 @@ export const SQL = defineCommand({
     },
     'derp-http': {
       type: 'boolean',
-      help: 'reach DERP relays over plain HTTP instead of TLS (env TS_DEBUG_USE_DERP_HTTP=1)',
+      help:
+        'reach DERP relays over plain HTTP instead of TLS, for relays that only speak HTTP (env ' +
+        'TS_DEBUG_USE_DERP_HTTP=1)',
     },
     extensions: {
       type: 'string',
