@@ -16,6 +16,7 @@ import {
   CONTROL_SERVE,
 } from './spec/control.js';
 import { DERP_PROBE, DERP_SERVE } from './spec/derp.js';
+import { EXTENSIONS_FETCH } from './spec/extensions.js';
 import { DOWN, PING, STATUS, UP } from './spec/node.js';
 import { SQL } from './spec/sql.js';
 import { WG_EXPOSE, WG_FORWARD, WG_PING, WG_UP } from './spec/wg.js';
@@ -49,6 +50,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { spec: CONTROL_NETMAP, load: async () => (await import('./control.js')).controlNetmap },
   { spec: CONTROL_LOGOUT, load: async () => (await import('./control.js')).controlLogout },
   { spec: SQL, load: async () => (await import('./sql.js')).sqlCommand },
+  { spec: EXTENSIONS_FETCH, load: async () => (await import('./extensions.js')).extensionsFetch },
 ];
 
 export const GROUPS: readonly GroupSpec[] = [
@@ -72,6 +74,7 @@ export const GROUPS: readonly GroupSpec[] = [
       CONTROL_LOGOUT,
     ],
   },
+  { name: 'extensions', summary: "DuckDB's own extensions for quackscale sql", commands: [EXTENSIONS_FETCH] },
 ];
 
 /** The help of `quackscale` itself: every command with its summary. */

@@ -1,49 +1,17 @@
 /**
  * `quackscale sql`: a DuckDB shell with QuackScale's functions installed — the counterpart of
  * `duckdb -unsigned` followed by `LOAD quackscale`. DuckDB's own httpfs, quack and ducklake
- * extensions are loaded by path when cached by scripts/fetch-duckdb-extensions.sh (or found in
- * `--extensions DIR` / env QUACKSCALE_EXTENSIONS); otherwise `INSTALL`/`LOAD` work as usual.
+ * extensions are loaded by path from the cache of `quackscale extensions fetch` (or
+ * `--extensions DIR` / env QUACKSCALE_EXTENSIONS); without them it says so and names that
+ * command, and `INSTALL`/`LOAD` work as usual.
  * On exit the tailnet node is taken down, so the process ends even after `tailscale_up`.
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { DuckDBConnection } from '@duckdb/node-api';
 import { parseCommand } from './command.js';
-import { cachedVersions, defaultExtensionDir, type ExtensionName, findExtensions } from './extensions.js';
 import { UsageError } from './log.js';
 import { SQL } from './spec/sql.js';
 import type { SessionIO } from './sql-session.js';
-
-/** Loads the cached extensions into `connection`; returns the names loaded. Failures are warnings. */
-async function loadExtensions(
-  connection: DuckDBConnection,
-  dir: string,
-  io: SessionIO,
-): Promise<ExtensionName[]> {
-  const reader = await connection.runAndReadAll('SELECT library_version FROM pragma_version()');
-  const version = String(reader.getRows()[0]?.[0] ?? '');
-  const found = findExtensions(dir, version);
-  if (found.size === 0) {
-    const other = cachedVersions(dir);
-    io.err(
-      `warning: no DuckDB ${version} extensions in ${dir}${other.length ? ` (it has ${other.join(', ')})` : ''}; ` +
-        'use INSTALL/LOAD as usual\n',
-    );
-    return [];
-  }
-  const loaded: ExtensionName[] = [];
-  for (const [name, path] of found) {
-    try {
-      await connection.run(`LOAD '${path.replace(/'/g, "''")}'`);
-      loaded.push(name);
-    } catch (err) {
-      io.err(
-        `warning: LOAD ${name} from ${path} failed: ${err instanceof Error ? err.message : String(err)}\n`,
-      );
-    }
-  }
-  return loaded;
-}
 
 /** Runs `quackscale sql`; resolves with the exit status. */
 export async function sqlCommand(argv: string[]): Promise<number> {
@@ -72,14 +40,14 @@ export async function sqlCommand(argv: string[]): Promise<number> {
   const instance = await DuckDBInstance.create(database);
   const connection = await instance.connect();
   try {
-    await installQuackscale(connection, {
+    const { loaded } = await installQuackscale(connection, {
       instance,
       controlURL: values['control-url'],
       stateDir: values['state-dir'],
       derpHttp: values['derp-http'] || undefined,
+      extensions: values['no-extensions'] ? false : (values.extensions ?? true),
+      onWarning: (m) => io.err(`warning: ${m}\n`),
     });
-    const dir = values['no-extensions'] ? undefined : (values.extensions ?? defaultExtensionDir());
-    const loaded = dir ? await loadExtensions(connection, dir, io) : [];
     const session = new SqlSession(connection, io);
     if (commands.length > 0) {
       for (const sql of commands) {
@@ -97,7 +65,7 @@ export async function sqlCommand(argv: string[]): Promise<number> {
       io.out(
         `quackscale sql — DuckDB ${String(version)} with QuackScale's functions (tailscale_up, quack_uri(), …)\n`,
       );
-      if (loaded.length) io.out(`Loaded ${loaded.join(', ')} from ${dir}\n`);
+      if (loaded.length) io.out(`Loaded ${loaded.join(', ')}\n`);
       io.out(`Enter ".help" for usage hints, ".quit" or Ctrl-D to leave.\n`);
       io.out(
         database === ':memory:' ? 'Connected to a transient in-memory database.\n' : `Opened ${database}.\n`,
