@@ -106,9 +106,10 @@ async function serve(argv: string[]): Promise<number> {
       tls,
       acceptPlainHttp: true,
     });
-    derpMap = localDerpMap(host, derp.port, derp.stun?.port ?? -1, tls.certName);
+    derpMap = localDerpMap(derp, host, tls.certName);
     console.log(
-      `derp relay on ${derp.url} (certificate pinned as ${tls.certName}), STUN on udp ${derp.stun?.port}`,
+      `derp relay on ${derp.url} (${derp.addresses.join(', ')}; certificate pinned as ${tls.certName}), ` +
+        `STUN on udp ${derp.stun?.addresses.join(', ')}`,
     );
   }
   const policy = values.policy ? await readJSON<AclPolicy>(values.policy, '--policy') : undefined;

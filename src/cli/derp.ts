@@ -81,7 +81,9 @@ export async function derpServe(argv: string[], hooks: DerpCommandHooks = {}): P
       maxClients: intOption('max-clients', values['max-clients'], 10_000, 1, 1_000_000),
     },
   });
-  log.info(`derp: serving ${srv.url}${srv.stun ? `, STUN on udp ${host}:${srv.stun.port}` : ''}`);
+  log.info(
+    `derp: serving ${srv.url} on ${srv.addresses.join(', ')}${srv.stun ? `, STUN on udp ${srv.stun.addresses.join(', ')}` : ''}`,
+  );
   hooks.onListening?.(srv.url, srv.stun?.port);
   await new Promise<void>((resolve) => {
     const stop = (): void => {

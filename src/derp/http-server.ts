@@ -14,6 +14,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import {
   type AddressInfo,
   createServer as createNetServer,
+  isIPv6,
   type Server as NetServer,
   type Socket,
 } from 'node:net';
@@ -21,6 +22,7 @@ import { WebSocketServer } from 'ws';
 import { FastStartHeader, ProtocolVersion } from './constants.js';
 import { DerpError } from './errors.js';
 import { keyToHex } from './keys.js';
+import { bindBothFamilies } from './listen.js';
 import { DerpServer, type DerpServerOptions } from './server.js';
 import { StunServer } from './stun.js';
 import { SocketConn, WebSocketConn } from './transport.js';
@@ -48,6 +50,9 @@ export interface DerpHttpServerOptions {
 /** X-Tailscale-Challenge / X-Tailscale-Response (derpserver/handler.go ServeNoContent). */
 const CHALLENGE = /^[A-Za-z0-9._:-]{1,64}$/;
 
+/** How long a connection may stay silent before its first byte says TLS or HTTP. */
+const SNIFF_TIMEOUT_MS = 30_000;
+
 /**
  * A listening DERP server.
  *
@@ -67,9 +72,11 @@ export class DerpHttpServer {
   });
   private readonly sockets = new Set<Socket>();
 
+  private listeners: NetServer[] = [];
+
   private constructor(
-    /** What listens: the HTTP(S) server itself, or the byte sniffer in front of both. */
-    private readonly listener: NetServer,
+    /** Hands an accepted connection to the HTTP or HTTPS server (sniffing, when both). */
+    private readonly dispatch: (socket: Socket) => void,
     handlers: readonly Server[],
     private readonly opts: DerpHttpServerOptions,
   ) {
@@ -85,36 +92,33 @@ export class DerpHttpServer {
     }
   }
 
-  /** Starts listening (and the STUN responder); resolves when both are bound. */
+  /**
+   * Starts listening on `host` (and, for loopback or the wildcard, the same address in the other
+   * IP family where the machine has it, listen.ts) and the STUN responder likewise; resolves
+   * when all are bound.
+   */
   static async listen(opts: DerpHttpServerOptions): Promise<DerpHttpServer> {
     let srv: DerpHttpServer;
     if (!opts.tls) {
       const http = createHttpServer();
-      srv = new DerpHttpServer(http, [http], opts);
+      srv = new DerpHttpServer((s) => http.emit('connection', s), [http], opts);
     } else if (!opts.acceptPlainHttp) {
       const https = createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key });
-      srv = new DerpHttpServer(https, [https], opts);
+      srv = new DerpHttpServer((s) => https.emit('connection', s), [https], opts);
     } else {
       const http = createHttpServer();
       const https = createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key });
       srv = new DerpHttpServer(sniffer(http, https), [http, https], opts);
     }
-    const http = srv.listener;
-    await new Promise<void>((resolve, reject) => {
-      http.once('error', (err) =>
-        reject(
-          new DerpError(
-            'BAD_CONFIG',
-            `cannot listen on ${opts.host ?? '127.0.0.1'}:${opts.port}: ${err.message}`,
-            { cause: err },
-          ),
-        ),
-      );
-      http.listen(opts.port, opts.host ?? '127.0.0.1', () => resolve());
+    const host = opts.host ?? '127.0.0.1';
+    srv.listeners = await bindBothFamilies(host, opts.port, {
+      bind: (h, p) => listenTcp(h, p, srv.dispatch),
+      port: (l) => (l.address() as AddressInfo).port,
+      close: (l) => new Promise<void>((r) => l.close(() => r())),
     });
     if (opts.stunPort !== undefined) {
       try {
-        srv.stun = await StunServer.listen({ host: opts.host ?? '127.0.0.1', port: opts.stunPort });
+        srv.stun = await StunServer.listen({ host, port: opts.stunPort });
       } catch (err) {
         await srv.close();
         throw err;
@@ -123,9 +127,17 @@ export class DerpHttpServer {
     return srv;
   }
 
+  /** Where it listens for TCP, as `host:port` / `[v6]:port`. */
+  get addresses(): string[] {
+    return this.listeners.map((l) => {
+      const a = l.address() as AddressInfo;
+      return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+    });
+  }
+
   /** The bound TCP port. */
   get port(): number {
-    return (this.listener.address() as AddressInfo).port;
+    return (this.listeners[0]!.address() as AddressInfo).port;
   }
 
   /** The `/derp` URL clients dial. */
@@ -231,19 +243,27 @@ export class DerpHttpServer {
     this.stun?.close();
     this.wss.close();
     for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    await Promise.all(this.listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
   }
 }
 
-/** How long a connection may stay silent before its first byte says TLS or HTTP. */
-const SNIFF_TIMEOUT_MS = 30_000;
+/** A TCP listener on `host:port` whose connections go to `dispatch`; IPv6 listeners are IPv6 only. */
+function listenTcp(host: string, port: number, dispatch: (socket: Socket) => void): Promise<NetServer> {
+  const server = createNetServer(dispatch);
+  return new Promise((resolve, reject) => {
+    server.once('error', (err) =>
+      reject(new DerpError('BAD_CONFIG', `cannot listen on ${host}:${port}: ${err.message}`, { cause: err })),
+    );
+    server.listen({ host, port, ipv6Only: isIPv6(host) }, () => resolve(server));
+  });
+}
 
 /**
- * A TCP server that hands each connection to `https` if its first byte opens a TLS record
- * (ContentType handshake, 0x16: RFC 8446 §5.1), else to `http`; the byte is put back first.
+ * Hands each connection to `https` if its first byte opens a TLS record (ContentType
+ * handshake, 0x16: RFC 8446 §5.1), else to `http`; the byte is put back first.
  */
-function sniffer(http: Server, https: Server): NetServer {
-  return createNetServer({ pauseOnConnect: false }, (socket) => {
+function sniffer(http: Server, https: Server): (socket: Socket) => void {
+  return (socket) => {
     // A reset before the first byte concerns no one but this connection; after the hand-over the
     // HTTP(S) server handles errors.
     const drop = (): void => {
@@ -261,5 +281,5 @@ function sniffer(http: Server, https: Server): NetServer {
       // the put-back bytes only as a 'data' event, which needs the stream flowing.
       if (first[0] !== 0x16) socket.resume();
     });
-  });
+  };
 }

@@ -13,12 +13,14 @@
  *   stateDir: '/tmp/a' });
  */
 import { mkdir } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import type { ApprovedNode, ApproveOptions } from '../control/server/interactive.js';
 import type { AclPolicy } from '../control/server/policy.js';
 import { ControlServer } from '../control/server/server.js';
 import type { DERPMap } from '../control/tailcfg.js';
 import { DerpHttpServer } from '../derp/http-server.js';
+import { otherFamily } from '../derp/listen.js';
 import { loadOrCreateCertificate } from '../derp/self-signed.js';
 
 export interface LocalTailnetOptions {
@@ -51,8 +53,13 @@ export interface LocalTailnet {
   close(): Promise<void>;
 }
 
-/** The DERP map of a single relay on `host`, region 900 "local", its certificate pinned by `certName`. */
-export function localDerpMap(host: string, derpPort: number, stunPort: number, certName?: string): DERPMap {
+/**
+ * The DERP map of our relay `derp` listening on `host`, as region 900 "local": its certificate
+ * pinned by `certName`, and its IPv6 loopback too when it listens there (a relay on 127.0.0.1
+ * also binds ::1 where the machine has it, so IPv6 clients and STUN reach it).
+ */
+export function localDerpMap(derp: DerpHttpServer, host: string, certName?: string): DERPMap {
+  const v6 = isIPv4(host) && derp.addresses.some((a) => a.startsWith('[')) ? otherFamily(host) : undefined;
   return {
     Regions: {
       '900': {
@@ -65,9 +72,9 @@ export function localDerpMap(host: string, derpPort: number, stunPort: number, c
             RegionID: 900,
             HostName: host,
             IPv4: host,
-            IPv6: 'none',
-            DERPPort: derpPort,
-            STUNPort: stunPort,
+            IPv6: v6 ?? 'none',
+            DERPPort: derp.port,
+            STUNPort: derp.stun?.port ?? -1,
             ...(certName ? { CertName: certName } : {}),
           },
         ],
@@ -89,7 +96,7 @@ export async function startLocalTailnet(opts: LocalTailnetOptions): Promise<Loca
     tls,
     acceptPlainHttp: true,
   });
-  const derpMap = localDerpMap(host, derp.port, derp.stun?.port ?? -1, tls.certName);
+  const derpMap = localDerpMap(derp, host, tls.certName);
   let control: ControlServer | undefined;
   try {
     control = await ControlServer.create({
