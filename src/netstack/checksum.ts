@@ -54,6 +54,18 @@ export function internetChecksum(buf: Uint8Array, offset: number, length: number
 }
 
 /**
+ * Completes an offloaded checksum (CHECKSUM_PARTIAL, see PacketLink.txChecksumOffload): the
+ * 16-bit field at `field` holds the pseudo-header sum, and becomes the checksum of the bytes from
+ * `start` to the end of `packet`. Zero is written as 0xffff (RFC 768; the same value for TCP,
+ * RFC 1624 §3), as links that offload do.
+ */
+export function completeChecksum(packet: Uint8Array, start: number, field: number): void {
+  const c = finishChecksum(sumBytes(packet, start, packet.length - start)) || 0xffff;
+  packet[field] = c >>> 8;
+  packet[field + 1] = c & 0xff;
+}
+
+/**
  * Updates a checksum for one 16-bit field changing from `oldWord` to `newWord` without
  * re-summing the data: HC' = ~(~HC + ~m + m') (RFC 1624 §3, eqn. 3).
  */

@@ -68,6 +68,7 @@ export function parseIPv4Packet(buf: Uint8Array, offset = 0, length = buf.length
     ttl: buf[offset + 8]!,
     trafficClass: buf[offset + 1]!,
     fragment,
+    linkSum: -1,
   };
 }
 

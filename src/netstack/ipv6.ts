@@ -126,6 +126,7 @@ export function parseIPv6Packet(buf: Uint8Array, offset = 0, length = buf.length
     ttl: buf[offset + 7]!,
     trafficClass: ((b0 & 0x0f) << 4) | (b1 >>> 4),
     fragment,
+    linkSum: -1,
   };
 }
 

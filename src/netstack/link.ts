@@ -7,14 +7,34 @@ import type { IpPacket } from './packet.js';
 export interface PacketLink {
   /** Largest IP packet the link carries, in bytes. */
   readonly mtu: number;
-  /** Stack → link: hand one whole IPv4 or IPv6 packet to the link. */
-  writePacket(ip: Uint8Array): void;
   /**
-   * Link → stack: called once per received IP packet. A later call replaces the handler. A link
-   * that already parsed the packet (the tailnet's filter) passes its {@link IpPacket} of `ip`
-   * too, so that the stack does not parse it a second time.
+   * Stack → link: hand one whole IPv4 or IPv6 packet to the link. With `csumStart`, the link
+   * offloads the transport checksum (see {@link txChecksumOffload}). The link copies what it
+   * keeps: the bytes are the caller's again when this returns.
    */
-  onPacket(handler: (ip: Uint8Array, parsed?: IpPacket) => void): void;
+  writePacket(ip: Uint8Array, csumStart?: number, csumField?: number): void;
+  /**
+   * Link → stack: called once per received IP packet. A later call replaces the handler. The
+   * bytes are valid only during the call. A link that already parsed the packet (the tailnet's
+   * filter) passes its {@link IpPacket} of `ip` too, so that the stack does not parse it a second
+   * time; a link that summed the packet passes `linkSum`, the one's complement sum (RFC 1071,
+   * folded) of all of `ip` (receive checksum offload, Linux's CHECKSUM_COMPLETE).
+   */
+  onPacket(handler: (ip: Uint8Array, parsed?: IpPacket, linkSum?: number) => void): void;
+  /**
+   * Transmit checksum offload (a NIC's CHECKSUM_PARTIAL): given `csumStart` and `csumField`,
+   * the link completes the checksum at `csumField`, which holds the pseudo-header sum, over the
+   * bytes from `csumStart` to the end of the packet.
+   */
+  readonly txChecksumOffload?: boolean;
+  /**
+   * A burst of writes: the link may hold packets written until the matching {@link endBurst} and
+   * move them as one vector (the WireGuard device seals them with one call). Bursts nest.
+   */
+  beginBurst?(): void;
+  endBurst?(): void;
+  /** Called after each burst of received packets, so that the stack answers a burst at once. */
+  onBurstEnd?(handler: () => void): void;
 }
 
 /** Faults a {@link MemoryLinkPair} injects, each decided per packet from a seeded PRNG. */

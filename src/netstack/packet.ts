@@ -1,5 +1,5 @@
 import { formatIPv4, formatIPv6 } from './address.js';
-import { pseudoHeaderSum, sumBytes } from './checksum.js';
+import { foldSum, pseudoHeaderSum, sumBytes } from './checksum.js';
 
 /** IP protocol numbers (IANA "Assigned Internet Protocol Numbers") this stack knows by name. */
 export const IpProtocol = {
@@ -48,6 +48,11 @@ export interface IpPacket {
    * stack does not reassemble: the payload is only part of the upper-layer message.
    */
   readonly fragment: boolean;
+  /**
+   * The link's one's complement sum of the whole packet, `start` to `end` (receive checksum
+   * offload), or -1. Parsers set -1; the stack fills in what the link reported.
+   */
+  linkSum: number;
 }
 
 /** The packet's source address as text. */
@@ -81,6 +86,16 @@ export function packetPseudoHeaderSum(pkt: IpPacket): number {
     pkt.protocol,
     pkt.payloadLength,
   );
+}
+
+/**
+ * The one's complement sum of the upper-layer bytes plus `initial` (the pseudo-header's), from
+ * the link's sum of the whole packet: that sum less the IP header's (RFC 1624 §3), so only the
+ * header is read. Only for a packet with a {@link IpPacket.linkSum}.
+ */
+export function payloadSumFromLink(pkt: IpPacket, initial: number): number {
+  const header = sumBytes(pkt.buf, pkt.start, pkt.headerLength);
+  return foldSum(pkt.linkSum + (~header & 0xffff) + initial);
 }
 
 /**

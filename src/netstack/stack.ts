@@ -1,4 +1,5 @@
 import { addressAt, type Cidr, type IpFamily, parseCidr, parseIp, unmapIPv4 } from './address.js';
+import { completeChecksum } from './checksum.js';
 import { buildEchoReply, Pinger, type PingOptions, type PingResult } from './echo.js';
 import { NetstackError } from './errors.js';
 import { type IcmpMessage, Icmpv4Type, Icmpv6Type, parseIcmpPacket } from './icmp.js';
@@ -31,6 +32,13 @@ export interface SendOptions {
   src?: Uint8Array;
   /** TTL / Hop Limit; default the stack's. */
   ttl?: number;
+  /**
+   * Transmit checksum offload, only where {@link Stack.txChecksumOffload}: the upper-layer
+   * checksum at packet offset `csumField` holds the pseudo-header sum, and the link (or the
+   * stack, for a packet looped back) completes it over the bytes from `csumStart` to the end.
+   */
+  csumStart?: number;
+  csumField?: number;
 }
 
 /**
@@ -83,6 +91,7 @@ export class Stack {
   /** Indexed by protocol number; ICMP and ICMPv6 are handled by the stack itself. */
   private readonly handlers: (ProtocolHandler | undefined)[] = [];
   private readonly errorHandlers: (IcmpErrorHandler | undefined)[] = [];
+  private readonly burstHooks: Array<() => void> = [];
   private errorWindow = 0;
   private errorsInWindow = 0;
   private readonly pinger = new Pinger((packet, dst, protocol, src) =>
@@ -125,7 +134,34 @@ export class Stack {
     if (!Number.isInteger(this.ttl) || this.ttl < 1 || this.ttl > 255) {
       throw new NetstackError('INVALID_ARGUMENT', `ttl ${this.ttl}`);
     }
-    link.onPacket((ip, parsed) => this.receive(ip, parsed));
+    link.onPacket((ip, parsed, linkSum) => this.receive(ip, parsed, linkSum));
+    link.onBurstEnd?.(() => this.burstEnded());
+  }
+
+  /** Whether the link completes transport checksums (see {@link SendOptions.csumStart}). */
+  get txChecksumOffload(): boolean {
+    return this.link.txChecksumOffload === true;
+  }
+
+  /**
+   * Runs `fn` as one burst: what it sends reaches the link as one vector (the WireGuard device
+   * seals it with one call), as a NIC's driver is handed a batch of packets. Bursts nest.
+   */
+  burst<T>(fn: () => T): T {
+    this.link.beginBurst?.();
+    try {
+      return fn();
+    } finally {
+      this.link.endBurst?.();
+    }
+  }
+
+  /**
+   * Calls `hook` after each burst of packets the link delivers, inside a burst of sends: a
+   * protocol answers everything that arrived at once (TCP: one ACK decision per burst).
+   */
+  onBurstEnd(hook: () => void): void {
+    this.burstHooks.push(hook);
   }
 
   /** Live counters (see {@link StackStats}). */
@@ -216,6 +252,7 @@ export class Stack {
     }
     const payloadLength = packet.length - headerLength;
     const ttl = options?.ttl ?? this.ttl;
+    const csumStart = options?.csumStart ?? -1;
     if (headerLength === IPV4_HEADER_LENGTH) {
       writeIPv4Header(packet, 0, { src, dst, protocol, payloadLength, ttl });
     } else {
@@ -226,12 +263,14 @@ export class Stack {
       // TCP or UDP to our own address: loop back, as a host's lo does, on a later turn so no
       // handler re-enters. (ICMP keeps going to the link: echo replies answer what came from it.)
       this.counters.loopback++;
+      if (csumStart >= 0) completeChecksum(packet, csumStart, options!.csumField!);
       queueMicrotask(() => {
         if (!this.closed) this.receive(packet);
       });
       return;
     }
-    this.link.writePacket(packet);
+    if (csumStart >= 0) this.link.writePacket(packet, csumStart, options!.csumField);
+    else this.link.writePacket(packet);
   }
 
   /** Whether `address` (4 or 16 bytes) is one of this stack's own addresses. */
@@ -260,14 +299,22 @@ export class Stack {
     this.closed = true;
     this.link.onPacket(() => {});
     this.handlers.length = 0;
+    this.burstHooks.length = 0;
     this.pinger.close();
+  }
+
+  /** The link finished delivering a burst: let each protocol answer it. */
+  private burstEnded(): void {
+    if (this.closed) return;
+    for (const hook of this.burstHooks) hook();
   }
 
   /**
    * Link → stack: one whole IP packet. Never throws for bad input; it is counted instead.
-   * `parsed`, when the link gives it, is `parseIpPacket(buf)` done already (by the filter).
+   * `parsed`, when the link gives it, is `parseIpPacket(buf)` done already (by the filter);
+   * `linkSum` the link's sum of all of `buf`.
    */
-  private receive(buf: Uint8Array, parsed?: IpPacket): void {
+  private receive(buf: Uint8Array, parsed?: IpPacket, linkSum?: number): void {
     const c = this.counters;
     c.received++;
     let pkt: IpPacket;
@@ -281,6 +328,9 @@ export class Stack {
         return;
       }
     }
+    // The link summed all of buf: that is the packet's sum when the packet is all of buf.
+    if (linkSum !== undefined && linkSum >= 0 && pkt.start === 0 && pkt.end === buf.length)
+      pkt.linkSum = linkSum;
     const local = this.localMatch(pkt);
     if (!local) {
       c.notForUs++;

@@ -2,7 +2,7 @@
  * The WireGuard device seen by the node's IP stack through the tailnet's packet filter:
  * inbound packets the netmap's rules deny are dropped (and counted in the filter's stats),
  * outbound packets are noted so that replies to our own UDP flows are let back in
- * (wgengine/filter runOut/runIn).
+ * (wgengine/filter runOut/runIn). Bursts and checksum offload pass through to the device.
  */
 import type { PacketLink } from '../netstack/link.js';
 import type { IpPacket } from '../netstack/packet.js';
@@ -18,16 +18,32 @@ export class FilteredLink implements PacketLink {
     return this.inner.mtu;
   }
 
-  writePacket(ip: Uint8Array): void {
+  get txChecksumOffload(): boolean {
+    return this.inner.txChecksumOffload === true;
+  }
+
+  writePacket(ip: Uint8Array, csumStart?: number, csumField?: number): void {
     this.filter().noteOut(ip);
-    this.inner.writePacket(ip);
+    this.inner.writePacket(ip, csumStart, csumField);
   }
 
   /** Accepted packets go up with the filter's parse of them, which the stack then reuses. */
-  onPacket(handler: (ip: Uint8Array, parsed?: IpPacket) => void): void {
-    this.inner.onPacket((ip) => {
+  onPacket(handler: (ip: Uint8Array, parsed?: IpPacket, linkSum?: number) => void): void {
+    this.inner.onPacket((ip, _parsed, linkSum) => {
       const parsed = this.filter().acceptIn(ip);
-      if (parsed !== undefined) handler(ip, parsed);
+      if (parsed !== undefined) handler(ip, parsed, linkSum);
     });
+  }
+
+  beginBurst(): void {
+    this.inner.beginBurst?.();
+  }
+
+  endBurst(): void {
+    this.inner.endBurst?.();
+  }
+
+  onBurstEnd(handler: () => void): void {
+    this.inner.onBurstEnd?.(handler);
   }
 }

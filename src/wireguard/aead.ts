@@ -10,6 +10,7 @@ import * as nodeCrypto from 'node:crypto';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { MESSAGE_TRANSPORT, MESSAGE_TRANSPORT_HEADER_SIZE, TAG_SIZE } from './constants.js';
 import { writeCounter, writeU32 } from './messages.js';
+import { LoopOpenVector, LoopSealVector, type OpenVector, type SealVector } from './vector.js';
 import { WasmAead } from './wasm/wasm-aead.js';
 
 export type AeadEngineName = 'node' | 'noble' | 'wasm';
@@ -36,6 +37,10 @@ export interface TransportAead {
   ): Uint8Array;
   /** The plaintext of transport message `msg` (padding included), or null if it fails authentication. */
   open(key: SessionKey, counter: number, msg: Uint8Array): Uint8Array | null;
+  /** A new vector for sealing bursts (vector.ts); the device keeps one. */
+  sealVector(): SealVector;
+  /** A new vector for opening bursts. */
+  openVector(): OpenVector;
 }
 
 const ZEROS = new Uint8Array(16);
@@ -56,6 +61,14 @@ class NodeAead implements TransportAead {
   readonly name = 'node' as const;
   // createCipheriv copies the IV, so one scratch nonce serves every call.
   private readonly nonce = Buffer.alloc(12);
+
+  sealVector(): SealVector {
+    return new LoopSealVector(this);
+  }
+
+  openVector(): OpenVector {
+    return new LoopOpenVector(this);
+  }
 
   prepareKey(raw: Uint8Array): SessionKey {
     return { raw, keyObject: nodeCrypto.createSecretKey(raw) };
@@ -108,6 +121,14 @@ class NodeAead implements TransportAead {
 class NobleAead implements TransportAead {
   readonly name = 'noble' as const;
   private readonly nonce = new Uint8Array(12);
+
+  sealVector(): SealVector {
+    return new LoopSealVector(this);
+  }
+
+  openVector(): OpenVector {
+    return new LoopOpenVector(this);
+  }
 
   prepareKey(raw: Uint8Array): SessionKey {
     return { raw, keyObject: undefined };

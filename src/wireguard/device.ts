@@ -9,13 +9,7 @@ import { type AeadEngineName, type TransportAead, transportAead } from './aead.j
 import { AllowedIPs } from './allowedips.js';
 import type { Bind, Endpoint } from './bind.js';
 import { type Clock, systemClock } from './clock.js';
-import {
-  DEFAULT_MTU,
-  MESSAGE_INITIATION,
-  MESSAGE_TRANSPORT,
-  REJECT_AFTER_MESSAGES,
-  REJECT_AFTER_TIME,
-} from './constants.js';
+import { DEFAULT_MTU, MESSAGE_INITIATION, MESSAGE_TRANSPORT, REJECT_AFTER_TIME } from './constants.js';
 import { CookieChecker } from './cookie.js';
 import { WireGuardError } from './errors.js';
 import { HandshakeProcessor } from './handshake-processor.js';
@@ -29,6 +23,7 @@ import { peerIdentity, type StaticIdentity } from './noise.js';
 import { Peer, type PeerHost, type PeerStatus } from './peer.js';
 import { RateLimiter } from './ratelimiter.js';
 import { TimerScheduler } from './timers.js';
+import { TransportPath } from './transport.js';
 
 export interface DeviceOptions {
   /** Our static private key (32 bytes). */
@@ -131,7 +126,9 @@ export class Device extends EventEmitter implements PeerHost {
   private readonly allowed = new AllowedIPs<Peer | LazyPeer>();
   private readonly indices = new IndexTable();
   private readonly handshakes: HandshakeProcessor;
-  private packetHandler: (ip: Uint8Array) => void = () => {};
+  private readonly transport: TransportPath;
+  private packetHandler: (ip: Uint8Array, parsed: undefined, linkSum: number) => void = () => {};
+  private burstEndHandler: () => void = () => {};
   private closed = false;
   private readonly roaming: boolean;
 
@@ -150,6 +147,7 @@ export class Device extends EventEmitter implements PeerHost {
     this.rateLimiter = new RateLimiter(this.clock);
     this.scheduler = new TimerScheduler(this.clock, (now) => this.runTimers(now));
     this.handshakes = new HandshakeProcessor(this);
+    this.transport = new TransportPath(this, this.allowed);
     this.bind.onDatagram((from, d) => this.receiveDatagram(from, d));
   }
 
@@ -297,8 +295,12 @@ export class Device extends EventEmitter implements PeerHost {
 
   // ---- PacketLink (inside) --------------------------------------------------------------------
 
-  /** Stack → tunnel: routes one IP packet to the peer whose allowed IPs hold its destination. */
-  writePacket(ip: Uint8Array): void {
+  /**
+   * Stack → tunnel: routes one IP packet to the peer whose allowed IPs hold its destination.
+   * Within a burst ({@link beginBurst}) it is sealed with the rest of the burst; `csumStart` and
+   * `csumField` offload its transport checksum (see {@link txChecksumOffload}).
+   */
+  writePacket(ip: Uint8Array, csumStart?: number, csumField?: number): void {
     if (this.closed) return;
     const version = ip.length > 0 ? ip[0]! >> 4 : 0;
     let peer: Peer | LazyPeer | undefined;
@@ -309,12 +311,34 @@ export class Device extends EventEmitter implements PeerHost {
       return;
     }
     if (peer instanceof LazyPeer) peer = this.configureLazy(peer, 'outbound');
-    peer.send(ip);
+    peer.send(ip, csumStart, csumField);
   }
 
-  /** Tunnel → stack: the handler receives each decrypted, source-checked IP packet. */
-  onPacket(handler: (ip: Uint8Array) => void): void {
+  /** Whether {@link writePacket} completes checksums (the wasm engine does, as it seals). */
+  get txChecksumOffload(): boolean {
+    return this.transport.txChecksumOffload;
+  }
+
+  /** Packets written until the matching {@link endBurst} are sealed as one vector. Bursts nest. */
+  beginBurst(): void {
+    this.transport.beginBurst();
+  }
+
+  endBurst(): void {
+    this.transport.endBurst();
+  }
+
+  /**
+   * Tunnel → stack: the handler receives each decrypted, source-checked IP packet (valid only
+   * during the call) and, when the engine summed it, its one's complement sum (else -1).
+   */
+  onPacket(handler: (ip: Uint8Array, parsed: undefined, linkSum: number) => void): void {
     this.packetHandler = handler;
+  }
+
+  /** Called after each burst of received packets (inside a send burst). */
+  onBurstEnd(handler: () => void): void {
+    this.burstEndHandler = handler;
   }
 
   // ---- receive path (outside) ---------------------------------------------------------------
@@ -327,7 +351,7 @@ export class Device extends EventEmitter implements PeerHost {
     else this.stats.invalidMessages++;
   }
 
-  /** The hot path: decrypt, check replay and source, hand the inner packet up (§5.4.6). */
+  /** The hot path: find the session, and queue the message to be opened with its burst (§5.4.6). */
   private receiveTransport(from: Endpoint, d: Uint8Array): void {
     const entry = this.indices.get(readU32(d, Transport.receiver));
     const kp = entry?.keypair;
@@ -335,62 +359,17 @@ export class Device extends EventEmitter implements PeerHost {
       this.stats.unknownIndex++;
       return;
     }
-    // One clock read per packet, shared with the peer's timers below.
-    const now = this.clock.now();
-    if (now - kp.created >= REJECT_AFTER_TIME) {
-      this.stats.expiredKeypair++;
-      return;
-    }
-    const counter = readCounter(d, Transport.counter);
-    const plain = Number.isNaN(counter) ? null : this.aead.open(kp.receive, counter, d);
-    if (!plain) {
-      this.stats.decryptFailed++;
-      return;
-    }
-    if (!kp.replay.accept(counter, REJECT_AFTER_MESSAGES)) {
-      this.stats.replayed++;
-      return;
-    }
-    const peer = entry.peer;
-    const dropped = peer.keypairs.confirm(kp);
-    if (dropped) {
-      for (const old of dropped) peer.dropKeypair(old);
-      peer.handshakeComplete(false);
-      peer.flushStaged(false);
-    }
-    this.learnEndpoint(peer, from);
-    peer.rxBytes += d.length;
-    const isData = plain.length > 0;
-    peer.onAuthenticatedReceive(kp, isData, now);
-    if (!isData) return;
-    this.deliverInner(peer, plain);
+    this.transport.receive(entry.peer, kp, from, d, readCounter(d, Transport.counter));
   }
 
-  /** Checks the inner packet's length and that its source is one the peer may use (§2). */
-  private deliverInner(peer: Peer, plain: Uint8Array): void {
-    const version = plain[0]! >> 4;
-    let length: number;
-    let sourcePeer: Peer | LazyPeer | undefined;
-    if (version === 4 && plain.length >= 20) {
-      length = (plain[2]! << 8) | plain[3]!;
-      if (length < 20 || length > plain.length) length = -1;
-      else sourcePeer = this.allowed.lookupV4(plain, 12);
-    } else if (version === 6 && plain.length >= 40) {
-      length = 40 + ((plain[4]! << 8) | plain[5]!);
-      if (length > plain.length) length = -1;
-      else sourcePeer = this.allowed.lookupV6(plain, 8);
-    } else {
-      length = -1;
-    }
-    if (length < 0) {
-      this.stats.malformedInner++;
-      return;
-    }
-    if (sourcePeer !== peer) {
-      this.stats.disallowedSource++;
-      return;
-    }
-    this.packetHandler(length === plain.length ? plain : plain.subarray(0, length));
+  /** TransportHost: an authentic inner packet from an allowed source goes up. */
+  deliver(ip: Uint8Array, sum: number): void {
+    this.packetHandler(ip, undefined, sum);
+  }
+
+  /** TransportHost: a received burst went up. */
+  burstEnded(): void {
+    this.burstEndHandler();
   }
 
   // ---- PeerHost ------------------------------------------------------------------------------
@@ -420,6 +399,10 @@ export class Device extends EventEmitter implements PeerHost {
   /** The peer any index (pending handshake or session) belongs to. */
   indexPeer(index: number): Peer | undefined {
     return this.indices.get(index)?.peer;
+  }
+
+  transmit(peer: Peer, kp: Keypair, ip: Uint8Array, csumStart?: number, csumField?: number): void {
+    this.transport.send(peer, kp, ip, csumStart, csumField);
   }
 
   onHandshakeComplete(peer: Peer, initiator: boolean): void {
@@ -468,6 +451,7 @@ export class Device extends EventEmitter implements PeerHost {
     this.closed = true;
     this.scheduler.close();
     this.handshakes.close();
+    this.transport.close();
     for (const p of this.peersByKey.values()) {
       p.zeroKeyMaterial();
       p.timers.clear();

@@ -38,7 +38,6 @@ export interface PeerHost {
   readonly aead: TransportAead;
   readonly bind: Bind;
   readonly self: StaticIdentity;
-  readonly mtu: number;
   readonly logger: Logger;
   readonly scheduler: TimerScheduler;
   /** A fresh random index registered to this peer's pending handshake. */
@@ -46,7 +45,21 @@ export interface PeerHost {
   registerKeypair(peer: Peer, kp: Keypair): void;
   releaseIndex(index: number): void;
   onHandshakeComplete(peer: Peer, initiator: boolean): void;
+  /**
+   * Seals `ip` (empty: a keepalive) under `kp` with its next counter and sends it, at the end of
+   * the current burst (transport.ts); `csumStart`/`csumField` offload its checksum.
+   */
+  transmit(peer: Peer, kp: Keypair, ip: Uint8Array, csumStart?: number, csumField?: number): void;
 }
+
+/** A packet held while no session exists, with its checksum offload. */
+interface StagedPacket {
+  ip: Uint8Array;
+  csumStart: number;
+  csumField: number;
+}
+
+const EMPTY = new Uint8Array(0);
 
 /** A peer as shown by {@link Device.status}, like one `wg show` block. */
 export interface PeerStatus {
@@ -75,7 +88,7 @@ export class Peer {
   handshakeAttempts = 0;
   private sentLastMinuteHandshake = false;
   private needAnotherKeepalive = false;
-  private staged: Uint8Array[] = [];
+  private staged: StagedPacket[] = [];
   rxBytes = 0;
   txBytes = 0;
   latestHandshakeWall: number | undefined;
@@ -96,17 +109,20 @@ export class Peer {
     return this.identity.publicKey;
   }
 
-  /** Encrypts and sends one IP packet, or stages it and starts a handshake when no session is usable. */
-  send(ip: Uint8Array): void {
+  /**
+   * Encrypts and sends one IP packet, or stages it and starts a handshake when no session is
+   * usable. `csumStart`/`csumField`: checksum offload (the device's txChecksumOffload).
+   */
+  send(ip: Uint8Array, csumStart = -1, csumField = -1): void {
     // One clock read per packet serves both checks (each read was ~2% of the sender's time).
     const now = this.host.clock.now();
     const kp = this.usableSendKeypair(now);
     if (!kp || !this.endpoint) {
-      this.stage(ip);
+      this.stage(ip, csumStart, csumField);
       this.initiateHandshake(false);
       return;
     }
-    this.sealAndSend(kp, ip);
+    this.host.transmit(this, kp, ip, csumStart, csumField);
     if (ip.length > 0) this.timersDataSent();
     this.keepKeyFreshSending(kp, now);
   }
@@ -114,7 +130,7 @@ export class Peer {
   /** An empty transport message: proof of liveness that carries no data (§6.5). */
   sendKeepalive(): void {
     const kp = this.usableSendKeypair();
-    if (kp && this.endpoint) this.sealAndSend(kp, new Uint8Array(0));
+    if (kp && this.endpoint) this.host.transmit(this, kp, EMPTY);
   }
 
   /**
@@ -130,16 +146,13 @@ export class Peer {
       if (keepaliveIfEmpty) this.sendKeepalive();
       return;
     }
-    for (const ip of staged) this.sealAndSend(kp, ip);
+    for (const s of staged) this.host.transmit(this, kp, s.ip, s.csumStart, s.csumField);
     this.timersDataSent();
   }
 
-  private sealAndSend(kp: Keypair, ip: Uint8Array): void {
-    const padded = paddedLength(ip.length, this.host.mtu);
-    const msg = this.host.aead.seal(kp.send, kp.remoteIndex, kp.sendCounter++, ip, padded);
-    this.host.bind.send(this.endpoint!, msg);
-    this.txBytes += msg.length;
-    this.timers.del(PeerTimer.SendKeepalive); // timersAnyAuthenticatedPacketSent
+  /** After transport messages went out (timersAnyAuthenticatedPacketSent, …Traversal). */
+  authenticatedPacketsSent(): void {
+    this.timers.del(PeerTimer.SendKeepalive);
     this.timersAnyAuthenticatedPacketTraversal();
   }
 
@@ -152,9 +165,9 @@ export class Peer {
     return kp;
   }
 
-  private stage(ip: Uint8Array): void {
+  private stage(ip: Uint8Array, csumStart: number, csumField: number): void {
     if (this.staged.length >= MAX_STAGED_PACKETS) this.staged.shift();
-    this.staged.push(ip.slice());
+    this.staged.push({ ip: ip.slice(), csumStart, csumField });
   }
 
   /**

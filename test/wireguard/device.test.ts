@@ -105,6 +105,7 @@ describe('Device', () => {
     p.a.writePacket(ipv4('10.0.0.1', '10.0.0.2'));
     const moved = p.bindA.sent.pop()!;
     p.bindB.deliver(new NamedEndpoint('a2'), moved.datagram);
+    await settle(1); // received datagrams are opened as a burst, at the end of the turn
     expect(p.b.status().peers[0]!.endpoint).toBe('a2');
     expect(p.received.b.length).toBe(2);
     await p.close();
@@ -118,6 +119,7 @@ describe('Device', () => {
     p.bindA.blackhole = true;
     p.a.writePacket(ipv4('10.0.0.1', '10.0.0.2'));
     p.bindB.deliver(new NamedEndpoint('a2'), p.bindA.sent.pop()!.datagram);
+    await settle(1);
     expect(p.received.b.length).toBe(2);
     expect(p.b.status().peers[0]!.endpoint).toBe('a');
     await p.close();

@@ -47,6 +47,8 @@ export interface ConnectionEvents {
 /** What a connection needs from the endpoint that owns it. */
 export interface ConnectionHost {
   readonly options: ResolvedTcpOptions;
+  /** The link completes checksums: segments carry the pseudo-header sum in the field. */
+  readonly txChecksumOffload: boolean;
   readonly stats: { timeouts: number; probes: number; recoveries: number; spurious: number };
   readonly wheel: TimerWheel;
   /** Hands a packet with the IP header room filled by the caller to the IP layer. */
@@ -169,7 +171,7 @@ export class TcpConnection implements WheelEntry {
   nodelay = false;
   keepaliveMs = 0;
   /** Options for Stack.sendPrepared, made once. */
-  readonly sendOptions: { src: Uint8Array };
+  readonly sendOptions: { src: Uint8Array; csumStart?: number; csumField?: number };
   /** The listener that made this connection, until it is established. */
   listener: { halfOpen: number } | undefined;
   /** The pseudo-header's address words, summed once. */
@@ -188,12 +190,15 @@ export class TcpConnection implements WheelEntry {
   ) {
     const o = host.options;
     this.state = state;
-    this.sendOptions = { src: local };
+    const ipHeader = local.length === 4 ? 20 : 40;
+    this.sendOptions = host.txChecksumOffload
+      ? { src: local, csumStart: ipHeader, csumField: ipHeader + 16 }
+      : { src: local };
     this.iss = iss;
     this.sndUna = iss;
     this.sndNxt = iss;
     this.sndMax = iss;
-    this.ipHeaderLength = local.length === 4 ? 20 : 40;
+    this.ipHeaderLength = ipHeader;
     this.ourMss = mtu - this.ipHeaderLength - 20;
     this.sndMss = Math.min(this.ourMss, local.length === 4 ? 536 : 1220);
     let ws = 0;

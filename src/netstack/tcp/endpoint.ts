@@ -6,7 +6,7 @@
 import { addressAt, formatIp, parseIp, unmapIPv4 } from '../address.js';
 import { NetstackError } from '../errors.js';
 import type { IcmpErrorInfo } from '../icmp-error.js';
-import { type IpPacket, IpProtocol, packetPseudoHeaderSum } from '../packet.js';
+import { type IpPacket, IpProtocol, packetPseudoHeaderSum, payloadSumFromLink } from '../packet.js';
 import type { Stack } from '../stack.js';
 import { type ConnectionHost, TcpConnection, type TcpState } from './connection.js';
 import { SocketError } from './errors.js';
@@ -58,6 +58,8 @@ const EPHEMERAL_COUNT = 65536 - EPHEMERAL_LOW;
 /** The TCP protocol engine of one stack. Use sockets (`TcpSocket`, `TcpServer`) on top of it. */
 export class TcpEndpoint implements ConnectionHost {
   readonly options: ResolvedTcpOptions;
+  /** The link completes our checksums (the stack's {@link Stack.txChecksumOffload}). */
+  readonly txChecksumOffload: boolean;
   readonly wheel = new TimerWheel();
   readonly stats: TcpStats = {
     segmentsIn: 0,
@@ -91,7 +93,10 @@ export class TcpEndpoint implements ConnectionHost {
     options: TcpOptions = {},
   ) {
     this.options = resolveTcpOptions(options);
+    this.txChecksumOffload = stack.txChecksumOffload;
     stack.registerProtocol(IpProtocol.TCP, (pkt) => this.input(pkt));
+    // A burst of segments in gets one flush: one ACK decision and one burst of segments out.
+    stack.onBurstEnd(() => this.flush());
     stack.onIcmpError(IpProtocol.TCP, (info) => this.icmpError(info));
   }
 
@@ -215,9 +220,14 @@ export class TcpEndpoint implements ConnectionHost {
     this.dirty.push(c);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(this.flushSoon);
     }
   }
+
+  private readonly flushSoon = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
 
   allowChallengeAck(): boolean {
     const now = performance.now();
@@ -256,15 +266,18 @@ export class TcpEndpoint implements ConnectionHost {
     l.onConnection(c);
   }
 
+  /** End of a turn or of a received burst: every dirty connection sends, as one burst. */
   private flush(): void {
-    this.flushScheduled = false;
+    if (this.dirty.length === 0 || this.closed) return;
     const list = this.dirty;
     this.dirty = [];
     const now = performance.now();
-    for (const c of list) {
-      c.dirty = false;
-      c.flush(now);
-    }
+    this.stack.burst(() => {
+      for (const c of list) {
+        c.dirty = false;
+        c.flush(now);
+      }
+    });
   }
 
   private add(c: TcpConnection): void {
@@ -315,7 +328,11 @@ export class TcpEndpoint implements ConnectionHost {
     if (this.closed) return;
     this.stats.segmentsIn++;
     const pseudo = packetPseudoHeaderSum(pkt);
-    if (fastSum(pkt.buf, pkt.payloadOffset, pkt.payloadLength, pseudo) !== 0xffff) {
+    const sum =
+      pkt.linkSum >= 0
+        ? payloadSumFromLink(pkt, pseudo)
+        : fastSum(pkt.buf, pkt.payloadOffset, pkt.payloadLength, pseudo);
+    if (sum !== 0xffff) {
       this.stats.badChecksum++;
       return;
     }

@@ -2,9 +2,13 @@ import type { CongestionName } from './congestion.js';
 
 /** Tunables of a TCP endpoint; every field has a Linux-like default. */
 export interface TcpOptions {
-  /** Receive buffer per connection, bytes: the most the advertised window covers (default 1 MiB). */
+  /**
+   * Receive buffer per connection, bytes: the most the advertised window covers (default 4 MiB;
+   * Linux autotunes up to 6 MiB, Tailscale's netstack up to 8 MiB). It is a bound, not an
+   * allocation: an idle connection holds none of it.
+   */
   receiveBuffer?: number;
-  /** Send buffer per connection, bytes: `write()` returns false beyond it (default 1 MiB). */
+  /** Send buffer per connection, bytes: `write()` returns false beyond it (default 4 MiB, Linux's tcp_wmem max). */
   sendBuffer?: number;
   /** Congestion control (default 'cubic'). */
   congestion?: CongestionName;
@@ -44,8 +48,8 @@ export type ResolvedTcpOptions = Required<TcpOptions>;
 /** Fills in the defaults. */
 export function resolveTcpOptions(o: TcpOptions = {}): ResolvedTcpOptions {
   return {
-    receiveBuffer: o.receiveBuffer ?? 1 << 20,
-    sendBuffer: o.sendBuffer ?? 1 << 20,
+    receiveBuffer: o.receiveBuffer ?? 4 << 20,
+    sendBuffer: o.sendBuffer ?? 4 << 20,
     congestion: o.congestion ?? 'cubic',
     timeWaitMs: o.timeWaitMs ?? 60_000,
     finTimeoutMs: o.finTimeoutMs ?? 60_000,

@@ -8,7 +8,14 @@
 import { formatIp } from '../address.js';
 import type { TcpConnection } from './connection.js';
 import { SocketError } from './errors.js';
-import { optionsLength, setTcpChecksum, TcpFlag, type TcpHeaderFields, writeTcpHeader } from './segment.js';
+import {
+  optionsLength,
+  setPseudoHeaderSum,
+  setTcpChecksum,
+  TcpFlag,
+  type TcpHeaderFields,
+  writeTcpHeader,
+} from './segment.js';
 import { seqAdd, seqDiff, seqGt, seqLt, seqMax, seqMin } from './seq.js';
 
 const SLAB = 256 * 1024;
@@ -63,7 +70,8 @@ export function transmit(c: TcpConnection, now: number, seq: number, len: number
   const off = c.ipHeaderLength;
   const hl = writeTcpHeader(packet, off, f);
   if (len > 0) c.sendBuf.copyOut(seqDiff(seq, c.sndUna), len, packet, off + hl);
-  setTcpChecksum(packet, off, tcpLen, c.addrSum);
+  if (c.host.txChecksumOffload) setPseudoHeaderSum(packet, off, tcpLen, c.addrSum);
+  else setTcpChecksum(packet, off, tcpLen, c.addrSum);
   // A segment below SND.MAX may be wholly old to the peer, which then ignores its ACK field
   // (RFC 9293 §3.10.7.4): only segments at SND.MAX settle what we owe.
   if (flags & TcpFlag.ACK && !seqLt(seq, c.sndMax)) {

@@ -205,6 +205,21 @@ export function setTcpChecksum(buf: Uint8Array, offset: number, length: number, 
   buf[offset + 17] = c & 0xff;
 }
 
+/**
+ * For transmit checksum offload: puts the pseudo-header sum of the `length`-byte segment at
+ * `offset` in its checksum field, for the link to complete (PacketLink.txChecksumOffload).
+ */
+export function setPseudoHeaderSum(
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  addressSum: number,
+): void {
+  const sum = foldSum(addressSum + 6 + length);
+  buf[offset + 16] = sum >>> 8;
+  buf[offset + 17] = sum & 0xff;
+}
+
 function readU32(buf: Uint8Array, p: number): number {
   return ((buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!) >>> 0;
 }

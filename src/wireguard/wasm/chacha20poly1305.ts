@@ -12,8 +12,19 @@ export const KEY_OFFSET = 0;
 export const TAG_OFFSET = 64;
 /** Start of the message area. */
 export const BUF_OFFSET = 1024;
-/** Bytes available from `BUF_OFFSET` on: the module's memory is fixed at two 64 KiB pages. */
+/** Bytes available from `BUF_OFFSET` for one message (enough for a 65535-byte datagram). */
 export const BUF_CAPACITY = 2 * 65536 - BUF_OFFSET;
+/**
+ * Where batches live (`seal_batch`, `open_batch`): each vector has its own region, laid out by
+ * wasm-vector.ts, so a vector being filled survives the other's calls. The module's memory is
+ * fixed at twelve 64 KiB pages: it never grows, so views of it never detach.
+ */
+export const BATCH_REGIONS = {
+  seal: { descriptors: 131072, keys: 135168, data: 196608, dataEnd: 458752 },
+  open: { descriptors: 139264, keys: 143360, data: 458752, dataEnd: 720896 },
+} as const;
+/** Bytes of one batch descriptor (chacha20poly1305.wat, "Batch descriptors"). */
+export const DESCRIPTOR_SIZE = 32;
 
 /** The exports of chacha20poly1305.wat; offsets and lengths are bytes, nonce words little-endian. */
 export interface ChaCha20Poly1305Exports {
@@ -26,6 +37,12 @@ export interface ChaCha20Poly1305Exports {
   chacha20(p: number, len: number, counter: number, n0: number, n1: number, n2: number): void;
   /** Bare Poly1305 (RFC 8439 §2.5) of p[0..len) under the one-time key at KEY_OFFSET; tag at TAG_OFFSET. */
   poly1305(p: number, len: number): void;
+  /** The one's complement sum (RFC 1071) of p[0..len), folded to 16 bits. */
+  checksum(p: number, len: number): number;
+  /** Seals the `n` messages described at `d`, with transmit checksum offload where asked. */
+  seal_batch(d: number, n: number): void;
+  /** Opens the `n` messages described at `d`; results and plaintext sums go to the descriptors. */
+  open_batch(d: number, n: number): void;
 }
 
 /** A fresh instance: its exports and a byte view of its (never growing) memory. */

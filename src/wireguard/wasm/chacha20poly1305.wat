@@ -14,9 +14,12 @@
 ;;   32  TMP  16-byte scratch: a partial block, the lengths block
 ;;   64  TAG  16-byte computed tag
 ;;   128 KS   256 bytes: keystream of four consecutive blocks
-;;   1024 BUF messages; memory is 2 pages, so up to 130048 bytes (enough for 65535-byte datagrams)
+;;   1024 BUF messages; up to 130048 bytes (enough for 65535-byte datagrams)
+;;   131072 batches (seal_batch, open_batch): descriptors, keys and messages, laid out by the
+;;        caller (wasm-vector.ts) in the pages above; memory is fixed at 12 pages, so views of
+;;        it never detach.
 (module
-  (memory (export "memory") 2 2)
+  (memory (export "memory") 12 12)
 
   ;; nonce words 13..15 of the ChaCha20 state (§2.3)
   (global $n0 (mut i32) (i32.const 0)) (global $n1 (mut i32) (i32.const 0))
@@ -365,7 +368,7 @@
 
   ;; AEAD seal (§2.8): encrypts `len` bytes at `p` in place with KEY and nonce n0 || n1 || n2
   ;; (little-endian words), authenticating `aadLen` bytes at `aad`; the tag goes to p + len.
-  (func (export "seal") (param $aad i32) (param $aadLen i32) (param $p i32) (param $len i32)
+  (func $seal (export "seal") (param $aad i32) (param $aadLen i32) (param $p i32) (param $len i32)
     (param $n0 i32) (param $n1 i32) (param $n2 i32)
     (call $aead_start (local.get $aad) (local.get $aadLen) (local.get $n0) (local.get $n1) (local.get $n2))
     (call $xor_stream (local.get $p) (local.get $len) (i32.const 0) (i32.const 64))
@@ -374,7 +377,7 @@
 
   ;; AEAD open (§2.8): checks the tag at p + len against `len` bytes of ciphertext at `p` in
   ;; constant time; only if it matches decrypts them in place and returns 1, else returns 0.
-  (func (export "open") (param $aad i32) (param $aadLen i32) (param $p i32) (param $len i32)
+  (func $open (export "open") (param $aad i32) (param $aadLen i32) (param $p i32) (param $len i32)
     (param $n0 i32) (param $n1 i32) (param $n2 i32) (result i32)
     (local $q i32)
     (call $aead_start (local.get $aad) (local.get $aadLen) (local.get $n0) (local.get $n1) (local.get $n2))
@@ -387,6 +390,94 @@
         (call $xor_stream (local.get $p) (local.get $len) (i32.const 0) (i32.const 64))
         (return (i32.const 1))))
     (i32.const 0))
+
+  ;; The Internet checksum's one's complement sum (RFC 1071) of `len` bytes at `p`, folded to
+  ;; 16 bits. Eight 16-bit words per step, widened into four 32-bit lanes: a lane gains at most
+  ;; 2 * 0xffff per step, so 64 KiB cannot overflow it. Words are loaded little-endian; the
+  ;; folded sum is byte-swapped once at the end (RFC 1071 §2(B): byte-order independence). An
+  ;; odd last byte is padded with zero as the low-order byte (§4.1), which holds when `p` is even.
+  (func $csum (param $p i32) (param $len i32) (result i32)
+    (local $acc v128) (local $s i64)
+    (block $done
+      (loop $next
+        (br_if $done (i32.lt_u (local.get $len) (i32.const 16)))
+        (local.set $acc (i32x4.add (local.get $acc) (i32x4.extadd_pairwise_i16x8_u (v128.load (local.get $p)))))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $len (i32.sub (local.get $len) (i32.const 16)))
+        (br $next)))
+    (if (local.get $len)
+      (then
+        (v128.store (i32.const 32) (v128.const i64x2 0 0))
+        (memory.copy (i32.const 32) (local.get $p) (local.get $len))
+        (local.set $acc (i32x4.add (local.get $acc) (i32x4.extadd_pairwise_i16x8_u (v128.load (i32.const 32)))))))
+    (local.set $s (i64.add
+      (i64.add (i64.extend_i32_u (i32x4.extract_lane 0 (local.get $acc))) (i64.extend_i32_u (i32x4.extract_lane 1 (local.get $acc))))
+      (i64.add (i64.extend_i32_u (i32x4.extract_lane 2 (local.get $acc))) (i64.extend_i32_u (i32x4.extract_lane 3 (local.get $acc))))))
+    ;; end-around carry (§2(C)): 34 bits fold to 16 in three steps
+    (local.set $s (i64.add (i64.and (local.get $s) (i64.const 0xffff)) (i64.shr_u (local.get $s) (i64.const 16))))
+    (local.set $s (i64.add (i64.and (local.get $s) (i64.const 0xffff)) (i64.shr_u (local.get $s) (i64.const 16))))
+    (local.set $s (i64.add (i64.and (local.get $s) (i64.const 0xffff)) (i64.shr_u (local.get $s) (i64.const 16))))
+    (i32.or
+      (i32.shl (i32.and (i32.wrap_i64 (local.get $s)) (i32.const 0xff)) (i32.const 8))
+      (i32.shr_u (i32.wrap_i64 (local.get $s)) (i32.const 8))))
+
+  ;; The one's complement sum of `len` bytes at `p` (RFC 1071), for tests and the caller's own use.
+  (func (export "checksum") (param $p i32) (param $len i32) (result i32)
+    (call $csum (local.get $p) (local.get $len)))
+
+  ;; Batch descriptors, 32 bytes each (i32 fields, offsets absolute):
+  ;;   0 key      32-byte key          4 p        payload (ciphertext for open)
+  ;;   8 len      payload length (padded for seal; without the tag for open)
+  ;;   12 ctrLo, 16 ctrHi: the counter, nonce words 1 and 2 (word 0 is zero: WireGuard §5.4.6)
+  ;;   seal: 20 csumStart, 24 csumField: transmit checksum offload (CHECKSUM_PARTIAL), 0 = none
+  ;;   open: 20 wantSum (1: return the plaintext's one's complement sum in 24), 28 result (1 = authentic)
+
+  ;; Seals `n` messages described at `d` (AEAD §2.8, no AAD), each in place with its tag after
+  ;; the payload. With checksum offload, the 16-bit field at csumField holds the pseudo-header
+  ;; sum; it is replaced by the complement of the sum from csumStart to the payload's end (the
+  ;; padding is zeros and adds nothing), 0 written as 0xffff (RFC 768; equal to 0 for TCP, RFC
+  ;; 1624 §3), before encryption.
+  (func (export "seal_batch") (param $d i32) (param $n i32)
+    (local $p i32) (local $len i32) (local $start i32) (local $field i32) (local $c i32)
+    (block $done
+      (loop $each
+        (br_if $done (i32.eqz (local.get $n)))
+        (memory.copy (i32.const 0) (i32.load (local.get $d)) (i32.const 32))
+        (local.set $p (i32.load offset=4 (local.get $d)))
+        (local.set $len (i32.load offset=8 (local.get $d)))
+        (if (local.tee $start (i32.load offset=20 (local.get $d)))
+          (then
+            (local.set $field (i32.load offset=24 (local.get $d)))
+            (local.set $c (i32.xor (call $csum (local.get $start)
+              (i32.sub (i32.add (local.get $p) (local.get $len)) (local.get $start))) (i32.const 0xffff)))
+            (if (i32.eqz (local.get $c)) (then (local.set $c (i32.const 0xffff))))
+            (i32.store8 (local.get $field) (i32.shr_u (local.get $c) (i32.const 8)))
+            (i32.store8 offset=1 (local.get $field) (local.get $c))))
+        (call $seal (i32.const 0) (i32.const 0) (local.get $p) (local.get $len) (i32.const 0)
+          (i32.load offset=12 (local.get $d)) (i32.load offset=16 (local.get $d)))
+        (local.set $d (i32.add (local.get $d) (i32.const 32)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $each))))
+
+  ;; Opens `n` messages described at `d` (AEAD §2.8, no AAD): each authentic one is decrypted in
+  ;; place and gets result 1 (and, if asked, its plaintext's sum: receive checksum offload,
+  ;; CHECKSUM_COMPLETE); a forged one keeps its ciphertext and gets result 0.
+  (func (export "open_batch") (param $d i32) (param $n i32)
+    (local $ok i32)
+    (block $done
+      (loop $each
+        (br_if $done (i32.eqz (local.get $n)))
+        (memory.copy (i32.const 0) (i32.load (local.get $d)) (i32.const 32))
+        (local.set $ok (call $open (i32.const 0) (i32.const 0) (i32.load offset=4 (local.get $d))
+          (i32.load offset=8 (local.get $d)) (i32.const 0)
+          (i32.load offset=12 (local.get $d)) (i32.load offset=16 (local.get $d))))
+        (i32.store offset=28 (local.get $d) (local.get $ok))
+        (if (i32.and (local.get $ok) (i32.load offset=20 (local.get $d)))
+          (then (i32.store offset=24 (local.get $d)
+            (call $csum (i32.load offset=4 (local.get $d)) (i32.load offset=8 (local.get $d))))))
+        (local.set $d (i32.add (local.get $d) (i32.const 32)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $each))))
 
   ;; Bare ChaCha20 encryption (§2.4): XORs `len` bytes at `p` with the keystream from block
   ;; counter `ctr`, under KEY and nonce n0 || n1 || n2.

@@ -8,6 +8,7 @@
 import type { SessionKey, TransportAead } from '../aead.js';
 import { MESSAGE_TRANSPORT, MESSAGE_TRANSPORT_HEADER_SIZE, TAG_SIZE } from '../constants.js';
 import { writeCounter, writeU32 } from '../messages.js';
+import type { OpenVector, SealVector } from '../vector.js';
 import {
   BUF_CAPACITY,
   BUF_OFFSET,
@@ -15,28 +16,35 @@ import {
   instantiateChaCha20Poly1305,
   KEY_OFFSET,
 } from './chacha20poly1305.js';
+import { copyOut, WasmOpenVector, WasmSealVector } from './wasm-vector.js';
 
 const HEADER = MESSAGE_TRANSPORT_HEADER_SIZE;
 const BODY = BUF_OFFSET + HEADER;
-/** Sealed messages are carved from slabs of this size: one ArrayBuffer per ~45 packets, not per packet. */
-const SLAB_SIZE = 65536;
 
 /** ChaCha20-Poly1305 in WebAssembly; create with `WasmAead.create()`. */
 export class WasmAead implements TransportAead {
   readonly name = 'wasm' as const;
-  private slab: Buffer = Buffer.allocUnsafeSlow(SLAB_SIZE);
-  private slabUsed = 0;
-  // Views of linear memory at BUF_OFFSET (whole message) and BODY (plaintext), kept while the
-  // length repeats so that steady traffic copies out without allocating a view per packet.
-  private msgView: Uint8Array;
+  // A view of linear memory at BODY (plaintext), kept while the length repeats so that steady
+  // traffic copies out without allocating a view per packet.
   private bodyView: Uint8Array;
+  private readonly words: Int32Array;
 
   private constructor(
     private readonly wasm: ChaCha20Poly1305Exports,
     private readonly mem: Uint8Array,
   ) {
-    this.msgView = mem.subarray(BUF_OFFSET, BUF_OFFSET);
     this.bodyView = mem.subarray(BODY, BODY);
+    this.words = new Int32Array(mem.buffer);
+  }
+
+  /** A vector sealed with one call, with transmit checksum offload. */
+  sealVector(): SealVector {
+    return new WasmSealVector(this.wasm, this.mem, this.words);
+  }
+
+  /** A vector opened with one call, plaintexts in place, with receive checksum offload. */
+  openVector(): OpenVector {
+    return new WasmOpenVector(this.wasm, this.mem, this.words);
   }
 
   /** A new engine with its own wasm instance, or undefined where WebAssembly SIMD is unavailable. */
@@ -70,10 +78,7 @@ export class WasmAead implements TransportAead {
     writeCounter(mem, BUF_OFFSET + 8, counter);
     // Nonce (WireGuard §5.4.6 / RFC 8439 §2.8): 32 zero bits, then the counter little-endian.
     this.wasm.seal(0, 0, BODY, paddedLength, 0, counter >>> 0, Math.floor(counter / 0x1_0000_0000));
-    if (this.msgView.length !== total) this.msgView = new Uint8Array(mem.buffer, BUF_OFFSET, total);
-    const msg = this.carve(total);
-    msg.set(this.msgView);
-    return msg;
+    return copyOut(mem, BUF_OFFSET, BUF_OFFSET + total);
   }
 
   open(key: SessionKey, counter: number, msg: Uint8Array): Uint8Array | null {
@@ -87,21 +92,6 @@ export class WasmAead implements TransportAead {
     if (this.bodyView.length !== length) this.bodyView = new Uint8Array(mem.buffer, BODY, length);
     const out = Buffer.allocUnsafe(length);
     out.set(this.bodyView);
-    return out;
-  }
-
-  /**
-   * `n` fresh bytes for a sealed message. Sealed messages go straight to a socket, so a slab
-   * is kept alive only as long as its packets are in flight.
-   */
-  private carve(n: number): Uint8Array {
-    if (this.slabUsed + n > SLAB_SIZE) {
-      if (n > SLAB_SIZE) return Buffer.allocUnsafe(n);
-      this.slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-      this.slabUsed = 0;
-    }
-    const out = new Uint8Array(this.slab.buffer, this.slab.byteOffset + this.slabUsed, n);
-    this.slabUsed += (n + 7) & ~7;
     return out;
   }
 }

@@ -1,0 +1,258 @@
+/**
+ * The transport-data path of a device, a burst at a time (WireGuard paper §5.4.6; wireguard-go
+ * `device/send.go` and `receive.go`, which move vectors of packets for the same reason): each
+ * layer pays its fixed costs once per burst, not once per packet.
+ *
+ * Send: packets written between `beginBurst` and `endBurst` are sealed into one vector and then
+ * handed to the bind one datagram each (Node has no sendmmsg). A packet written outside a burst
+ * is a burst of one.
+ *
+ * Receive: transport messages that arrive within one event-loop turn are queued into one vector
+ * and opened together at the end of the turn (a setImmediate, after the poll phase has read
+ * what the sockets had); the inner packets then go up one by one, and the host is told when
+ * the burst is over, inside a send burst, so that the stack answers all of it at once.
+ */
+import type { TransportAead } from './aead.js';
+import type { Bind, Endpoint } from './bind.js';
+import type { Clock } from './clock.js';
+import { MESSAGE_TRANSPORT_SIZE_MIN, REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME } from './constants.js';
+import type { Keypair } from './keypair.js';
+import type { Peer } from './peer.js';
+import { paddedLength } from './peer.js';
+import type { OpenVector, SealVector } from './vector.js';
+
+/** Drop counters of the receive path (the device's {@link DeviceStats} has them). */
+export interface TransportStats {
+  expiredKeypair: number;
+  decryptFailed: number;
+  replayed: number;
+  malformedInner: number;
+  disallowedSource: number;
+}
+
+/** Who may use an inner source address (the device's allowed-IPs table, §2). */
+export interface SourceTable {
+  lookupV4(buf: Uint8Array, offset: number): unknown;
+  lookupV6(buf: Uint8Array, offset: number): unknown;
+}
+
+/** What the transport path needs from its device. */
+export interface TransportHost {
+  readonly aead: TransportAead;
+  readonly bind: Bind;
+  readonly clock: Clock;
+  readonly mtu: number;
+  readonly stats: TransportStats;
+  /** Roaming (§2): the peer's endpoint may follow an authenticated packet. */
+  learnEndpoint(peer: Peer, from: Endpoint): void;
+  /** An authentic inner IP packet from an allowed source, with its sum (-1: none); valid during the call. */
+  deliver(ip: Uint8Array, sum: number): void;
+  /** Every packet of a received burst went up. */
+  burstEnded(): void;
+}
+
+export class TransportPath {
+  private readonly tx: SealVector;
+  private readonly rx: OpenVector;
+  /** Who sent (for tx) or is to receive (for rx) message i of the vectors. */
+  private readonly txPeers: Array<Peer | undefined> = [];
+  private readonly rxPeers: Array<Peer | undefined> = [];
+  private readonly rxKeypairs: Array<Keypair | undefined> = [];
+  private readonly rxFrom: Array<Endpoint | undefined> = [];
+  private readonly rxCounters: number[] = [];
+  private readonly rxSizes: number[] = [];
+  private burstDepth = 0;
+  private drainScheduled = false;
+  private closed = false;
+  private readonly drainSoon = (): void => {
+    this.drainScheduled = false;
+    this.drain();
+  };
+
+  constructor(
+    private readonly host: TransportHost,
+    private readonly sources: SourceTable,
+  ) {
+    this.tx = host.aead.sealVector();
+    this.rx = host.aead.openVector();
+  }
+
+  /** Whether {@link send} may be given checksum offload (the engine completes checksums). */
+  get txChecksumOffload(): boolean {
+    return this.tx.checksumOffload;
+  }
+
+  // ---- send ---------------------------------------------------------------------------------
+
+  beginBurst(): void {
+    this.burstDepth++;
+  }
+
+  endBurst(): void {
+    if (--this.burstDepth === 0) this.flush();
+  }
+
+  /**
+   * Queues `ip` (empty for a keepalive) for `peer` under `kp`, taking the next counter; it goes
+   * out at the end of the burst, or now when there is none.
+   */
+  send(peer: Peer, kp: Keypair, ip: Uint8Array, csumStart = -1, csumField = -1): void {
+    if (this.closed) return;
+    const padded = paddedLength(ip.length, this.host.mtu);
+    const tx = this.tx;
+    if (!tx.add(kp.send, kp.remoteIndex, kp.sendCounter, ip, padded, csumStart, csumField)) {
+      this.flush();
+      tx.add(kp.send, kp.remoteIndex, kp.sendCounter, ip, padded, csumStart, csumField);
+    }
+    kp.sendCounter++;
+    this.txPeers[tx.count - 1] = peer;
+    if (this.burstDepth === 0) this.flush();
+  }
+
+  /** Seals what was queued and hands it to the bind, in order. */
+  private flush(): void {
+    const tx = this.tx;
+    const n = tx.count;
+    if (n === 0) return;
+    tx.seal();
+    const bind = this.host.bind;
+    let last: Peer | undefined;
+    for (let i = 0; i < n; i++) {
+      const peer = this.txPeers[i]!;
+      this.txPeers[i] = undefined;
+      const msg = tx.message(i);
+      if (peer.endpoint && !peer.removed) bind.send(peer.endpoint, msg);
+      peer.txBytes += msg.length;
+      if (peer !== last) {
+        last?.authenticatedPacketsSent();
+        last = peer;
+      }
+    }
+    last!.authenticatedPacketsSent();
+    tx.clear();
+  }
+
+  // ---- receive ------------------------------------------------------------------------------
+
+  /** Queues transport message `d` from `from`, for `peer`'s session `kp`; opened at the end of the turn. */
+  receive(peer: Peer, kp: Keypair, from: Endpoint, d: Uint8Array, counter: number): void {
+    if (this.closed) return;
+    if (d.length < MESSAGE_TRANSPORT_SIZE_MIN || Number.isNaN(counter)) {
+      this.host.stats.decryptFailed++;
+      return;
+    }
+    const rx = this.rx;
+    if (!rx.add(kp.receive, counter, d)) {
+      this.drain();
+      rx.add(kp.receive, counter, d);
+    }
+    const i = rx.count - 1;
+    this.rxPeers[i] = peer;
+    this.rxKeypairs[i] = kp;
+    this.rxFrom[i] = from;
+    this.rxCounters[i] = counter;
+    this.rxSizes[i] = d.length;
+    if (!this.drainScheduled) {
+      this.drainScheduled = true;
+      setImmediate(this.drainSoon);
+    }
+  }
+
+  /** Opens the queued messages, checks each (§5.4.6) and hands the inner packets up, as one burst. */
+  private drain(): void {
+    const rx = this.rx;
+    const n = rx.count;
+    if (n === 0 || this.closed) return;
+    rx.open();
+    const host = this.host;
+    const stats = host.stats;
+    // One clock read per burst, shared with the peers' timers.
+    const now = host.clock.now();
+    this.beginBurst();
+    try {
+      for (let i = 0; i < n; i++) {
+        const peer = this.rxPeers[i]!;
+        const kp = this.rxKeypairs[i]!;
+        const from = this.rxFrom[i]!;
+        this.rxPeers[i] = undefined;
+        this.rxKeypairs[i] = undefined;
+        this.rxFrom[i] = undefined;
+        if (now - kp.created >= REJECT_AFTER_TIME) {
+          stats.expiredKeypair++;
+          continue;
+        }
+        const plain = rx.plaintext(i);
+        if (!plain) {
+          stats.decryptFailed++;
+          continue;
+        }
+        if (!kp.replay.accept(this.rxCounters[i]!, REJECT_AFTER_MESSAGES)) {
+          stats.replayed++;
+          continue;
+        }
+        const dropped = peer.keypairs.confirm(kp);
+        if (dropped) {
+          for (const old of dropped) peer.dropKeypair(old);
+          peer.handshakeComplete(false);
+          peer.flushStaged(false);
+        }
+        host.learnEndpoint(peer, from);
+        peer.rxBytes += this.rxSizes[i]!;
+        const isData = plain.length > 0;
+        peer.onAuthenticatedReceive(kp, isData, now);
+        if (isData) this.deliverInner(peer, plain, rx.checksum(i));
+      }
+      host.burstEnded();
+    } finally {
+      rx.clear();
+      this.endBurst();
+    }
+  }
+
+  /** Checks the inner packet's length and that its source is one the peer may use (§2). */
+  private deliverInner(peer: Peer, plain: Uint8Array, sum: number): void {
+    const { sources, host } = this;
+    const stats = host.stats;
+    const version = plain[0]! >> 4;
+    let length: number;
+    let source: unknown;
+    if (version === 4 && plain.length >= 20) {
+      length = (plain[2]! << 8) | plain[3]!;
+      if (length < 20 || length > plain.length) length = -1;
+      else source = sources.lookupV4(plain, 12);
+    } else if (version === 6 && plain.length >= 40) {
+      length = 40 + ((plain[4]! << 8) | plain[5]!);
+      if (length > plain.length) length = -1;
+      else source = sources.lookupV6(plain, 8);
+    } else {
+      length = -1;
+    }
+    if (length < 0) {
+      stats.malformedInner++;
+    } else if (source !== peer) {
+      stats.disallowedSource++;
+    } else if (length === plain.length) {
+      host.deliver(plain, sum);
+    } else {
+      // The sum covers the padding (§5.4.6: zeros, which add nothing); a sender may pad otherwise.
+      host.deliver(plain.subarray(0, length), sum >= 0 && allZero(plain, length) ? sum : -1);
+    }
+  }
+
+  /** Drops whatever is queued; nothing is sent or delivered afterwards. */
+  close(): void {
+    this.closed = true;
+    this.tx.clear();
+    this.rx.clear();
+    this.txPeers.length = 0;
+    this.rxPeers.length = 0;
+    this.rxKeypairs.length = 0;
+    this.rxFrom.length = 0;
+  }
+}
+
+/** Whether `buf` holds only zeros from `from` on. */
+function allZero(buf: Uint8Array, from: number): boolean {
+  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
+  return true;
+}
