@@ -1,0 +1,104 @@
+/**
+ * An SVG chart of one benchmark report: each of our figures as a bar beside the reference it was
+ * measured against in the same run (same scale within the pair, the ratio written out), and
+ * figures without a reference as single bars. Self-contained SVG (no scripts, no fonts to fetch),
+ * so README can show it and a browser or GitHub renders it as is.
+ */
+
+/** A report row as bench/report.ts writes it. */
+export interface ChartRow {
+  name: string;
+  value: number;
+  unit: string;
+  ratioTo?: string;
+  note?: string;
+}
+
+export interface ChartInput {
+  suite: string;
+  date: string;
+  rows: readonly ChartRow[];
+}
+
+const WIDTH = 760;
+const LABEL = 300; // left column: the row's name
+const BAR_MAX = WIDTH - LABEL - 150; // room to the right of a bar for its value
+const BAR_H = 14;
+const COLOURS = { ours: '#2f6fb2', ref: '#a3a9b1' };
+
+const escape = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+function fmt(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (Math.abs(v) >= 100) return Math.round(v).toLocaleString('en-US');
+  if (Math.abs(v) >= 1) return v.toFixed(2);
+  return v.toPrecision(3);
+}
+
+/** Throughputs and rates (a unit per second) are better higher; times, sizes and CPU per byte lower. */
+export function higherIsBetter(unit: string): boolean {
+  return /\/s$|per s|\bops\b/.test(unit);
+}
+
+/** A text that may not fit its column is cut with an ellipsis (SVG does not wrap). */
+function clip(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+}
+
+/**
+ * The chart of `report` as SVG text.
+ *
+ * @example
+ * writeFileSync('tailnet.svg', renderChart({ suite: 'tailnet', date, rows }));
+ */
+export function renderChart(report: ChartInput): string {
+  const byName = new Map(report.rows.map((r) => [r.name, r]));
+  const referenced = new Set(report.rows.map((r) => r.ratioTo).filter((n): n is string => !!n));
+  type Group = { ours: ChartRow; ref?: ChartRow };
+  const groups: Group[] = [];
+  for (const r of report.rows) {
+    if (r.ratioTo && byName.has(r.ratioTo)) groups.push({ ours: r, ref: byName.get(r.ratioTo) });
+    else if (!referenced.has(r.name)) groups.push({ ours: r });
+  }
+  const parts: string[] = [];
+  let y = 56;
+  for (const g of groups) {
+    const scale = Math.max(Math.abs(g.ours.value), Math.abs(g.ref?.value ?? 0)) || 1;
+    const bar = (row: ChartRow, colour: string, label: string, at: number) => {
+      const w = Math.max(1, (Math.abs(row.value) / scale) * BAR_MAX);
+      parts.push(
+        `<text x="${LABEL - 8}" y="${at + BAR_H - 3}" text-anchor="end" class="l">${escape(clip(label, 44))}</text>`,
+        `<rect x="${LABEL}" y="${at}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${colour}"/>`,
+        `<text x="${(LABEL + w + 6).toFixed(1)}" y="${at + BAR_H - 3}" class="v">${escape(`${fmt(row.value)} ${row.unit}`)}</text>`,
+      );
+    };
+    if (g.ref) {
+      const ratio = g.ours.value / g.ref.value;
+      const better = higherIsBetter(g.ours.unit) ? 'higher is better' : 'lower is better';
+      parts.push(
+        `<text x="12" y="${y + 4}" class="h">${escape(clip(g.ours.name.replace(/^ours: /, ''), 80))}</text>`,
+        `<text x="${WIDTH - 12}" y="${y + 4}" text-anchor="end" class="r">${escape(`${fmt(ratio)}× the reference (${better})`)}</text>`,
+      );
+      bar(g.ref, COLOURS.ref, g.ref.name.replace(/^reference: /, ''), y + 12);
+      bar(g.ours, COLOURS.ours, g.ours.note ? `ours (${g.ours.note})` : 'ours', y + 12 + BAR_H + 4);
+      y += 12 + 2 * BAR_H + 4 + 22;
+    } else {
+      bar(g.ours, COLOURS.ours, g.ours.name, y);
+      y += BAR_H + 12;
+    }
+  }
+  const height = y + 8;
+  const date = report.date.replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-label="${escape(`${report.suite} benchmark`)}">`,
+    '<style>text{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:12px;fill:#222}' +
+      '.t{font-size:15px;font-weight:600}.h{font-weight:600}.r{fill:#2f6fb2;font-weight:600}.l{fill:#444}.v{fill:#222}.s{fill:#666}</style>',
+    `<rect width="${WIDTH}" height="${height}" fill="#fff"/>`,
+    `<text x="12" y="22" class="t">${escape(`npm run bench -- ${report.suite}`)}</text>`,
+    `<text x="12" y="40" class="s">${escape(`${date}: ours (blue) beside the reference measured in the same run (grey)`)}</text>`,
+    ...parts,
+    '</svg>',
+    '',
+  ].join('\n');
+}
