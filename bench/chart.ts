@@ -26,7 +26,7 @@ const BAR_MAX = WIDTH - LABEL - 150; // room to the right of a bar for its value
 const BAR_H = 14;
 const COLOURS = { ours: '#2f6fb2', ref: '#a3a9b1' };
 
-const escape = (s: string) =>
+const xml = (s: string) =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 function fmt(v: number): string {
@@ -68,17 +68,17 @@ export function renderChart(report: ChartInput): string {
     const bar = (row: ChartRow, colour: string, label: string, at: number) => {
       const w = Math.max(1, (Math.abs(row.value) / scale) * BAR_MAX);
       parts.push(
-        `<text x="${LABEL - 8}" y="${at + BAR_H - 3}" text-anchor="end" class="l">${escape(clip(label, 44))}</text>`,
+        `<text x="${LABEL - 8}" y="${at + BAR_H - 3}" text-anchor="end" class="l">${xml(clip(label, 44))}</text>`,
         `<rect x="${LABEL}" y="${at}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${colour}"/>`,
-        `<text x="${(LABEL + w + 6).toFixed(1)}" y="${at + BAR_H - 3}" class="v">${escape(`${fmt(row.value)} ${row.unit}`)}</text>`,
+        `<text x="${(LABEL + w + 6).toFixed(1)}" y="${at + BAR_H - 3}" class="v">${xml(`${fmt(row.value)} ${row.unit}`)}</text>`,
       );
     };
     if (g.ref) {
       const ratio = g.ours.value / g.ref.value;
       const better = higherIsBetter(g.ours.unit) ? 'higher is better' : 'lower is better';
       parts.push(
-        `<text x="12" y="${y + 4}" class="h">${escape(clip(g.ours.name.replace(/^ours: /, ''), 80))}</text>`,
-        `<text x="${WIDTH - 12}" y="${y + 4}" text-anchor="end" class="r">${escape(`${fmt(ratio)}× the reference (${better})`)}</text>`,
+        `<text x="12" y="${y + 4}" class="h">${xml(clip(g.ours.name.replace(/^ours: /, ''), 80))}</text>`,
+        `<text x="${WIDTH - 12}" y="${y + 4}" text-anchor="end" class="r">${xml(`${fmt(ratio)}× the reference (${better})`)}</text>`,
       );
       bar(g.ref, COLOURS.ref, g.ref.name.replace(/^reference: /, ''), y + 12);
       bar(g.ours, COLOURS.ours, g.ours.note ? `ours (${g.ours.note})` : 'ours', y + 12 + BAR_H + 4);
@@ -91,12 +91,12 @@ export function renderChart(report: ChartInput): string {
   const height = y + 8;
   const date = report.date.replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-label="${escape(`${report.suite} benchmark`)}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-label="${xml(`${report.suite} benchmark`)}">`,
     '<style>text{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:12px;fill:#222}' +
       '.t{font-size:15px;font-weight:600}.h{font-weight:600}.r{fill:#2f6fb2;font-weight:600}.l{fill:#444}.v{fill:#222}.s{fill:#666}</style>',
     `<rect width="${WIDTH}" height="${height}" fill="#fff"/>`,
-    `<text x="12" y="22" class="t">${escape(`npm run bench -- ${report.suite}`)}</text>`,
-    `<text x="12" y="40" class="s">${escape(`${date}: ours (blue) beside the reference measured in the same run (grey)`)}</text>`,
+    `<text x="12" y="22" class="t">${xml(`npm run bench -- ${report.suite}`)}</text>`,
+    `<text x="12" y="40" class="s">${xml(`${date}: ours (blue) beside the reference measured in the same run (grey)`)}</text>`,
     ...parts,
     '</svg>',
     '',
