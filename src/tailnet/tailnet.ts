@@ -21,6 +21,7 @@ import { TcpEndpoint } from '../netstack/tcp/endpoint.js';
 import { TcpServer } from '../netstack/tcp/server.js';
 import { type TcpSocket, tcpConnect } from '../netstack/tcp/socket.js';
 import { type UdpSocket, UdpEndpoint as UdpSockets } from '../netstack/udp.js';
+import type { Clock } from '../wireguard/clock.js';
 import { Device } from '../wireguard/device.js';
 import { type Logger, silentLogger } from '../wireguard/logger.js';
 import { interfaceEndpoints, mergeEndpoints, stunTargets } from './endpoints.js';
@@ -71,6 +72,11 @@ export interface TailnetOptions {
   derpOnly?: boolean;
   /** Called with the URL to approve an interactive login. */
   onAuthURL?: (url: string) => void;
+  /**
+   * For tests: the clock of the WireGuard timers (default the real one). `scaledClock(12)` from
+   * `quackscale/wireguard` rekeys every 10 s instead of every 2 minutes.
+   */
+  wireguardClock?: Clock;
 }
 
 export class Tailnet extends EventEmitter {
@@ -150,6 +156,7 @@ export class Tailnet extends EventEmitter {
       bind: magicsock,
       roaming: false,
       logger: this.log,
+      ...(this.opts.wireguardClock ? { clock: this.opts.wireguardClock } : {}),
     });
     // Lazy peers idle for LAZY_PEER_IDLE_MS go back to lazy (wgengine lazyPeerIdleThreshold).
     const trim = setInterval(() => this.device?.trimIdle(), LAZY_PEER_IDLE_MS);
