@@ -124,8 +124,12 @@ export class EchoFlow {
     this.failure ??= why;
   }
 
-  /** Stops sending, waits (up to `graceMs`) for the last bytes to come back, and closes. */
-  async stop(graceMs = 30_000): Promise<void> {
+  /**
+   * Stops sending, waits (up to `graceMs`) for the last bytes to come back, and closes. The
+   * default outlasts TCP's largest retransmission timeout (120 s, as Linux): after an outage
+   * the backed-off timer may leave a connection quiet that long and still be sound.
+   */
+  async stop(graceMs = 150_000): Promise<void> {
     clearInterval(this.timer);
     const deadline = performance.now() + graceMs;
     while (this.outstandingBytes() > 0 && !this.failure && performance.now() < deadline)
