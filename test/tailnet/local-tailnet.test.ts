@@ -5,12 +5,29 @@ import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalTailnet, startLocalTailnet } from '../../src/tailnet/local.js';
 import { Tailnet, type TailnetOptions } from '../../src/tailnet/tailnet.js';
 
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
+const digest = (b: Buffer): [number, string] => [b.length, createHash('sha256').update(b).digest('hex')];
+
+/** Sends `data` through an echo and closes; resolves with the length and SHA-256 of what came back. */
+async function echoed(sock: Duplex, data: Buffer): Promise<[number, string]> {
+  const h = createHash('sha256');
+  let n = 0;
+  sock.on('data', (d: Buffer) => {
+    h.update(d);
+    n += d.length;
+  });
+  await new Promise((r) => {
+    sock.on('close', r);
+    sock.end(data);
+  });
+  return [n, h.digest('hex')];
+}
 const DIST = resolve(__dirname, '../../dist/index.js');
 
 describe('the embedded local tailnet', () => {
@@ -84,18 +101,7 @@ describe('the embedded local tailnet', () => {
     const plain = await node('fig', undefined, undefined, { derpHttp: true });
     (await tls.listen(5003)).on('connection', (s) => s.pipe(s));
     const data = randomBytes(256 * 1024);
-    const sock = await plain.dial('elder', 5003);
-    const h = createHash('sha256');
-    let n = 0;
-    sock.on('data', (d: Buffer) => {
-      h.update(d);
-      n += d.length;
-    });
-    await new Promise((r) => {
-      sock.on('close', r);
-      sock.end(data);
-    });
-    expect([n, h.digest('hex')]).toEqual([data.length, createHash('sha256').update(data).digest('hex')]);
+    expect(await echoed(await plain.dial('elder', 5003), data)).toEqual(digest(data));
     expect(plain.status().peers.find((p) => p.hostname === 'elder')!.path).toBe('derp local');
   });
 
@@ -105,22 +111,7 @@ describe('the embedded local tailnet', () => {
     srv.on('connection', (s) => s.pipe(s));
     const data = randomBytes(1024 * 1024);
     for (const host of ['cherry', c.status().self.addresses[0]!]) {
-      const sock = await c.dial(host, 5001);
-      const h = createHash('sha256');
-      let n = 0;
-      sock.on('data', (d: Buffer) => {
-        h.update(d);
-        n += d.length;
-      });
-      await new Promise((r) => {
-        sock.on('close', r);
-        sock.end(data);
-      });
-      expect([host, n, h.digest('hex')]).toEqual([
-        host,
-        data.length,
-        createHash('sha256').update(data).digest('hex'),
-      ]);
+      expect([host, ...(await echoed(await c.dial(host, 5001), data))]).toEqual([host, ...digest(data)]);
     }
   });
 
