@@ -1,7 +1,7 @@
 /**
  * An SVG chart of one benchmark report: each of our figures as a bar beside the reference it was
  * measured against in the same run (same scale within the pair, the ratio written out), and
- * figures without a reference as single bars. Self-contained SVG (no scripts, no fonts to fetch),
+ * figures without a reference listed as text below. Self-contained SVG (no scripts, no fonts to fetch),
  * so README can show it and a browser or GitHub renders it as is.
  */
 
@@ -55,16 +55,17 @@ function clip(s: string, max: number): string {
 export function renderChart(report: ChartInput): string {
   const byName = new Map(report.rows.map((r) => [r.name, r]));
   const referenced = new Set(report.rows.map((r) => r.ratioTo).filter((n): n is string => !!n));
-  type Group = { ours: ChartRow; ref?: ChartRow };
-  const groups: Group[] = [];
+  const pairs: { ours: ChartRow; ref: ChartRow }[] = [];
+  const alone: ChartRow[] = [];
   for (const r of report.rows) {
-    if (r.ratioTo && byName.has(r.ratioTo)) groups.push({ ours: r, ref: byName.get(r.ratioTo) });
-    else if (!referenced.has(r.name)) groups.push({ ours: r });
+    const ref = r.ratioTo ? byName.get(r.ratioTo) : undefined;
+    if (ref) pairs.push({ ours: r, ref });
+    else if (!referenced.has(r.name)) alone.push(r);
   }
   const parts: string[] = [];
   let y = 56;
-  for (const g of groups) {
-    const scale = Math.max(Math.abs(g.ours.value), Math.abs(g.ref?.value ?? 0)) || 1;
+  for (const { ours, ref } of pairs) {
+    const scale = Math.max(Math.abs(ours.value), Math.abs(ref.value)) || 1;
     const bar = (row: ChartRow, colour: string, label: string, at: number) => {
       const w = Math.max(1, (Math.abs(row.value) / scale) * BAR_MAX);
       parts.push(
@@ -73,19 +74,25 @@ export function renderChart(report: ChartInput): string {
         `<text x="${(LABEL + w + 6).toFixed(1)}" y="${at + BAR_H - 3}" class="v">${xml(`${fmt(row.value)} ${row.unit}`)}</text>`,
       );
     };
-    if (g.ref) {
-      const ratio = g.ours.value / g.ref.value;
-      const better = higherIsBetter(g.ours.unit) ? 'higher is better' : 'lower is better';
+    const better = higherIsBetter(ours.unit) ? 'higher is better' : 'lower is better';
+    parts.push(
+      `<text x="12" y="${y + 4}" class="h">${xml(clip(ours.name.replace(/^ours: /, ''), 80))}</text>`,
+      `<text x="${WIDTH - 12}" y="${y + 4}" text-anchor="end" class="r">${xml(`${fmt(ours.value / ref.value)}× the reference (${better})`)}</text>`,
+    );
+    bar(ref, COLOURS.ref, ref.name.replace(/^reference: /, ''), y + 12);
+    bar(ours, COLOURS.ours, ours.note ? `ours (${ours.note})` : 'ours', y + 12 + BAR_H + 4);
+    y += 12 + 2 * BAR_H + 4 + 22;
+  }
+  // Figures with no same-run reference: as text, since a bar would have nothing to compare with.
+  if (alone.length > 0) {
+    parts.push(`<text x="12" y="${y + 4}" class="h">other figures</text>`);
+    y += 12;
+    for (const r of alone) {
       parts.push(
-        `<text x="12" y="${y + 4}" class="h">${xml(clip(g.ours.name.replace(/^ours: /, ''), 80))}</text>`,
-        `<text x="${WIDTH - 12}" y="${y + 4}" text-anchor="end" class="r">${xml(`${fmt(ratio)}× the reference (${better})`)}</text>`,
+        `<text x="${LABEL - 8}" y="${y + BAR_H - 3}" text-anchor="end" class="l">${xml(clip(r.name, 44))}</text>`,
+        `<text x="${LABEL}" y="${y + BAR_H - 3}" class="v">${xml(`${fmt(r.value)} ${r.unit}${r.note ? `  (${clip(r.note, 60)})` : ''}`)}</text>`,
       );
-      bar(g.ref, COLOURS.ref, g.ref.name.replace(/^reference: /, ''), y + 12);
-      bar(g.ours, COLOURS.ours, g.ours.note ? `ours (${g.ours.note})` : 'ours', y + 12 + BAR_H + 4);
-      y += 12 + 2 * BAR_H + 4 + 22;
-    } else {
-      bar(g.ours, COLOURS.ours, g.ours.name, y);
-      y += BAR_H + 12;
+      y += BAR_H + 4;
     }
   }
   const height = y + 8;
