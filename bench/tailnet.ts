@@ -1,8 +1,10 @@
 /**
- * Tailnet benchmarks (issue 7), all on one Headscale + derper on loopback, in one run:
+ * Tailnet benchmarks (issues 7 and 13), all on one Headscale + derper on loopback, in one run:
  * - reference: two tailscaled (userspace networking) moving BULK_MB — curl through one's SOCKS5
  *   downloads from an HTTP server behind the other (tailscaled forwards inbound tailnet TCP to
- *   127.0.0.1, here to a server in this process);
+ *   127.0.0.1, here to a server in this process), with the CPU time both daemons spent;
+ * - ours in the same shape: curl through our node X's SOCKS5 (`up --socks5`) from the same
+ *   server behind our node Y (`up --serve`), X and Y in processes of their own, with their CPU;
  * - ours: the same bytes as one TCP stream between two of our nodes in two processes over the
  *   direct UDP path, and over DERP only;
  * - time to `up`, and the idle RSS of a node next to tailscaled's.
@@ -26,7 +28,7 @@ import {
 } from '../test/interop/control-peers.js';
 import { Cleanup, exec, sleep, waitFor } from '../test/interop/rig/exec.js';
 import { Report } from './report.js';
-import type { PeerRequest, PeerSetup } from './tailnet-peer.js';
+import type { PeerReady, PeerRequest, PeerSetup } from './tailnet-peer.js';
 
 const MB = 1024 * 1024;
 const BULK_MB = 200;
@@ -34,6 +36,7 @@ const DERP_MB = 50;
 const REF = 'reference: tailscaled pair, curl via SOCKS5';
 const REF_DERP = 'reference: tailscaled pair over DERP';
 const REF_RTT = 'reference: tailscaled request latency (SOCKS5 echo)';
+const REF_CPU = 'reference: tailscaled pair CPU per GB (curl via SOCKS5)';
 const RTTS = 500;
 
 export async function run(): Promise<Report> {
@@ -48,7 +51,9 @@ export async function run(): Promise<Report> {
     const derper = await Derper.start(cleanup);
     const hs = await Headscale.start(cleanup, { derpPort: derper.port });
     const key = await hs.createKey(await hs.createUser('bench'), { reusable: true });
-    await reference(r, cleanup, hs, key);
+    const webPort = await webServer(cleanup);
+    await reference(r, cleanup, hs, key, webPort);
+    await relayShape(r, cleanup, hs, key, webPort);
     await ours(r, cleanup, hs, key);
   } finally {
     await cleanup.run();
@@ -56,8 +61,8 @@ export async function run(): Promise<Report> {
   return r;
 }
 
-/** Two tailscaled pairs (direct, then DERP only): curl through X's SOCKS5 downloads from this process via Y. */
-async function reference(r: Report, cleanup: Cleanup, hs: Headscale, key: string): Promise<void> {
+/** An HTTP server on 127.0.0.1 that sends `?mb=N` MB; returns its port. */
+async function webServer(cleanup: Cleanup): Promise<number> {
   const chunk = Buffer.alloc(MB, 0x5a);
   const web = http.createServer((req, res) => {
     let left = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('mb'));
@@ -73,8 +78,17 @@ async function reference(r: Report, cleanup: Cleanup, hs: Headscale, key: string
   });
   await new Promise<void>((res) => web.listen(0, '127.0.0.1', res));
   cleanup.add('web', () => new Promise((res) => web.close(res)));
-  const port = (web.address() as AddressInfo).port;
+  return (web.address() as AddressInfo).port;
+}
 
+/** Two tailscaled pairs (direct, then DERP only): curl through X's SOCKS5 downloads from this process via Y. */
+async function reference(
+  r: Report,
+  cleanup: Cleanup,
+  hs: Headscale,
+  key: string,
+  port: number,
+): Promise<void> {
   const direct = await tsPair(cleanup, hs, key, 'direct', {});
   r.add({ name: 'reference: tailscaled time to `tailscale up`', value: direct.upMs, unit: 'ms' });
   await direct.x.cli(['ping', '-c', '10', '--until-direct', direct.yIp], 30_000);
@@ -86,8 +100,12 @@ async function reference(r: Report, cleanup: Cleanup, hs: Headscale, key: string
   const viaSocks = await socks5(direct.socks, direct.yIp, (echo.address() as AddressInfo).port);
   r.add({ name: REF_RTT, value: await roundTrips(viaSocks), unit: 'ms', note: `median of ${RTTS}, 64 B` });
   viaSocks.destroy();
+  const pids = [direct.x.proc!.pid, direct.y.proc!.pid];
+  const cpu0 = cpuOf(pids);
   const fast = await curlGet(direct.socks, `http://${direct.yIp}:${port}/?mb=${BULK_MB}`, BULK_MB);
+  const cpu = cpuOf(pids) - cpu0;
   r.add({ name: REF, value: fast, unit: 'MB/s', note: `${BULK_MB} MB, direct path` });
+  r.add({ name: REF_CPU, value: cpu / ((BULK_MB * MB) / 1e9), unit: 'CPU s/GB', note: 'both tailscaled' });
   await direct.x.stop();
   await direct.y.stop();
 
@@ -126,15 +144,68 @@ async function tsPair(
   return { x, y, socks, yIp, upMs };
 }
 
-/** curl through a SOCKS5 server: MB/s of a download that must be `mb` MB. */
-async function curlGet(socks: number, url: string, mb: number): Promise<number> {
-  const args = ['-sS', '--fail', '-x', `socks5h://127.0.0.1:${socks}`, '-o', '/dev/null'];
+/** curl through a SOCKS5 server (a port on 127.0.0.1, or a URL): MB/s of a download that must be `mb` MB. */
+async function curlGet(socks: number | string, url: string, mb: number): Promise<number> {
+  const proxy = typeof socks === 'number' ? `socks5h://127.0.0.1:${socks}` : socks;
+  const args = ['-sS', '--fail', '-x', proxy, '-o', '/dev/null'];
   const res = await exec('curl', [...args, '-w', '%{size_download} %{time_total}', url], {
     timeoutMs: 300_000,
   });
   const [bytes, seconds] = res.stdout.trim().split(' ').map(Number) as [number, number];
   if (bytes !== mb * MB) throw new Error(`reference curl got ${bytes} bytes`);
   return bytes / seconds / 1e6;
+}
+
+/**
+ * The reference's shape with our nodes: curl through X's SOCKS5 downloads from the server behind
+ * Y's `serve`, X and Y each in a process of its own; their CPU time against the two tailscaled's.
+ */
+async function relayShape(
+  r: Report,
+  cleanup: Cleanup,
+  hs: Headscale,
+  key: string,
+  webPort: number,
+): Promise<void> {
+  const y = await startPeer(cleanup, {
+    controlURL: hs.url,
+    authKey: key,
+    hostname: 'bench-y',
+    derpOnly: false,
+    serve: { port: webPort, localPort: webPort },
+  });
+  const x = await startPeer(cleanup, {
+    controlURL: hs.url,
+    authKey: key,
+    hostname: 'bench-x',
+    derpOnly: false,
+    socks5: true,
+  });
+  await waitFor(
+    'bench-x reaches bench-y directly',
+    async () => ((await x.ping('bench-y')).startsWith('127.') ? true : undefined),
+    30_000,
+    200,
+  );
+  const cpu0 = (await x.cpu()) + (await y.cpu());
+  const mbps = await curlGet(x.socksURL!, `http://bench-y:${webPort}/?mb=${BULK_MB}`, BULK_MB);
+  const cpu = (await x.cpu()) + (await y.cpu()) - cpu0;
+  r.add({
+    name: 'ours: curl via SOCKS5 to --serve',
+    value: mbps,
+    unit: 'MB/s',
+    ratioTo: REF,
+    note: `${BULK_MB} MB, direct path`,
+  });
+  r.add({
+    name: 'ours: CPU per GB (curl via SOCKS5 to --serve)',
+    value: cpu / ((BULK_MB * MB) / 1e9),
+    unit: 'CPU s/GB',
+    ratioTo: REF_CPU,
+    note: 'both nodes',
+  });
+  await x.stop();
+  await y.stop();
 }
 
 /** Our node here, its peers in child processes: bulk TCP over the direct path and over DERP. */
@@ -251,7 +322,12 @@ async function bulk(tn: Tailnet, host: string, mb: number): Promise<number> {
 
 interface Peer {
   ip: string;
+  socksURL: string | undefined;
   rss(): Promise<number>;
+  /** CPU seconds the child has used so far. */
+  cpu(): Promise<number>;
+  /** The path a ping to `host` took (`DERP(…)` or an address), or '' when none answered. */
+  ping(host: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -270,18 +346,32 @@ async function startPeer(cleanup: Cleanup, setup: Omit<PeerSetup, 'port'>): Prom
   };
   cleanup.add(`stop ${setup.hostname}`, stop);
   const reply = <T>() => new Promise<T>((res) => child.once('message', (m) => res(m as T)));
-  const ready = reply<{ ip: string; upMs: number }>();
+  const ready = reply<PeerReady>();
   child.send({ ...setup, port: await freePort() } satisfies PeerSetup);
-  const { ip } = await ready;
+  const { ip, socksURL } = await ready;
+  const ask = async <T>(req: PeerRequest): Promise<T> => {
+    const got = reply<T>();
+    child.send(req);
+    return got;
+  };
   return {
     ip,
-    rss: async () => {
-      const got = reply<{ rss: number }>();
-      child.send({ cmd: 'rss' } satisfies PeerRequest);
-      return (await got).rss;
-    },
+    socksURL,
+    rss: async () => (await ask<{ rss: number }>({ cmd: 'rss' })).rss,
+    cpu: async () => (await ask<{ cpuSeconds: number }>({ cmd: 'cpu' })).cpuSeconds,
+    ping: async (host) => (await ask<{ via: string }>({ cmd: 'ping', host })).via,
     stop,
   };
+}
+
+/** CPU seconds (user + system) the processes have used so far, from /proc (in USER_HZ ticks of 10 ms). */
+function cpuOf(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / 100;
 }
 
 /** Resident set size of a process, from /proc (bytes). */

@@ -10,12 +10,12 @@ import { hostname as osHostname } from 'node:os';
 import { Backoff, type BackoffOptions, sleep } from './backoff.js';
 import { ClosedError, ControlError, isRetryable, NodeExpiredError, NotLoggedInError } from './errors.js';
 import { makeHostinfo } from './hostinfo.js';
-import type { NodePublic } from './keys.js';
+import { type NodePublic, PublicKey } from './keys.js';
 import { type ControlLogger, silentLogger } from './logger.js';
 import { type LoginResult, loginFlow, logoutFlow } from './login.js';
 import { type MapRequestParams, sendMapUpdate, streamMap } from './mapsession.js';
 import { applyMapResponse, type NetMap, type NetMapChange } from './netmap.js';
-import { type ControlState, StateDir } from './state.js';
+import { type ControlState, type ControlStateStore, StateDir } from './state.js';
 import type { Hostinfo } from './tailcfg.js';
 import { Ts2021Transport } from './transport.js';
 import { CAPABILITY_VERSION } from './version.js';
@@ -43,6 +43,12 @@ export interface ControlClientOptions {
   hostinfo?: Partial<Hostinfo>;
   /** Reconnect when no map message (not even a keepalive) arrives for this long (default 120 s). */
   watchdogMs?: number;
+  /** Reach control over a WebSocket (what a web page can do) instead of the HTTP upgrade. */
+  websocket?: boolean;
+  /** The server's Noise key (`mkey:…`), if known: saves the `GET /key`, which a page may not be allowed. */
+  controlKey?: string;
+  /** Where the state lives, instead of a {@link StateDir} on `stateDir` (a web page's memory or IndexedDB). */
+  store?: ControlStateStore;
 }
 
 export interface ControlClientEvents {
@@ -58,7 +64,7 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   readonly serverURL: string;
   readonly capVersion: number;
   readonly #opts: ControlClientOptions;
-  readonly #store: StateDir;
+  readonly #store: ControlStateStore;
   readonly #log: ControlLogger;
   #state: ControlState;
   #transport: Ts2021Transport;
@@ -70,7 +76,12 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   #closed = false;
   #lastError: Error | undefined;
 
-  private constructor(opts: ControlClientOptions, store: StateDir, state: ControlState, serverURL: string) {
+  private constructor(
+    opts: ControlClientOptions,
+    store: ControlStateStore,
+    state: ControlState,
+    serverURL: string,
+  ) {
     super();
     this.#opts = opts;
     this.#store = store;
@@ -89,7 +100,7 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
 
   /** Loads (or creates) the state in `opts.stateDir`; no network traffic yet. */
   static async open(opts: ControlClientOptions): Promise<ControlClient> {
-    const store = new StateDir(opts.stateDir);
+    const store = opts.store ?? new StateDir(opts.stateDir);
     const state = await store.loadOrCreate();
     const serverURL = (opts.serverURL ?? state.serverURL)?.replace(/\/+$/, '');
     if (!serverURL)
@@ -109,6 +120,9 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
       serverURL: this.serverURL,
       machineKey: this.#state.machineKey,
       capVersion: this.capVersion,
+      websocket: this.#opts.websocket,
+      controlKey:
+        this.#opts.controlKey === undefined ? undefined : PublicKey.parse('machine', this.#opts.controlKey),
     });
   }
 
@@ -286,6 +300,14 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
       };
       this.on('netmap', onMap);
     });
+  }
+
+  /**
+   * The host's network changed: reconnect now rather than when the map stream's watchdog gives
+   * up on the old connection (the map loop redials; what is in flight fails and is retried).
+   */
+  rebind(): void {
+    this.#transport.reset();
   }
 
   /** Advertises new UDP endpoints (a lite map request, as tailscaled does). */

@@ -12,7 +12,7 @@ import { ProtocolError, ServerUnreachableError, WrongProtocolError } from './err
 import { type MachinePrivate, type MachinePublic, PublicKey } from './keys.js';
 import { NoiseConn } from './noise/conn.js';
 import { HEADER_LEN, MAX_MESSAGE_SIZE, MSG_ERROR, MSG_RESPONSE } from './noise/frames.js';
-import { clientInitiation } from './noise/handshake.js';
+import { type ClientHandshake, clientInitiation } from './noise/handshake.js';
 
 /** controlhttpcommon.UpgradeHeaderValue. */
 export const UPGRADE_HEADER_VALUE = 'tailscale-control-protocol';
@@ -156,86 +156,96 @@ export function dialNoise(opts: DialOptions): Promise<NoiseConn> {
       );
     });
     req.on('upgrade', (res, socket, head) => {
+      clearTimeout(timer);
       const next = String(res.headers.upgrade ?? '').toLowerCase();
       if (next !== UPGRADE_HEADER_VALUE) {
-        clearTimeout(timer);
         fail(
           new WrongProtocolError(opts.serverURL, `server switched to unexpected protocol '${next}'`),
           socket,
         );
         return;
       }
-      let buf: Buffer = head;
-      const onData = (chunk: Buffer): void => {
-        buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-        tryFinish();
-      };
-      const onEnd = (): void => {
-        clearTimeout(timer);
-        fail(new WrongProtocolError(opts.serverURL, 'connection closed during the Noise handshake'), socket);
-      };
-      const cleanup = (): void => {
-        socket.off('data', onData);
-        socket.off('end', onEnd);
-        socket.off('error', onErr);
-      };
-      const onErr = (err: Error): void => {
-        clearTimeout(timer);
-        cleanup();
-        fail(networkError(opts.serverURL, err), socket);
-      };
-      const tryFinish = (): void => {
-        if (buf.length < HEADER_LEN) return;
-        const type = buf[0]!;
-        const len = buf.readUInt16BE(1);
-        if (type !== MSG_RESPONSE && type !== MSG_ERROR) {
-          clearTimeout(timer);
-          cleanup();
-          fail(
-            new WrongProtocolError(opts.serverURL, `unexpected Noise response message type ${type}`),
-            socket,
-          );
-          return;
-        }
-        if (HEADER_LEN + len > MAX_MESSAGE_SIZE) {
-          clearTimeout(timer);
-          cleanup();
-          fail(new WrongProtocolError(opts.serverURL, 'oversized Noise handshake response'), socket);
-          return;
-        }
-        if (buf.length < HEADER_LEN + len) return;
-        clearTimeout(timer);
-        cleanup();
-        socket.pause();
-        // Records are small and interactive (HTTP/2 frames); Nagle would only add latency.
-        (socket as Duplex & { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
-        const frame = buf.subarray(0, HEADER_LEN + len);
-        const rest = buf.subarray(HEADER_LEN + len);
-        if (type === MSG_ERROR) {
-          const text = frame.subarray(HEADER_LEN).toString('utf8').slice(0, 200);
-          fail(
-            new WrongProtocolError(
-              opts.serverURL,
-              `server refused the Noise handshake: ${JSON.stringify(text)}`,
-            ),
-            socket,
-          );
-          return;
-        }
-        try {
-          const keys = hs.finish(frame);
-          const conn = new NoiseConn(socket, keys, { initial: rest, parseEarlyPayload: true });
+      // Records are small and interactive (HTTP/2 frames); Nagle would only add latency.
+      (socket as Duplex & { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
+      finishNoise(socket, head, hs, opts.serverURL, timeoutMs).then(
+        (conn) => {
           settled = true;
           resolve(conn);
-        } catch (err) {
-          fail(new WrongProtocolError(opts.serverURL, (err as Error).message, { cause: err }), socket);
-        }
-      };
-      socket.on('data', onData);
-      socket.on('end', onEnd);
-      socket.on('error', onErr);
-      tryFinish();
+        },
+        (err: Error) => fail(err, socket),
+      );
     });
     req.end();
+  });
+}
+
+/**
+ * Reads the server's Noise response (or error frame) from `socket`, whose first bytes may
+ * already be in `head`, and completes the handshake: the HTTP upgrade and the WebSocket dial
+ * (ws-dial.ts) both end here.
+ */
+export function finishNoise(
+  socket: Duplex,
+  head: Uint8Array,
+  hs: ClientHandshake,
+  serverURL: string,
+  timeoutMs: number,
+): Promise<NoiseConn> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+    const timer = setTimeout(
+      () =>
+        done(new ServerUnreachableError(serverURL, `Noise handshake not finished within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const done = (err: Error | undefined, conn?: NoiseConn): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('error', onErr);
+      if (err) reject(err);
+      else resolve(conn!);
+    };
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      tryFinish();
+    };
+    const onEnd = (): void =>
+      done(new WrongProtocolError(serverURL, 'connection closed during the Noise handshake'));
+    const onErr = (err: Error): void => done(networkError(serverURL, err));
+    const tryFinish = (): void => {
+      if (buf.length < HEADER_LEN) return;
+      const type = buf[0]!;
+      const len = buf.readUInt16BE(1);
+      if (type !== MSG_RESPONSE && type !== MSG_ERROR) {
+        done(new WrongProtocolError(serverURL, `unexpected Noise response message type ${type}`));
+        return;
+      }
+      if (HEADER_LEN + len > MAX_MESSAGE_SIZE) {
+        done(new WrongProtocolError(serverURL, 'oversized Noise handshake response'));
+        return;
+      }
+      if (buf.length < HEADER_LEN + len) return;
+      socket.pause();
+      const frame = buf.subarray(0, HEADER_LEN + len);
+      const rest = buf.subarray(HEADER_LEN + len);
+      if (type === MSG_ERROR) {
+        const text = frame.subarray(HEADER_LEN).toString('utf8').slice(0, 200);
+        done(
+          new WrongProtocolError(serverURL, `server refused the Noise handshake: ${JSON.stringify(text)}`),
+        );
+        return;
+      }
+      try {
+        const keys = hs.finish(frame);
+        done(undefined, new NoiseConn(socket, keys, { initial: rest, parseEarlyPayload: true }));
+      } catch (err) {
+        done(new WrongProtocolError(serverURL, (err as Error).message, { cause: err }));
+      }
+    };
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('error', onErr);
+    tryFinish();
   });
 }

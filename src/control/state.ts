@@ -64,8 +64,58 @@ export function freshState(): ControlState {
   };
 }
 
+/**
+ * Where a client keeps its state: a directory on disk ({@link StateDir}), or what a web page
+ * has (memory, IndexedDB: browser/state.ts).
+ */
+export interface ControlStateStore {
+  /** The saved state, or a fresh one (not yet saved). */
+  loadOrCreate(): Promise<ControlState>;
+  save(state: ControlState): Promise<void>;
+  /** Resolves when every save issued so far has finished. */
+  flush(): Promise<void>;
+}
+
+/** The state as the text of the state file (key text included: it goes nowhere else). */
+export function encodeState(state: ControlState): string {
+  const f: StateFile = {
+    version: 1,
+    serverURL: state.serverURL,
+    machineKey: state.machineKey.toStateText(),
+    nodeKey: state.nodeKey?.toStateText(),
+    oldNodeKey: state.oldNodeKey?.toStateText(),
+    discoKey: state.discoKey.toStateText(),
+    login: state.login,
+  };
+  return `${JSON.stringify(f, null, 2)}\n`;
+}
+
+/** Parses {@link encodeState}'s text; `where` names its place in errors. */
+export function decodeState(text: string, where: string): ControlState {
+  let f: StateFile;
+  try {
+    f = JSON.parse(text) as StateFile;
+  } catch {
+    // Deliberately without the SyntaxError: V8 quotes the offending text, which may be key material.
+    throw new StateError(`${where} is not valid JSON`);
+  }
+  try {
+    return {
+      serverURL: f.serverURL,
+      machineKey: PrivateKey.parse('machine', f.machineKey),
+      nodeKey: f.nodeKey ? PrivateKey.parse('node', f.nodeKey) : undefined,
+      oldNodeKey: f.oldNodeKey ? PrivateKey.parse('node', f.oldNodeKey) : undefined,
+      discoKey: PrivateKey.parse('disco', f.discoKey),
+      login: f.login,
+    };
+  } catch (err) {
+    if (err instanceof KeyParseError) throw new StateError(`${where}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
 /** Reads and writes the state file in `dir`. */
-export class StateDir {
+export class StateDir implements ControlStateStore {
   readonly file: string;
   #saving: Promise<void> = Promise.resolve();
   constructor(readonly dir: string) {
@@ -92,26 +142,7 @@ export class StateDir {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new StateError(`reading ${this.file}: ${(err as Error).message}`, { cause: err });
     }
-    let f: StateFile;
-    try {
-      f = JSON.parse(text) as StateFile;
-    } catch {
-      // Deliberately without the SyntaxError: V8 quotes the offending text, which may be key material.
-      throw new StateError(`${this.file} is not valid JSON`);
-    }
-    try {
-      return {
-        serverURL: f.serverURL,
-        machineKey: PrivateKey.parse('machine', f.machineKey),
-        nodeKey: f.nodeKey ? PrivateKey.parse('node', f.nodeKey) : undefined,
-        oldNodeKey: f.oldNodeKey ? PrivateKey.parse('node', f.oldNodeKey) : undefined,
-        discoKey: PrivateKey.parse('disco', f.discoKey),
-        login: f.login,
-      };
-    } catch (err) {
-      if (err instanceof KeyParseError) throw new StateError(`${this.file}: ${err.message}`, { cause: err });
-      throw err;
-    }
+    return decodeState(text, this.file);
   }
 
   /** The saved state, or a fresh one (not yet saved). */
@@ -135,18 +166,9 @@ export class StateDir {
 
   async #write(state: ControlState): Promise<void> {
     await this.ensure();
-    const f: StateFile = {
-      version: 1,
-      serverURL: state.serverURL,
-      machineKey: state.machineKey.toStateText(),
-      nodeKey: state.nodeKey?.toStateText(),
-      oldNodeKey: state.oldNodeKey?.toStateText(),
-      discoKey: state.discoKey.toStateText(),
-      login: state.login,
-    };
     const tmp = `${this.file}.${process.pid}.tmp`;
     try {
-      await writeFile(tmp, `${JSON.stringify(f, null, 2)}\n`, { mode: 0o600 });
+      await writeFile(tmp, encodeState(state), { mode: 0o600 });
       await chmod(tmp, 0o600);
       await rename(tmp, this.file);
     } catch (err) {

@@ -8,6 +8,7 @@ import { dialNoise, fetchServerKey } from './dial.js';
 import { ClosedError, ProtocolError, ServerUnreachableError } from './errors.js';
 import type { MachinePrivate, MachinePublic } from './keys.js';
 import type { EarlyNoise } from './noise/early.js';
+import { dialNoiseWebSocket, fetchServerKeyWeb } from './ws-dial.js';
 
 export interface TransportOptions {
   serverURL: string;
@@ -17,6 +18,8 @@ export interface TransportOptions {
   /** The server's Noise key if already known (otherwise fetched from /key). */
   controlKey?: MachinePublic;
   timeoutMs?: number;
+  /** Dial ts2021 over a WebSocket (ws-dial.ts), as a web page must, instead of the HTTP upgrade. */
+  websocket?: boolean;
 }
 
 /** A response whose body is still streaming. */
@@ -42,7 +45,8 @@ export class Ts2021Transport {
 
   /** The server's Noise key (fetched once from /key). */
   async controlKey(): Promise<MachinePublic> {
-    this.#controlKey ??= await fetchServerKey(this.opts.serverURL, this.opts.capVersion, this.opts.timeoutMs);
+    const fetchKey = this.opts.websocket ? fetchServerKeyWeb : fetchServerKey;
+    this.#controlKey ??= await fetchKey(this.opts.serverURL, this.opts.capVersion, this.opts.timeoutMs);
     return this.#controlKey;
   }
 
@@ -58,7 +62,7 @@ export class Ts2021Transport {
 
   async #connect(): Promise<http2.ClientHttp2Session> {
     const controlKey = await this.controlKey();
-    const conn = await dialNoise({
+    const conn = await (this.opts.websocket ? dialNoiseWebSocket : dialNoise)({
       serverURL: this.opts.serverURL,
       machineKey: this.opts.machineKey,
       controlKey,
@@ -143,6 +147,15 @@ export class Ts2021Transport {
     const res = await this.request('POST', path, body, signal);
     const text = await readBody(res.stream, MAX_JSON_BODY);
     return { status: res.status, text };
+  }
+
+  /**
+   * Drops the current connection (its requests fail) so that the next request dials anew: after
+   * the host's address changed, the old TCP connection is dead without knowing it.
+   */
+  reset(): void {
+    this.#session?.destroy();
+    this.#session = undefined;
   }
 
   /** Closes the session and its Noise connection. */

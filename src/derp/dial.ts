@@ -8,9 +8,11 @@
 import { createHash } from 'node:crypto';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { runtime } from '../platform/runtime.js';
 import { IdealNodeHeader } from './constants.js';
 import { DerpError, errorMessage } from './errors.js';
 import { type DerpConn, SocketConn, WebSocketConn } from './transport.js';
+import { dialPlatformWebSocket } from './web-socket.js';
 
 /** How to verify the server's TLS certificate. */
 export interface DerpTlsOptions {
@@ -52,9 +54,15 @@ const MAX_RESPONSE_HEADER = 16 << 10;
  */
 export async function dialDerp(opts: DialOptions): Promise<Dialed> {
   const url = new URL(opts.url);
-  const ws = opts.websocket || url.protocol === 'ws:' || url.protocol === 'wss:';
+  // A web page has no TCP: there DERP always rides the page's WebSocket.
+  const page = runtime.name === 'browser';
+  const ws = page || opts.websocket || url.protocol === 'ws:' || url.protocol === 'wss:';
   if (url.pathname === '/' || url.pathname === '') url.pathname = '/derp';
   const timeoutMs = opts.timeoutMs ?? 10_000;
+  if (page) {
+    url.protocol = url.protocol === 'https:' || url.protocol === 'wss:' ? 'wss:' : 'ws:';
+    return { conn: await dialPlatformWebSocket(url, timeoutMs), leftover: Buffer.alloc(0) };
+  }
   return ws ? dialWebSocket(url, opts, timeoutMs) : dialUpgrade(url, opts, timeoutMs);
 }
 

@@ -38,28 +38,28 @@ export interface NodeKeyPair {
  * const { privateKey, publicKey } = generateNodeKeyPair();
  */
 export function generateNodeKeyPair(): NodeKeyPair {
-  const { privateKey } = generateKeyPairSync('x25519');
-  const jwk = privateKey.export({ format: 'jwk' });
+  const { privateKey, publicKey } = generateKeyPairSync('x25519');
+  // The raw keys are the last 32 bytes of their PKCS#8 and SPKI encodings (RFC 8410).
   return {
-    privateKey: new Uint8Array(Buffer.from(jwk.d!, 'base64url')),
-    publicKey: new Uint8Array(Buffer.from(jwk.x!, 'base64url')),
+    privateKey: new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(-KeyLen)),
+    publicKey: new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }).subarray(-KeyLen)),
   };
 }
 
+/** PKCS#8 and SPKI of X25519 keys (RFC 8410 §7, §4): these prefixes, then the 32 raw bytes. */
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+
 function privateKeyObject(priv: Uint8Array): KeyObject {
   checkKey(priv, 'private key');
-  return createPrivateKey({
-    key: { kty: 'OKP', crv: 'X25519', d: Buffer.from(priv).toString('base64url'), x: '' },
-    format: 'jwk',
-  });
+  // DER, not a JWK: Node 24 rejects a JWK without its public half, which is what we want computed,
+  // and Buffer in a page (the `buffer` package) has no base64url.
+  return createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, priv]), format: 'der', type: 'pkcs8' });
 }
 
 function publicKeyObject(pub: Uint8Array): KeyObject {
   checkKey(pub, 'public key');
-  return createPublicKey({
-    key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(pub).toString('base64url') },
-    format: 'jwk',
-  });
+  return createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, pub]), format: 'der', type: 'spki' });
 }
 
 /**
@@ -69,8 +69,8 @@ function publicKeyObject(pub: Uint8Array): KeyObject {
  * const pub = nodePublicKey(priv);
  */
 export function nodePublicKey(priv: Uint8Array): Uint8Array {
-  const jwk = createPublicKey(privateKeyObject(priv)).export({ format: 'jwk' });
-  return new Uint8Array(Buffer.from(jwk.x!, 'base64url'));
+  const spki = createPublicKey(privateKeyObject(priv)).export({ format: 'der', type: 'spki' });
+  return new Uint8Array(spki.subarray(-KeyLen));
 }
 
 function checkKey(k: Uint8Array, what: string): void {

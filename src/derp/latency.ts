@@ -5,6 +5,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { runtime } from '../platform/runtime.js';
 import { type DerpMap, type DerpNode, nodeTarget, regionIds, stunTarget } from './derpmap.js';
 import { DerpError } from './errors.js';
 import { stunQuery } from './stun.js';
@@ -19,6 +20,7 @@ export function httpLatency(node: DerpNode, opts: { timeoutMs: number; useHttp?:
   const t = nodeTarget(node, opts);
   const url = new URL(t.url.replace(/\/derp$/, '/derp/latency-check'));
   const start = performance.now();
+  if (runtime.name === 'browser') return pageLatency(url, start, opts.timeoutMs);
   const req = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const r = req(
@@ -52,6 +54,23 @@ export function httpLatency(node: DerpNode, opts: { timeoutMs: number; useHttp?:
 }
 
 /** netcheck.go preferredDERPAbsoluteDiff: smaller improvements never move home. */
+/**
+ * The latency check from a web page: the page's fetch, `no-cors` because only the round trip
+ * matters (the answer is opaque to a page on another origin, and derper sends no CORS there).
+ */
+async function pageLatency(url: URL, start: number, timeoutMs: number): Promise<number> {
+  try {
+    await fetch(url, {
+      mode: 'no-cors',
+      cache: 'no-store',
+      signal: AbortSignal.timeout(timeoutMs),
+    } as RequestInit);
+  } catch (err) {
+    throw new DerpError('CONNECT', `latency check: ${(err as Error).message}`, { cause: err });
+  }
+  return performance.now() - start;
+}
+
 const PreferredDERPAbsoluteDiff = 10;
 
 /**

@@ -253,6 +253,19 @@ export class DerpClientManager {
     c?.close();
   }
 
+  /**
+   * Drops every connection and dials again at once: after the host's address changed, the old
+   * TCP connections are dead without knowing it (magicsock maybeCloseDERPsOnRebind).
+   */
+  reconnect(): void {
+    for (const rc of this.regions.values()) {
+      if (!rc.client) continue;
+      rc.backoff.reset();
+      rc.restartInMs = 0;
+      rc.client.close();
+    }
+  }
+
   private closeIdle(): void {
     for (const rc of [...this.regions.values()]) {
       if (!this.wanted(rc) && !rc.dialing) {

@@ -146,15 +146,21 @@ export function parseStunResponse(pkt: Uint8Array): { txId: Uint8Array; ip: stri
       port ^= MAGIC_COOKIE >>> 16;
       for (let i = 0; i < len; i++) a[i]! ^= b[4 + i]!;
     }
-    const ip =
-      len === 4
-        ? [...a].join('.')
-        : (a.toString('hex').match(/.{4}/g) ?? []).map((g) => g.replace(/^0+(?=.)/, '')).join(':');
+    // A dual-stack server (Headscale's embedded STUN on 0.0.0.0) answers IPv4 clients with their address
+    // mapped into IPv6 (::ffff:a.b.c.d); that is the IPv4 address we are seen at, as netip's Unmap says.
+    const v4 = len === 4 ? a : isV4Mapped(a) ? a.subarray(12) : undefined;
+    const ip = v4
+      ? [...v4].join('.')
+      : (a.toString('hex').match(/.{4}/g) ?? []).map((g) => g.replace(/^0+(?=.)/, '')).join(':');
     if (xor) return { txId: b.subarray(8, 20), ip, port };
     fallback = { ip, port };
   }
   if (fallback) return { txId: b.subarray(8, 20), ...fallback };
   throw new DerpError('BAD_STUN', 'response has no mapped address');
+}
+
+function isV4Mapped(a: Buffer): boolean {
+  return a.length === 16 && a.subarray(0, 10).every((x) => x === 0) && a[10] === 0xff && a[11] === 0xff;
 }
 
 /**

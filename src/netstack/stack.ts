@@ -263,9 +263,11 @@ export class Stack {
       // TCP or UDP to our own address: loop back, as a host's lo does, on a later turn so no
       // handler re-enters. (ICMP keeps going to the link: echo replies answer what came from it.)
       this.counters.loopback++;
-      if (csumStart >= 0) completeChecksum(packet, csumStart, options!.csumField!);
+      // A link copies what it keeps; so does this loopback, which delivers on a later turn.
+      const copy = packet.slice();
+      if (csumStart >= 0) completeChecksum(copy, csumStart, options!.csumField!);
       queueMicrotask(() => {
-        if (!this.closed) this.receive(packet);
+        if (!this.closed) this.receive(copy);
       });
       return;
     }

@@ -210,6 +210,15 @@ export class Magicsock implements Bind {
     return region ? { kind: 'derp', region } : { kind: 'none' };
   }
 
+  /**
+   * The host's addresses changed (roaming): direct paths are unproven until pinged again, and
+   * DERP reconnects from the new address (magicsock Rebind, resetEndpointStates).
+   */
+  noteLinkChange(): void {
+    for (const st of this.peers.values()) st.path.reset();
+    this.derp?.reconnect();
+  }
+
   /** A disco ping to the peer on every path; reports the first pong (like `tailscale ping`). */
   async ping(nodeKey: Uint8Array): Promise<PingOutcome | undefined> {
     const st = this.peers.get(peerKey(nodeKey));

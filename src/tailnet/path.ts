@@ -158,6 +158,9 @@ export class PeerPath {
         resolve(r);
       };
       const now = this.clock.now();
+      // As endpoint.go startDiscoPingLocked for pingCLI: a ping is activity, so heartbeats follow and
+      // discover (with CallMeMaybe) the direct paths that a NAT lets open only from the peer's side.
+      this.noteTxActivity(now);
       if (this.best && now <= this.trustUntil) this.startPing(this.best.addr, now, 'cli', done);
       else {
         for (const c of this.candidates.values()) this.startPing(c.addr, now, 'cli', done);
@@ -167,10 +170,14 @@ export class PeerPath {
     });
   }
 
-  /** Forgets the direct path (e.g. on a network change), falling back to DERP. */
+  /**
+   * Forgets the direct path (e.g. on a network change), falling back to DERP, and lets every
+   * candidate be pinged at once (endpoint.go noteConnectivityChange).
+   */
   reset(): void {
     this.best = undefined;
     this.trustUntil = Number.NEGATIVE_INFINITY;
+    for (const c of this.candidates.values()) c.lastPing = Number.NEGATIVE_INFINITY;
   }
 
   close(): void {
@@ -225,7 +232,8 @@ export class PeerPath {
     done?: (r: PingOutcome | undefined) => void,
   ): void {
     if (this.closed) return;
-    if (to !== 'derp') {
+    // CLI pings do not count against DISCO_PING_INTERVAL: discovery follows them at once (endpoint.go).
+    if (to !== 'derp' && purpose !== 'cli') {
       const c = this.candidates.get(addrKey(to));
       if (c) c.lastPing = now;
     }

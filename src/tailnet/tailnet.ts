@@ -12,9 +12,9 @@
  */
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
-import type { Dispatcher, RequestInit, Response } from 'undici';
 import { ControlClient } from '../control/client.js';
 import type { NetMap, NetMapChange, NetNode } from '../control/netmap.js';
+import type { ControlStateStore } from '../control/state.js';
 import type { DerpMap } from '../derp/derpmap.js';
 import { Stack } from '../netstack/stack.js';
 import { TcpEndpoint } from '../netstack/tcp/endpoint.js';
@@ -24,7 +24,8 @@ import { type UdpSocket, UdpEndpoint as UdpSockets } from '../netstack/udp.js';
 import type { Clock } from '../wireguard/clock.js';
 import { Device } from '../wireguard/device.js';
 import { type Logger, silentLogger } from '../wireguard/logger.js';
-import { interfaceEndpoints, mergeEndpoints, stunTargets } from './endpoints.js';
+import { EndpointDiscovery, withPort } from './endpoints.js';
+import { type RequestInit, type Response, TailnetFetch } from './fetch.js';
 import { PacketFilter } from './filter.js';
 import { FilteredLink } from './filtered-link.js';
 import { listenForward, relayToLocal } from './forward.js';
@@ -72,6 +73,12 @@ export interface TailnetOptions {
   derpOnly?: boolean;
   /** Called with the URL to approve an interactive login. */
   onAuthURL?: (url: string) => void;
+  /** Reach control over a WebSocket (ts2021 as a web page speaks it) instead of the HTTP upgrade. */
+  controlWebSocket?: boolean;
+  /** The control server's Noise key (`mkey:…`), to skip `GET /key`. */
+  controlKey?: string;
+  /** Where the control state lives instead of `stateDir` (a web page: memory or IndexedDB). */
+  stateStore?: ControlStateStore;
   /**
    * For tests: the clock of the WireGuard timers (default the real one). `scaledClock(12)` from
    * `quackscale/wireguard` rekeys every 10 s instead of every 2 minutes.
@@ -88,7 +95,7 @@ export class Tailnet extends EventEmitter {
   stack: Stack | undefined;
   private tcp: TcpEndpoint | undefined;
   private udp: UdpSockets | undefined;
-  private dispatcher: Dispatcher | undefined;
+  private readonly fetcher = new TailnetFetch((h, p) => this.dial(h, p));
   private readonly closers = new Set<() => Promise<void> | void>();
   private filter: PacketFilter = new PacketFilter([], []);
   private names = new NameResolver([], '');
@@ -127,6 +134,9 @@ export class Tailnet extends EventEmitter {
       authKey: this.opts.authKey ?? process.env.TS_AUTHKEY,
       ephemeral: this.opts.ephemeral,
       logger: this.log,
+      websocket: this.opts.controlWebSocket,
+      controlKey: this.opts.controlKey,
+      store: this.opts.stateStore,
       onAuthURL: (url) => {
         this.emit('authURL', url);
         this.opts.onAuthURL?.(url);
@@ -147,9 +157,10 @@ export class Tailnet extends EventEmitter {
       logger: this.log,
     });
     this.magicsock = magicsock;
+    const discovery = this.opts.endpoints || this.opts.derpOnly ? undefined : this.discover(magicsock);
     const localEndpoints = this.opts.derpOnly
       ? []
-      : (this.opts.endpoints?.map((e) => withPort(e, magicsock.port)) ?? interfaceEndpoints(magicsock.port));
+      : (this.opts.endpoints?.map((e) => withPort(e, magicsock.port)) ?? [...discovery!.endpoints]);
     magicsock.setLocalEndpoints(localEndpoints);
     this.device = new Device({
       privateKey: nodeKey.exportRaw(),
@@ -173,8 +184,7 @@ export class Tailnet extends EventEmitter {
     await this.apply(nm, [{ kind: 'full' }]);
     // Up means reachable: control has our DERP home to give peers (DERP-only peers need nothing else).
     await this.homeReported;
-    if (!this.opts.endpoints && !this.opts.derpOnly && nm.derpMap)
-      void this.discoverEndpoints(nm.derpMap as DerpMap, localEndpoints);
+    void discovery?.update('initial');
     return this.status();
   }
 
@@ -267,21 +277,30 @@ export class Tailnet extends EventEmitter {
     });
   }
 
-  /** STUN against the DERP map's servers, then advertise what they saw too. */
-  private async discoverEndpoints(map: DerpMap, local: string[]): Promise<void> {
-    const ms = this.magicsock;
-    if (!ms) return;
-    const seen = await Promise.all(
-      stunTargets(map)
-        .slice(0, 3)
-        .map((t) => ms.stun(t.host, t.port)),
-    );
-    const all = mergeEndpoints(local, seen);
-    if (all.length === local.length || this.closed) return;
-    ms.setLocalEndpoints(all);
-    await this.control
-      ?.setEndpoints(all)
-      .catch((err: unknown) => this.log.debug(`endpoints: ${(err as Error).message}`));
+  /**
+   * Discovers our endpoints (unless given) and keeps them current: re-STUN while active, and on
+   * a change of the host's addresses also direct paths, DERP and control start afresh.
+   */
+  private discover(ms: Magicsock): EndpointDiscovery {
+    const discovery = new EndpointDiscovery({
+      port: ms.port,
+      stun: (host, port) => ms.stun(host, port),
+      derpMap: () => this.netmap?.derpMap as DerpMap | undefined,
+      sends: () => ms.stats.udpOut + ms.stats.derpOut,
+      onEndpoints: (all) => {
+        ms.setLocalEndpoints(all);
+        this.control
+          ?.setEndpoints(all)
+          .catch((err: unknown) => this.log.debug(`endpoints: ${(err as Error).message}`));
+      },
+      onLinkChange: () => {
+        ms.noteLinkChange();
+        this.control?.rebind();
+      },
+      logger: this.log,
+    });
+    this.closers.add(() => discovery.close());
+    return discovery;
   }
 
   /** The peer node a host names (MagicDNS short name, FQDN or tailnet address). */
@@ -375,19 +394,9 @@ export class Tailnet extends EventEmitter {
     return sock;
   }
 
-  /** WHATWG fetch over the tailnet (undici with our dial as its connector). */
-  async fetch(url: string | URL, init?: RequestInit): Promise<Response> {
-    // Loaded on first use: undici costs a node ~15 MB of memory, and many never fetch.
-    const { Agent, fetch: undiciFetch } = await import('undici');
-    this.dispatcher ??= new Agent({
-      connect: (o, cb) => {
-        this.dial(o.hostname, Number(o.port) || (o.protocol === 'https:' ? 443 : 80)).then(
-          (s) => cb(null, s as unknown as net.Socket),
-          (e: Error) => cb(e, null),
-        );
-      },
-    });
-    return undiciFetch(url, { ...init, dispatcher: this.dispatcher });
+  /** WHATWG fetch over the tailnet (fetch.ts: undici on Node and Deno, our HTTP/1.1 client elsewhere). */
+  fetch(url: string | URL, init?: RequestInit): Promise<Response> {
+    return this.fetcher.fetch(url, init);
   }
 
   /** Carries tailnet TCP connections to `port` to `127.0.0.1:localPort` (tailscale serve --tcp). */
@@ -485,7 +494,7 @@ export class Tailnet extends EventEmitter {
     this.closed = true;
     // Reset every tailnet connection first: listeners and forwarders then close at once
     // instead of waiting for keep-alive clients.
-    await this.dispatcher?.destroy();
+    await this.fetcher.close();
     this.tcp?.close();
     this.udp?.close();
     for (const c of this.closers) await c();
@@ -495,9 +504,4 @@ export class Tailnet extends EventEmitter {
     await this.magicsock?.close();
     this.emit('close');
   }
-}
-
-/** `ip:0` / `[ip]:0` with the node's UDP port in place of 0 (the port is only known once bound). */
-function withPort(endpoint: string, port: number): string {
-  return endpoint.endsWith(':0') ? `${endpoint.slice(0, -1)}${port}` : endpoint;
 }

@@ -8,6 +8,7 @@
  */
 import * as nodeCrypto from 'node:crypto';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { nativeChaCha20Poly1305 } from '../platform/native-chacha.js';
 import { MESSAGE_TRANSPORT, MESSAGE_TRANSPORT_HEADER_SIZE, TAG_SIZE } from './constants.js';
 import { writeCounter, writeU32 } from './messages.js';
 import { LoopOpenVector, LoopSealVector, type OpenVector, type SealVector } from './vector.js';
@@ -160,16 +161,13 @@ class NobleAead implements TransportAead {
   }
 }
 
-const nodeHasChaCha = nodeCrypto.getCiphers().includes('chacha20-poly1305');
-
 /**
- * The engine by name; `'node'` falls back to noble where node:crypto lacks ChaCha20-Poly1305,
- * `'wasm'` to the `'node'` choice where WebAssembly SIMD is unavailable.
+ * The engine by name; `'node'` falls back to WASM, then noble, where node:crypto cannot run
+ * ChaCha20-Poly1305 (Bun; tried, see platform/native-chacha.ts), `'wasm'` to the `'node'`
+ * choice where WebAssembly SIMD is unavailable.
  */
 export function transportAead(name: AeadEngineName = 'node'): TransportAead {
-  if (name === 'wasm') {
-    const wasm = WasmAead.create();
-    if (wasm) return wasm;
-  }
-  return name !== 'noble' && nodeHasChaCha ? new NodeAead() : new NobleAead();
+  if (name === 'noble') return new NobleAead();
+  if (name === 'node' && nativeChaCha20Poly1305) return new NodeAead();
+  return WasmAead.create() ?? (nativeChaCha20Poly1305 ? new NodeAead() : new NobleAead());
 }

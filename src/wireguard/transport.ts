@@ -89,7 +89,7 @@ export class TransportPath {
   }
 
   endBurst(): void {
-    if (--this.burstDepth === 0) this.flush();
+    if (this.burstDepth > 0 && --this.burstDepth === 0) this.flush();
   }
 
   /**
@@ -117,19 +117,22 @@ export class TransportPath {
     tx.seal();
     const bind = this.host.bind;
     let last: Peer | undefined;
-    for (let i = 0; i < n; i++) {
-      const peer = this.txPeers[i]!;
-      this.txPeers[i] = undefined;
-      const msg = tx.message(i);
-      if (peer.endpoint && !peer.removed) bind.send(peer.endpoint, msg);
-      peer.txBytes += msg.length;
-      if (peer !== last) {
-        last?.authenticatedPacketsSent();
-        last = peer;
+    try {
+      for (let i = 0; i < n; i++) {
+        const peer = this.txPeers[i]!;
+        this.txPeers[i] = undefined;
+        const msg = tx.message(i);
+        if (peer.endpoint && !peer.removed) bind.send(peer.endpoint, msg);
+        peer.txBytes += msg.length;
+        if (peer !== last) {
+          last?.authenticatedPacketsSent();
+          last = peer;
+        }
       }
+      last!.authenticatedPacketsSent();
+    } finally {
+      tx.clear();
     }
-    last!.authenticatedPacketsSent();
-    tx.clear();
   }
 
   // ---- receive ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
+import { canonicalIPv6 } from '../platform/ipv6.js';
 import type { Bind, Endpoint } from './bind.js';
 import { WireGuardError } from './errors.js';
 
@@ -48,6 +49,13 @@ export class UdpEndpoint implements Endpoint {
 
   /** The endpoint for an address that is already canonical (as node:dgram reports senders). */
   static intern(address: string, port: number, family: 4 | 6): UdpEndpoint {
+    // A burst comes from one sender: most calls ask for the endpoint the previous one got.
+    if (last !== undefined && port === last.port && address === last.address) return last;
+    last = UdpEndpoint.lookup(address, port, family);
+    return last;
+  }
+
+  private static lookup(address: string, port: number, family: 4 | 6): UdpEndpoint {
     let byPort = interned.get(address);
     if (byPort === undefined) {
       if (internedCount >= MAX_INTERNED) {
@@ -74,16 +82,17 @@ export class UdpEndpoint implements Endpoint {
       throw new WireGuardError('BAD_CONFIG', 'endpoint port must be 1-65535');
     }
     if (family === 4) return UdpEndpoint.intern(address, port, 4);
-    // SocketAddress formats through the same inet_ntop as received datagrams' addresses,
-    // so a configured endpoint and a reply from it get the same key. It drops the zone.
-    const zone = address.includes('%') ? address.slice(address.indexOf('%')) : '';
-    const canonical = new net.SocketAddress({ address, family: 'ipv6' }).address;
-    return UdpEndpoint.intern(canonical + zone, port, 6);
+    // Canonical as received datagrams' addresses are, so a configured endpoint and a reply
+    // from it get the same key.
+    const at = address.indexOf('%');
+    const zone = at < 0 ? '' : address.slice(at);
+    return UdpEndpoint.intern(canonicalIPv6(at < 0 ? address : address.slice(0, at)) + zone, port, 6);
   }
 }
 
 const interned = new Map<string, Map<number, UdpEndpoint>>();
 let internedCount = 0;
+let last: UdpEndpoint | undefined;
 
 /** Parse `1.2.3.4:51820` or `[fd00::1]:51820` (IP literals only; see {@link resolveEndpoint}). */
 export function parseEndpoint(text: string): UdpEndpoint {

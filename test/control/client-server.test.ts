@@ -260,6 +260,20 @@ describe('client ↔ embedded server', () => {
     expect(again.self.name).toBe('beta.tailnet.internal.');
   });
 
+  it('rebind() drops the connection: the stream comes back on a new one and endpoint updates go through', async () => {
+    const srv = await rig.server();
+    const key = await srv.createAuthKey({ reusable: true });
+    const a = await up(srv.url, 'alpha', key);
+    const b = await up(srv.url, 'beta', key);
+    const before = b.netmap;
+    b.rebind();
+    // A new stream starts with a full map again.
+    await b.waitForNetmap((m) => m !== before && m.seq === 1, 5_000);
+    await b.setEndpoints(['192.0.2.9:41641']);
+    const id = [...(await a.waitForNetmap((m) => m.peers.size === 1, 5_000)).peers.keys()][0]!;
+    await a.waitForNetmap((m) => m.peers.get(id)?.endpoints[0] === '192.0.2.9:41641', 5_000);
+  });
+
   it('the server answers malformed and outdated requests with errors, not crashes', async () => {
     const srv = await rig.server();
     expect((await fetch(`${srv.url}/key`)).status).toBe(400);

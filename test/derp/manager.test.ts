@@ -96,6 +96,22 @@ describe('DerpClientManager', () => {
     expect(got).toEqual(['1:one', '1:two']);
   });
 
+  it('reconnect() drops the connection and dials again at once (after the host moved)', async () => {
+    const s = await server();
+    const map = mapOf({ id: 1, port: s.port });
+    const a = manager(map, { maxBackoffMs: 5000 });
+    const b = manager(map);
+    const got: string[] = [];
+    b.onPacket((_region, _src, data) => got.push(Buffer.from(data).toString()));
+    await a.setHome(1);
+    await b.setHome(1);
+    a.reconnect();
+    await until('redialled', () => (a.connectCount(1) === 2 && a.isConnected(1) ? true : undefined));
+    a.send(1, b.publicKey, Buffer.from('after'));
+    await until('delivered', () => (got.length === 1 ? true : undefined));
+    expect(got).toEqual(['after']);
+  });
+
   it('opens a peer region on demand, holds packets while connecting, and closes it when idle', async () => {
     const home = await server();
     const other = await server();

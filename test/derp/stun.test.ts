@@ -45,6 +45,10 @@ describe('STUN codec', () => {
     const r6 = stunResponse(tx, '2001:db8::1', 3478);
     expect(r6.length).toBe(44);
     expect(parseStunResponse(r6)).toMatchObject({ ip: '2001:db8:0:0:0:0:0:1', port: 3478 });
+    // An IPv4 address mapped into IPv6 (family 2), as a dual-stack server such as Headscale's answers.
+    const mapped = stunResponse(tx, '::ffff:c000:207', 41641);
+    expect(mapped.length).toBe(44);
+    expect(parseStunResponse(mapped)).toMatchObject({ ip: '192.0.2.7', port: 41641 });
     // RFC 5389 §15.2: the port is XORed with the cookie's top 16 bits.
     expect(r4.readUInt16BE(26)).toBe(41641 ^ 0x2112);
     expect(() => parseStunResponse(stunRequest(tx))).toThrow(expect.objectContaining({ code: 'BAD_STUN' }));

@@ -2,7 +2,7 @@
 // stack end to end with no external peer, so it runs everywhere, fast.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalTailnet, startLocalTailnet } from '../../src/tailnet/local.js';
 import { Tailnet, type TailnetOptions } from '../../src/tailnet/tailnet.js';
+import { scriptArgv } from '../platform/run-script.js';
 
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
 const digest = (b: Buffer): [number, string] => [b.length, createHash('sha256').update(b).digest('hex')];
@@ -131,7 +132,7 @@ describe('the embedded local tailnet', () => {
     async () => {
       const script = `
       import { Tailnet } from ${JSON.stringify(DIST)};
-      const [controlURL, authKey, stateDir] = process.argv.slice(1);
+      const [controlURL, authKey, stateDir] = process.argv.slice(2);
       const tn = new Tailnet({ hostname: 'child', controlURL, authKey, stateDir, endpoints: [] });
       const st = await tn.up();
       console.log('up', st.self.addresses[0]);
@@ -139,11 +140,10 @@ describe('the embedded local tailnet', () => {
       await tn.close();
       console.log('closed');`;
       // No process.exit anywhere: the child must end because nothing is left running.
-      const { stdout } = await promisify(execFile)(
-        process.execPath,
-        ['--input-type=module', '-e', script, local.controlURL, await local.authKey(), tmp('qs-child-')],
-        { timeout: 30_000 },
-      );
+      const file = join(tmp('qs-script-'), 'child.mjs');
+      writeFileSync(file, script);
+      const [cmd, args] = scriptArgv(file, [local.controlURL, await local.authKey(), tmp('qs-child-')]);
+      const { stdout } = await promisify(execFile)(cmd, args, { timeout: 30_000 });
       expect(stdout.trim().split('\n')).toEqual([expect.stringMatching(/^up 100\.64\.\d+\.\d+$/), 'closed']);
     },
   );

@@ -99,6 +99,16 @@ describe('PeerPath', () => {
     expect(await q).toBeUndefined();
   });
 
+  it('a ping alone starts heartbeats, which send CallMeMaybe so a NAT can open from the peer side', () => {
+    const r = rig();
+    r.path.setEndpoints([A]);
+    void r.path.ping();
+    expect(r.cmm()).toBe(0);
+    r.clock.advance(HEARTBEAT_INTERVAL);
+    expect(r.cmm()).toBe(1);
+    r.path.close();
+  });
+
   it('prefers lower latency, loopback and private addresses (betterAddr)', () => {
     expect(betterAddr({ addr: LO, latency: 5 }, { addr: A, latency: 5 })).toBe(true);
     expect(betterAddr({ addr: A, latency: 1 }, { addr: { ip: '198.51.100.1', port: 1 }, latency: 20 })).toBe(

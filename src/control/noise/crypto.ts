@@ -1,11 +1,14 @@
 /**
  * The Noise primitives of ts2021 (control/controlbase/handshake.go): HASH = BLAKE2s-256,
  * HKDF with HMAC-BLAKE2s, ChaCha20-Poly1305, X25519. Records use node:crypto's AEAD, which is
- * several times faster than a pure-JS one; BLAKE2s comes from OpenSSL when it has it.
+ * several times faster than a pure-JS one, and noble's where the runtime has none (Bun);
+ * BLAKE2s comes from OpenSSL when it has it.
  */
 import * as nodeCrypto from 'node:crypto';
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { blake2s } from '@noble/hashes/blake2.js';
 import { hmac } from '@noble/hashes/hmac.js';
+import { nativeChaCha20Poly1305 } from '../../platform/native-chacha.js';
 
 const nativeBlake2s = nodeCrypto.getHashes().includes('blake2s256');
 const EMPTY = new Uint8Array(0);
@@ -52,6 +55,10 @@ export function seal(
   plaintext: Uint8Array,
   aad: Uint8Array = EMPTY,
 ): Buffer {
+  if (!nativeChaCha20Poly1305) {
+    const sealed = chacha20poly1305(key, nonce, aad).encrypt(plaintext);
+    return Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
+  }
   const c = nodeCrypto.createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
   if (aad.length > 0) c.setAAD(aad, { plaintextLength: plaintext.length });
   const body = c.update(plaintext);
@@ -67,6 +74,14 @@ export function open(
   aad: Uint8Array = EMPTY,
 ): Buffer | undefined {
   if (ciphertext.length < 16) return undefined;
+  if (!nativeChaCha20Poly1305) {
+    try {
+      const body = chacha20poly1305(key, nonce, aad).decrypt(ciphertext);
+      return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    } catch {
+      return undefined; // noble throws only for a tag that does not verify (lengths are checked above)
+    }
+  }
   const d = nodeCrypto.createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
   const bodyLen = ciphertext.length - 16;
   d.setAuthTag(ciphertext.subarray(bodyLen));

@@ -12,11 +12,14 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
 import { decodeMapRequest, decodeRegisterRequest } from '../decode.js';
+import { UPGRADE_HEADER_VALUE } from '../dial.js';
 import { ProtocolError } from '../errors.js';
 import { type ControlLogger, silentLogger } from '../logger.js';
 import type { DERPMap, MapRequest } from '../tailcfg.js';
 import { MIN_CAPABILITY_VERSION } from '../version.js';
+import type { WebSocketLike } from '../ws-stream.js';
 import { AdminCredential, localAdminURL } from './admin.js';
 import { AuthKeyStore, type NewAuthKeyOptions } from './authkeys.js';
 import { handleRegister } from './handlers.js';
@@ -33,7 +36,7 @@ import { serveRegisterHTTP } from './register-page.js';
 import { Registry } from './registry.js';
 import { MapSession } from './session.js';
 import { type NodeRecord, ServerStore } from './store.js';
-import { type AcceptedNoise, acceptNoise } from './upgrade.js';
+import { type AcceptedNoise, acceptNoise, acceptNoiseWebSocket } from './upgrade.js';
 
 export interface ControlServerOptions {
   stateDir: string;
@@ -72,6 +75,13 @@ export class ControlServer {
   readonly #opts: ControlServerOptions;
   readonly #log: ControlLogger;
   readonly #http: http.Server;
+  /** ts2021 over WebSocket; compression off, as Tailscale's (Noise records do not compress). */
+  readonly #wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: 1 << 20,
+    handleProtocols: (offered) => (offered.has(UPGRADE_HEADER_VALUE) ? UPGRADE_HEADER_VALUE : false),
+  });
   readonly #sessions = new Set<MapSession>();
   readonly #conns = new Set<AcceptedNoise>();
   /** Requests being handled: close() waits for them, so no state write outlives the server. */
@@ -263,7 +273,8 @@ export class ControlServer {
         res.writeHead(400, { 'content-type': 'text/plain' }).end('capability version must be set\n');
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/json' });
+      // CORS: a web page from another origin reads the key before it opens its WebSocket.
+      res.writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*' });
       res.end(
         `${JSON.stringify({ legacyPublicKey: `mkey:${'0'.repeat(64)}`, publicKey: this.registry.noiseKey.publicKey.toString() })}\n`,
       );
@@ -281,12 +292,30 @@ export class ControlServer {
   }
 
   #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (new URL(req.url ?? '/', 'http://x').pathname !== '/ts2021') {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname !== '/ts2021') {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       return;
     }
+    if (String(req.headers.upgrade).toLowerCase() === 'websocket') {
+      // Any origin, as Tailscale's server allows: the Noise handshake, not the page, is what authenticates.
+      this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        const accepted = acceptNoiseWebSocket(
+          ws as unknown as WebSocketLike,
+          url,
+          this.registry.noiseKey,
+          this.#minVersion,
+        );
+        if (accepted) this.#serve(accepted);
+      });
+      return;
+    }
     const accepted = acceptNoise(req, socket, head, this.registry.noiseKey, this.#minVersion);
-    if (!accepted) return;
+    if (accepted) this.#serve(accepted);
+  }
+
+  /** Runs HTTP/2 over an accepted Noise connection and routes its requests. */
+  #serve(accepted: AcceptedNoise): void {
     this.#conns.add(accepted);
     accepted.conn.on('close', () => this.#conns.delete(accepted));
     accepted.conn.on('error', (err) => this.#log.debug(`noise connection: ${err.message}`));

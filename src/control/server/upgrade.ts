@@ -2,7 +2,8 @@
  * The server side of the ts2021 upgrade (controlhttp/controlhttpserver AcceptHTTP): check
  * `Upgrade: tailscale-control-protocol` and the base64 initiation in X-Tailscale-Handshake,
  * answer 101, then the Noise response; a refused initiation gets a Noise error frame (type 3)
- * with a reason, as controlbase.Server's sendErr does.
+ * with a reason, as controlbase.Server's sendErr does. A WebSocket upgrade of the same path
+ * (what a web page can make) carries the same byte stream.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -11,6 +12,7 @@ import type { MachinePrivate, MachinePublic } from '../keys.js';
 import { NoiseConn } from '../noise/conn.js';
 import { encodeFrame, MSG_ERROR } from '../noise/frames.js';
 import { initiationVersion, serverAccept } from '../noise/handshake.js';
+import { type WebSocketLike, webSocketStream } from '../ws-stream.js';
 
 export interface AcceptedNoise {
   conn: NoiseConn;
@@ -63,5 +65,37 @@ export function acceptNoise(
   (socket as Duplex & { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
   socket.write(hs.response);
   const conn = new NoiseConn(socket, hs.keys, { initial: head });
+  return { conn, machineKey: hs.clientMachineKey, protocolVersion: hs.clientVersion };
+}
+
+/**
+ * Accepts ts2021 over a WebSocket (controlhttpserver acceptWebsocket): the initiation comes in
+ * the URL's query, and no early payload is sent. A bad initiation closes the socket with
+ * 1008 (policy violation), as Tailscale's server does.
+ */
+export function acceptNoiseWebSocket(
+  ws: WebSocketLike,
+  requestURL: URL,
+  noiseKey: MachinePrivate,
+  minVersion: number,
+): AcceptedNoise | undefined {
+  const refuse = (why: string): undefined => {
+    ws.close(1008, why);
+    return undefined;
+  };
+  if (ws.protocol !== UPGRADE_HEADER_VALUE) return refuse('client must speak the control subprotocol');
+  const initB64 = requestURL.searchParams.get(HANDSHAKE_HEADER_NAME);
+  if (!initB64) return refuse('missing Tailscale handshake parameter');
+  const init = Buffer.from(initB64, 'base64');
+  let hs: ReturnType<typeof serverAccept>;
+  try {
+    hs = serverAccept(noiseKey, init);
+  } catch (err) {
+    return refuse(`noise handshake failed: ${(err as Error).message}`.slice(0, 120));
+  }
+  if (initiationVersion(init) < minVersion) return refuse(`unsupported client version ${hs.clientVersion}`);
+  const stream = webSocketStream(ws);
+  stream.write(hs.response);
+  const conn = new NoiseConn(stream, hs.keys);
   return { conn, machineKey: hs.clientMachineKey, protocolVersion: hs.clientVersion };
 }

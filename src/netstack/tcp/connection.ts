@@ -51,6 +51,11 @@ export interface ConnectionHost {
   readonly txChecksumOffload: boolean;
   readonly stats: { timeouts: number; probes: number; recoveries: number; spurious: number };
   readonly wheel: TimerWheel;
+  /**
+   * `n` bytes to build one outgoing packet in, valid until the next call: links copy what they
+   * keep (PacketLink.writePacket), so one buffer serves every segment.
+   */
+  packetBuffer(n: number): Uint8Array;
   /** Hands a packet with the IP header room filled by the caller to the IP layer. */
   send(packet: Uint8Array, c: TcpConnection): void;
   /** Queues `c` for a flush at the end of this event-loop turn. */

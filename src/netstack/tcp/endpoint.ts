@@ -82,6 +82,9 @@ export class TcpEndpoint implements ConnectionHost {
   private readonly portUse = new Map<number, number>();
   private readonly isn = new IsnGenerator();
   private readonly seg = new TcpSegment();
+  /** Where outgoing segments are built (see {@link packetBuffer}), and its last view. */
+  private readonly scratch: ArrayBuffer;
+  private packetView: Uint8Array;
   private dirty: TcpConnection[] = [];
   private flushScheduled = false;
   private challengeWindow = 0;
@@ -94,6 +97,8 @@ export class TcpEndpoint implements ConnectionHost {
   ) {
     this.options = resolveTcpOptions(options);
     this.txChecksumOffload = stack.txChecksumOffload;
+    this.scratch = new ArrayBuffer(stack.mtu);
+    this.packetView = new Uint8Array(this.scratch, 0, 0);
     stack.registerProtocol(IpProtocol.TCP, (pkt) => this.input(pkt));
     // A burst of segments in gets one flush: one ACK decision and one burst of segments out.
     stack.onBurstEnd(() => this.flush());
@@ -193,6 +198,12 @@ export class TcpEndpoint implements ConnectionHost {
     this.wheel.stop();
     this.listeners.clear();
     this.stack.unregisterProtocol(IpProtocol.TCP);
+  }
+
+  packetBuffer(n: number): Uint8Array {
+    // Bulk segments repeat one length: keep the view while it does.
+    if (this.packetView.length !== n) this.packetView = new Uint8Array(this.scratch, 0, n);
+    return this.packetView;
   }
 
   send(packet: Uint8Array, c: TcpConnection): void {

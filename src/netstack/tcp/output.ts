@@ -18,26 +18,6 @@ import {
 } from './segment.js';
 import { seqAdd, seqDiff, seqGt, seqLt, seqMax, seqMin } from './seq.js';
 
-const SLAB = 256 * 1024;
-let slab = new ArrayBuffer(SLAB);
-let slabUsed = 0;
-
-/**
- * Room for one outgoing packet, carved from a shared slab: one ArrayBuffer per ~180 segments
- * instead of one each (V8's allocation, not the copy, dominated). Regions are never reused, so
- * a packet the link keeps stays intact; 8-byte alignment keeps the TCP header word-aligned
- * for the checksum. Every byte is written by the caller and the stack, so no zero fill is needed.
- */
-function allocPacket(n: number): Uint8Array {
-  if (slabUsed + n > SLAB) {
-    slab = new ArrayBuffer(SLAB);
-    slabUsed = 0;
-  }
-  const p = new Uint8Array(slab, slabUsed, n);
-  slabUsed += (n + 7) & ~7;
-  return p;
-}
-
 const fields: TcpHeaderFields = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0 };
 
 /** Builds and sends one segment; `len` payload bytes come from the send buffer at `seq`. */
@@ -66,7 +46,7 @@ export function transmit(c: TcpConnection, now: number, seq: number, len: number
     while (f.sackCount > 0 && optionsLength(f) + len > c.ourMss) f.sackCount--;
   }
   const tcpLen = 20 + optionsLength(f) + len;
-  const packet = allocPacket(c.ipHeaderLength + tcpLen);
+  const packet = c.host.packetBuffer(c.ipHeaderLength + tcpLen);
   const off = c.ipHeaderLength;
   const hl = writeTcpHeader(packet, off, f);
   if (len > 0) c.sendBuf.copyOut(seqDiff(seq, c.sndUna), len, packet, off + hl);

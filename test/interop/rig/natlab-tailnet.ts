@@ -1,0 +1,172 @@
+// A tailnet on the NAT lab: Headscale with its embedded DERP and STUN in the lab's internet namespace, one
+// reusable auth key, one blob of random bytes for transfers, and nodes (tailscaled or ours) started on new
+// hosts behind a site's router. A test file builds one of these and reads as its scenarios.
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HEADSCALE, missingPeers, tempDir } from '../control-peers.js';
+import { type Cleanup, exec, execIn, type Spawned, spawnIn, waitFor } from './exec.js';
+import { NatLab, SERVER_V4, type Site } from './natlab.js';
+import { CLI, LabOurs, LabTailscaled } from './natlab-nodes.js';
+import { sweepLeftovers } from './netns.js';
+import { checkRequirements } from './requirements.js';
+
+const CONTROL_PORT = 8080;
+const MB = 1024 * 1024;
+/** The first node's UDP port; each node gets the next. */
+const FIRST_PORT = 41641;
+
+/** What a NAT lab run needs from this machine: root, namespaces, nftables, the real peers and our build. */
+export function natlabMissing(): string[] {
+  return [
+    ...checkRequirements(['root', 'netns', 'ip', 'nft', 'curl', 'sysctl', 'bash']),
+    ...missingPeers(['headscale', 'tailscaled', 'tailscale']),
+    ...(CLI ? [] : ['dist/cli/main.js (npm run build)']),
+  ];
+}
+
+/** Headscale in the lab's internet namespace: control, its embedded DERP (region 999) and STUN on :3478. */
+export class LabControl {
+  readonly url = `http://${SERVER_V4}:${CONTROL_PORT}`;
+  private constructor(
+    readonly config: string,
+    readonly proc: Spawned,
+  ) {}
+
+  static async start(lab: NatLab): Promise<LabControl> {
+    const dir = await tempDir(lab.cleanup, 'qs-natlab-hs-');
+    const config = join(dir, 'config.yaml');
+    await writeFile(
+      config,
+      [
+        `server_url: http://${SERVER_V4}:${CONTROL_PORT}`,
+        `listen_addr: ${SERVER_V4}:${CONTROL_PORT}`,
+        'metrics_listen_addr: ""',
+        'grpc_listen_addr: 127.0.0.1:50443',
+        'disable_check_updates: true',
+        `unix_socket: ${join(dir, 'headscale.sock')}`,
+        'unix_socket_permission: "0770"',
+        `noise: { private_key_path: ${join(dir, 'noise_private.key')} }`,
+        'prefixes: { v4: 100.64.0.0/10, v6: "fd7a:115c:a1e0::/48", allocation: sequential }',
+        `database: { type: sqlite, sqlite: { path: ${join(dir, 'db.sqlite')}, write_ahead_log: true } }`,
+        'derp:',
+        '  server: { enabled: true, region_id: 999, region_code: lab, region_name: NAT lab, verify_clients: true,',
+        `            stun_listen_addr: "0.0.0.0:3478", private_key_path: ${join(dir, 'derp.key')},`,
+        `            automatically_add_embedded_derp_region: true, ipv4: ${SERVER_V4} }`,
+        '  urls: []',
+        '  paths: []',
+        '  auto_update_enabled: false',
+        'dns: { magic_dns: true, base_domain: natlab.test, override_local_dns: false, nameservers: { global: [] } }',
+        'node: { expiry: 0, ephemeral: { inactivity_timeout: 120s } }',
+        'log: { level: info, format: text }',
+        'policy: { mode: file, path: "" }',
+        'logtail: { enabled: false }',
+        '',
+      ].join('\n'),
+    );
+    const proc = spawnIn(lab.inet, HEADSCALE, ['-c', config, 'serve'], { cleanup: lab.cleanup });
+    const control = new LabControl(config, proc);
+    await waitFor(
+      'headscale /health in the lab',
+      async () => {
+        if (!proc.isRunning()) throw new Error(`headscale exited:\n${proc.output()}`);
+        const r = await execIn(lab.inet, 'curl', ['-fsS', '--max-time', '1', `${control.url}/health`], {
+          check: false,
+        });
+        return r.code === 0 ? true : undefined;
+      },
+      30_000,
+      200,
+    );
+    return control;
+  }
+
+  async cli(args: string[]): Promise<string> {
+    return (await exec(HEADSCALE, ['-c', this.config, ...args], { timeoutMs: 20_000 })).stdout;
+  }
+
+  /** A reusable pre-auth key of a fresh user. */
+  async authKey(user = 'lab'): Promise<string> {
+    await this.cli(['users', 'create', user]);
+    const users = JSON.parse(await this.cli(['users', 'list', '-o', 'json'])) as {
+      id: number;
+      name: string;
+    }[];
+    const id = users.find((u) => u.name === user)?.id;
+    if (id === undefined) throw new Error(`headscale did not list user ${user}`);
+    return (await this.cli(['preauthkeys', 'create', '-u', String(id), '-e', '1h', '--reusable']))
+      .trim()
+      .split('\n')
+      .pop()!
+      .trim();
+  }
+}
+
+export interface BlobFile {
+  path: string;
+  sha256(mb: number): string;
+}
+
+/** A file of `mb` MiB of random bytes in a temp dir, with the sha256 of each whole-MiB prefix on demand. */
+export async function blobFile(cleanup: Cleanup, mb: number): Promise<BlobFile> {
+  const dir = await tempDir(cleanup, 'qs-natlab-blob-');
+  const data = randomBytes(mb * MB);
+  const path = join(dir, 'blob');
+  await writeFile(path, data);
+  const cache = new Map<number, string>();
+  return {
+    path,
+    sha256(n: number): string {
+      let s = cache.get(n);
+      if (s === undefined) {
+        s = createHash('sha256')
+          .update(data.subarray(0, n * MB))
+          .digest('hex');
+        cache.set(n, s);
+      }
+      return s;
+    },
+  };
+}
+
+/** The lab, its control server and the nodes started on it. */
+export class TailnetLab {
+  private nextPort = FIRST_PORT;
+  private constructor(
+    readonly lab: NatLab,
+    readonly control: LabControl,
+    readonly authKey: string,
+    readonly blob: BlobFile,
+  ) {}
+
+  /** Sweeps what crashed runs left, then builds the lab, starts Headscale and writes a blob of `blobMB` MiB. */
+  static async create(cleanup: Cleanup, blobMB: number): Promise<TailnetLab> {
+    await sweepLeftovers();
+    const lab = await NatLab.create(cleanup);
+    const control = await LabControl.start(lab);
+    return new TailnetLab(lab, control, await control.authKey(), await blobFile(cleanup, blobMB));
+  }
+
+  get cleanup(): Cleanup {
+    return this.lab.cleanup;
+  }
+
+  private options() {
+    return {
+      controlURL: this.control.url,
+      authKey: this.authKey,
+      port: this.nextPort++,
+      blob: this.blob.path,
+    };
+  }
+
+  /** A real tailscaled on a new host behind `site`, logged in. */
+  async tailscaled(site: Site, name: string): Promise<LabTailscaled> {
+    return LabTailscaled.start(this.cleanup, await this.lab.addHost(site, name), name, this.options());
+  }
+
+  /** Our node on a new host behind `site`, up. */
+  async ours(site: Site, name: string): Promise<LabOurs> {
+    return LabOurs.start(this.cleanup, await this.lab.addHost(site, name), name, this.options());
+  }
+}
