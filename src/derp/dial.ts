@@ -89,12 +89,15 @@ function portOf(url: URL): number {
  * certificate in the chain has no counterpart here.
  */
 function checkPin(
-  socket: TLSSocket,
+  socket: TLSSocket | null | undefined,
   tls: DerpTlsOptions | undefined,
   serverName: string,
 ): string | undefined {
   const pin = tls?.certName?.startsWith('sha256-raw:') ? tls.certName.slice('sha256-raw:'.length) : undefined;
   if (pin === undefined) return undefined;
+  // Fail closed where the runtime does not show the connection (Bun's WebSocket upgrade).
+  if (typeof socket?.getPeerX509Certificate !== 'function')
+    return 'cannot check the pinned certificate: the runtime does not expose the TLS connection';
   const cert = socket.getPeerX509Certificate();
   if (!cert) return 'server sent no certificate';
   if (createHash('sha256').update(cert.raw).digest('hex') !== pin)
@@ -214,7 +217,7 @@ async function dialWebSocket(url: URL, opts: DialOptions, timeoutMs: number): Pr
     };
     ws.on('upgrade', (res) => {
       if (!tls) return;
-      const bad = checkPin(res.socket as TLSSocket, opts.tls, hostOf(wsUrl));
+      const bad = checkPin(res.socket as TLSSocket | null, opts.tls, hostOf(wsUrl));
       if (bad) fail(bad);
     });
     ws.once('error', (err) => fail(errorMessage(err), err));

