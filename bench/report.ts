@@ -1,10 +1,12 @@
 /**
- * Benchmark results: a table on stdout and a JSON file under bench/results/. Figures are
- * reported next to a reference measured in the same run, since these machines are shared.
+ * Benchmark results: a table on stdout, and a JSON file and an SVG chart (bench/chart.ts) under
+ * bench/results/. Figures are reported next to a reference measured in the same run, since these
+ * machines are shared.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { renderChart } from './chart.js';
 
 export interface Row {
   name: string;
@@ -34,9 +36,13 @@ export class Report {
     return a && b ? a.value / b.value : undefined;
   }
 
-  write(dir: string): string {
+  /**
+   * Writes `<suite>-<date>.json` and `.svg` into `dir`, and the chart again as `<suite>.svg` into
+   * `latestDir` when given (the copy README shows); returns the JSON file's path.
+   */
+  write(dir: string, latestDir?: string): string {
     mkdirSync(dir, { recursive: true });
-    const file = join(dir, `${this.suite}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    const base = join(dir, `${this.suite}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
     const rows = this.rows.map((r) => {
       const ref = r.ratioTo ? this.rows.find((x) => x.name === r.ratioTo) : undefined;
       return ref ? { ...r, ratio: r.value / ref.value } : r;
@@ -47,8 +53,14 @@ export class Report {
       node: process.version,
       cpu: cpus()[0]?.model,
     };
-    writeFileSync(file, `${JSON.stringify({ ...meta, rows }, null, 2)}\n`);
-    return file;
+    writeFileSync(`${base}.json`, `${JSON.stringify({ ...meta, rows }, null, 2)}\n`);
+    const svg = renderChart({ suite: this.suite, date: meta.date, rows: this.rows });
+    writeFileSync(`${base}.svg`, svg);
+    if (latestDir) {
+      mkdirSync(latestDir, { recursive: true });
+      writeFileSync(join(latestDir, `${this.suite}.svg`), svg);
+    }
+    return `${base}.json`;
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- [suite ...]`: runs the named benchmark suites (all when none named),
- * prints tables and writes JSON to bench/results/.
+ * prints tables, writes JSON and an SVG chart to bench/results/, and the chart again to
+ * bench/charts/<suite>.svg (the latest, which README shows).
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +18,7 @@ const suites: Record<string, () => Promise<Report>> = Object.fromEntries(
 
 const here = dirname(fileURLToPath(import.meta.url));
 const resultsDir = join(here, '..', '..', 'bench', 'results');
+const chartsDir = join(here, '..', '..', 'bench', 'charts');
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((s) => !(s in suites));
@@ -27,5 +29,7 @@ if (unknown.length > 0) {
 for (const name of wanted.length > 0 ? wanted : Object.keys(suites)) {
   console.log(`\n== ${name}`);
   const report = await suites[name]!();
-  console.log(`  results: ${report.write(resultsDir)}`);
+  console.log(
+    `  results: ${report.write(resultsDir, chartsDir)} (and .svg; chart in bench/charts/${name}.svg)`,
+  );
 }

@@ -32,7 +32,6 @@ process.once('message', async (setup: PeersNodeSetup) => {
     controlURL: setup.controlURL,
     authKey: setup.authKey,
     stateDir,
-    derpHttp: true,
     port: setup.port,
     endpoints: [`127.0.0.1:${setup.port}`],
   });

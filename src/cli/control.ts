@@ -5,7 +5,6 @@
  */
 
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { ControlClient } from '../control/client.js';
 import { ControlError, NotLoggedInError } from '../control/errors.js';
 import type { NetMap, NetNode } from '../control/netmap.js';
@@ -17,45 +16,64 @@ import type { AclPolicy } from '../control/server/policy.js';
 import { ControlServer } from '../control/server/server.js';
 import type { DERPMap } from '../control/tailcfg.js';
 import { DerpHttpServer } from '../derp/http-server.js';
+import { loadOrCreateCertificate } from '../derp/self-signed.js';
 import { localDerpMap } from '../tailnet/local.js';
+import { parseCommand } from './command.js';
 import { UsageError } from './log.js';
+import {
+  CONTROL_APPROVE,
+  CONTROL_AUTHKEY,
+  CONTROL_LOGIN,
+  CONTROL_LOGOUT,
+  CONTROL_NETMAP,
+  CONTROL_PENDING,
+  CONTROL_REJECT,
+  CONTROL_SERVE,
+} from './spec/control.js';
 
-/** Usage text of `quackscale control`. */
-export const CONTROL_USAGE = `usage:
-  quackscale control serve --addr HOST:PORT --state-dir DIR [--derp | --derp-map FILE] [--derp-port PORT]
-                           [--policy FILE] [--base-domain DOMAIN] [--server-url URL]
-  quackscale control authkey --state-dir DIR [--reusable] [--ephemeral] [--tags tag:a,tag:b] [--ttl-hours N]
-  quackscale control approve --state-dir DIR [--user NAME] [--tags tag:a,tag:b] <login URL or id>
-  quackscale control reject --state-dir DIR <login URL or id>
-  quackscale control pending --state-dir DIR
-  quackscale control login --server URL [--authkey KEY] --state-dir DIR --hostname NAME [--ephemeral]
-  quackscale control netmap --state-dir DIR [--json]
-  quackscale control logout --state-dir DIR`;
+type Run = (argv: string[]) => Promise<number>;
+
+/** Control-plane and admin API errors end a command with status 1 and their message. */
+function reported(sub: string, run: Run): Run {
+  return async (argv) => {
+    try {
+      return await run(argv);
+    } catch (err) {
+      if (err instanceof ControlError || err instanceof AdminAPIError) {
+        console.error(`quackscale control ${sub}: ${err.message}`);
+        return 1;
+      }
+      throw err;
+    }
+  };
+}
+
+export const controlServe = reported('serve', serve);
+export const controlAuthkey = reported('authkey', authkey);
+export const controlApprove = reported('approve', (argv) => decide('approve', argv));
+export const controlReject = reported('reject', (argv) => decide('reject', argv));
+export const controlPending = reported('pending', pending);
+export const controlLogin = reported('login', login);
+export const controlNetmap = reported('netmap', netmap);
+export const controlLogout = reported('logout', logout);
+
+const SUBCOMMANDS: Record<string, Run> = {
+  serve: controlServe,
+  authkey: controlAuthkey,
+  approve: controlApprove,
+  reject: controlReject,
+  pending: controlPending,
+  login: controlLogin,
+  netmap: controlNetmap,
+  logout: controlLogout,
+};
 
 /** Runs `control <subcommand>`; resolves with the exit status (1 for control-plane errors). */
 export async function controlCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  try {
-    if (sub === 'serve') return await serve(rest);
-    if (sub === 'authkey') return await authkey(rest);
-    if (sub === 'approve' || sub === 'reject') return await decide(sub, rest);
-    if (sub === 'pending') return await pending(rest);
-    if (sub === 'login') return await login(rest);
-    if (sub === 'netmap') return await netmap(rest);
-    if (sub === 'logout') return await logout(rest);
-  } catch (err) {
-    if (err instanceof ControlError || err instanceof AdminAPIError) {
-      console.error(`quackscale control ${sub}: ${err.message}`);
-      return 1;
-    }
-    throw err;
-  }
-  throw new UsageError(sub ? `unknown control subcommand '${sub}'\n${CONTROL_USAGE}` : CONTROL_USAGE);
-}
-
-function need(v: string | undefined, flag: string): string {
-  if (!v) throw new UsageError(`${flag} is required\n${CONTROL_USAGE}`);
-  return v;
+  const run = sub === undefined ? undefined : SUBCOMMANDS[sub];
+  if (!run) throw new UsageError(sub ? `unknown control subcommand '${sub}'` : 'control wants a subcommand');
+  return run(rest);
 }
 
 async function readJSON<T>(path: string, what: string): Promise<T> {
@@ -67,38 +85,36 @@ async function readJSON<T>(path: string, what: string): Promise<T> {
 }
 
 async function serve(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      addr: { type: 'string' },
-      'state-dir': { type: 'string' },
-      'derp-map': { type: 'string' },
-      policy: { type: 'string' },
-      'base-domain': { type: 'string' },
-      derp: { type: 'boolean' },
-      'derp-port': { type: 'string' },
-      'server-url': { type: 'string' },
-    },
-  });
-  const addr = need(values.addr, '--addr');
+  const args = parseCommand(CONTROL_SERVE, argv);
+  if (!args) return 0;
+  const { values } = args;
+  const addr = values.addr;
   const m = /^(.*):(\d+)$/.exec(addr);
   if (!m) throw new UsageError(`--addr must be HOST:PORT, got '${addr}'`);
   const host = m[1]!.replace(/^\[|\]$/g, '');
   if (values.derp && values['derp-map']) throw new UsageError('--derp and --derp-map exclude each other');
   let derpMap = values['derp-map'] ? await readJSON<DERPMap>(values['derp-map'], '--derp-map') : undefined;
-  // --derp: our relay and STUN responder in this process, and a DERP map pointing at them.
-  const derp = values.derp
-    ? await DerpHttpServer.listen({ host, port: Number(values['derp-port'] ?? 0), stunPort: 0 })
-    : undefined;
-  if (derp) {
-    derpMap = localDerpMap(host, derp.port, derp.stun?.port ?? -1);
+  // --derp: our relay and STUN responder in this process, over TLS with a self-signed
+  // certificate pinned in the DERP map (so no client needs a flag), and a map pointing at them.
+  let derp: DerpHttpServer | undefined;
+  if (values.derp) {
+    const tls = await loadOrCreateCertificate(values['state-dir'], host);
+    derp = await DerpHttpServer.listen({
+      host,
+      port: Number(values['derp-port'] ?? 0),
+      stunPort: 0,
+      tls,
+      acceptPlainHttp: true,
+    });
+    derpMap = localDerpMap(derp, host, tls.certName);
     console.log(
-      `derp relay on ${derp.url} (plain HTTP: nodes use derpHttp / TS_DEBUG_USE_DERP_HTTP=1), STUN on udp ${derp.stun?.port}`,
+      `derp relay on ${derp.url} (${derp.addresses.join(', ')}; certificate pinned as ${tls.certName}), ` +
+        `STUN on udp ${derp.stun?.addresses.join(', ')}`,
     );
   }
   const policy = values.policy ? await readJSON<AclPolicy>(values.policy, '--policy') : undefined;
   const server = await ControlServer.create({
-    stateDir: need(values['state-dir'], '--state-dir'),
+    stateDir: values['state-dir'],
     derpMap,
     policy,
     baseDomain: values['base-domain'],
@@ -125,19 +141,12 @@ async function serve(argv: string[]): Promise<number> {
 }
 
 async function authkey(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      'state-dir': { type: 'string' },
-      reusable: { type: 'boolean' },
-      ephemeral: { type: 'boolean' },
-      tags: { type: 'string' },
-      'ttl-hours': { type: 'string' },
-    },
-  });
+  const args = parseCommand(CONTROL_AUTHKEY, argv);
+  if (!args) return 0;
+  const { values } = args;
   const ttlHours = values['ttl-hours'] === undefined ? 24 : Number(values['ttl-hours']);
   if (!Number.isFinite(ttlHours) || ttlHours < 0) throw new UsageError('--ttl-hours must be a number ≥ 0');
-  const store = new AuthKeyStore(need(values['state-dir'], '--state-dir'));
+  const store = new AuthKeyStore(values['state-dir']);
   const { key } = await store.create({
     reusable: values.reusable ?? false,
     ephemeral: values.ephemeral ?? false,
@@ -149,16 +158,11 @@ async function authkey(argv: string[]): Promise<number> {
 }
 
 async function decide(sub: 'approve' | 'reject', argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      'state-dir': { type: 'string' },
-      ...(sub === 'approve' ? { user: { type: 'string' }, tags: { type: 'string' } } : {}),
-    } as const,
-  });
-  const stateDir = need(values['state-dir'], '--state-dir');
-  if (positionals.length !== 1) throw new UsageError(`${sub} takes one login URL or id\n${CONTROL_USAGE}`);
+  const args = sub === 'approve' ? parseCommand(CONTROL_APPROVE, argv) : parseCommand(CONTROL_REJECT, argv);
+  if (!args) return 0;
+  const { values, positionals } = args;
+  const stateDir = values['state-dir'];
+  if (positionals.length !== 1) throw new UsageError(`${sub} takes one login URL or id`);
   const id = parseRegistrationId(positionals[0]!);
   if (!id)
     throw new UsageError(`'${positionals[0]!.slice(0, 120)}' is not a login URL (…/register/<id>) or id`);
@@ -185,8 +189,10 @@ async function decide(sub: 'approve' | 'reject', argv: string[]): Promise<number
 }
 
 async function pending(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { 'state-dir': { type: 'string' } } });
-  const res = (await adminRequest(need(values['state-dir'], '--state-dir'), 'GET', '/admin/pending')) as {
+  const args = parseCommand(CONTROL_PENDING, argv);
+  if (!args) return 0;
+  const { values } = args;
+  const res = (await adminRequest(values['state-dir'], 'GET', '/admin/pending')) as {
     pending: PendingView[];
   };
   for (const p of res.pending) {
@@ -212,20 +218,13 @@ async function firstNetmap(client: ControlClient): Promise<NetMap> {
 }
 
 async function login(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      server: { type: 'string' },
-      authkey: { type: 'string' },
-      'state-dir': { type: 'string' },
-      hostname: { type: 'string' },
-      ephemeral: { type: 'boolean' },
-    },
-  });
+  const args = parseCommand(CONTROL_LOGIN, argv);
+  if (!args) return 0;
+  const { values } = args;
   const client = await ControlClient.open({
-    serverURL: need(values.server, '--server'),
-    stateDir: need(values['state-dir'], '--state-dir'),
-    hostname: need(values.hostname, '--hostname'),
+    serverURL: values.server,
+    stateDir: values['state-dir'],
+    hostname: values.hostname,
     authKey: values.authkey,
     ephemeral: values.ephemeral ?? false,
     onAuthURL: (url) => console.log(`To authenticate, visit:\n\n\t${url}\n`),
@@ -241,11 +240,10 @@ async function login(argv: string[]): Promise<number> {
 }
 
 async function netmap(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { 'state-dir': { type: 'string' }, json: { type: 'boolean' } },
-  });
-  const stateDir = need(values['state-dir'], '--state-dir');
+  const args = parseCommand(CONTROL_NETMAP, argv);
+  if (!args) return 0;
+  const { values } = args;
+  const stateDir = values['state-dir'];
   const client = await ControlClient.open({ stateDir });
   try {
     if (!client.state.login)
@@ -280,8 +278,10 @@ async function netmap(argv: string[]): Promise<number> {
 }
 
 async function logout(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { 'state-dir': { type: 'string' } } });
-  const stateDir = need(values['state-dir'], '--state-dir');
+  const args = parseCommand(CONTROL_LOGOUT, argv);
+  if (!args) return 0;
+  const { values } = args;
+  const stateDir = values['state-dir'];
   const client = await ControlClient.open({ stateDir });
   try {
     await client.logout();

@@ -4,17 +4,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { DerpClient } from '../derp/client.js';
 import { DerpError } from '../derp/errors.js';
 import { DerpHttpServer } from '../derp/http-server.js';
 import { generateNodeKeyPair } from '../derp/keys.js';
+import { parseCommand } from './command.js';
 import { cliLogger, UsageError } from './log.js';
-
-export const DERP_USAGE = `usage:
-  quackscale derp serve --addr HOST:PORT [--tls-cert FILE --tls-key FILE] [--stun-port PORT]
-                        [--max-clients N] [--verbose]
-  quackscale derp probe URL [--count N] [--size BYTES] [--websocket] [--insecure | --cert-name sha256-raw:HEX]`;
+import { DERP_PROBE, DERP_SERVE } from './spec/derp.js';
 
 /** For embedding and tests: stop `serve` without a signal, and learn where it listens. */
 export interface DerpCommandHooks {
@@ -30,16 +26,15 @@ export interface DerpCommandHooks {
  */
 export async function derpCommand(argv: string[], hooks: DerpCommandHooks = {}): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === 'serve') return serve(rest, hooks);
-  if (sub === 'probe') return probe(rest);
-  throw new UsageError(sub ? `unknown derp subcommand '${sub}'\n${DERP_USAGE}` : DERP_USAGE);
+  if (sub === 'serve') return derpServe(rest, hooks);
+  if (sub === 'probe') return derpProbe(rest);
+  throw new UsageError(sub ? `unknown derp subcommand '${sub}'` : 'derp wants a subcommand: serve or probe');
 }
 
-function parseHostPort(text: string | undefined): { host: string; port: number } {
-  const m = text ? /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text) : null;
+function parseHostPort(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
   const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || port > 65535)
-    throw new UsageError(`--addr must be HOST:PORT, got '${text ?? ''}'\n${DERP_USAGE}`);
+  if (!m || port > 65535) throw new UsageError(`--addr must be HOST:PORT, got '${text}'`);
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
@@ -61,18 +56,11 @@ function readPem(flag: string, path: string): Buffer {
   }
 }
 
-async function serve(argv: string[], hooks: DerpCommandHooks): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      addr: { type: 'string' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      'stun-port': { type: 'string' },
-      'max-clients': { type: 'string' },
-      verbose: { type: 'boolean', short: 'v' },
-    },
-  });
+/** `quackscale derp serve`: resolves with 0 once SIGINT, SIGTERM or `hooks.signal` stops it. */
+export async function derpServe(argv: string[], hooks: DerpCommandHooks = {}): Promise<number> {
+  const args = parseCommand(DERP_SERVE, argv);
+  if (!args) return 0;
+  const { values } = args;
   const { host, port } = parseHostPort(values.addr);
   if (!values['tls-cert'] !== !values['tls-key'])
     throw new UsageError('--tls-cert and --tls-key go together');
@@ -93,7 +81,9 @@ async function serve(argv: string[], hooks: DerpCommandHooks): Promise<number> {
       maxClients: intOption('max-clients', values['max-clients'], 10_000, 1, 1_000_000),
     },
   });
-  log.info(`derp: serving ${srv.url}${srv.stun ? `, STUN on udp ${host}:${srv.stun.port}` : ''}`);
+  log.info(
+    `derp: serving ${srv.url} on ${srv.addresses.join(', ')}${srv.stun ? `, STUN on udp ${srv.stun.addresses.join(', ')}` : ''}`,
+  );
   hooks.onListening?.(srv.url, srv.stun?.port);
   await new Promise<void>((resolve) => {
     const stop = (): void => {
@@ -112,21 +102,13 @@ async function serve(argv: string[], hooks: DerpCommandHooks): Promise<number> {
   return 0;
 }
 
-async function probe(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      count: { type: 'string' },
-      size: { type: 'string' },
-      websocket: { type: 'boolean' },
-      insecure: { type: 'boolean' },
-      'cert-name': { type: 'string' },
-      'timeout-ms': { type: 'string' },
-    },
-  });
+/** `quackscale derp probe`: exit 0 only if every packet came back intact. */
+export async function derpProbe(argv: string[]): Promise<number> {
+  const args = parseCommand(DERP_PROBE, argv);
+  if (!args) return 0;
+  const { values, positionals } = args;
   const url = positionals[0];
-  if (!url || positionals.length > 1) throw new UsageError(`derp probe takes one URL\n${DERP_USAGE}`);
+  if (!url || positionals.length > 1) throw new UsageError('derp probe takes one URL');
   const count = intOption('count', values.count, 10, 1, 10_000_000);
   const size = intOption('size', values.size, 1024, 1, 65536);
   const timeoutMs = intOption('timeout-ms', values['timeout-ms'], 30_000, 100, 3_600_000);

@@ -6,35 +6,12 @@
 import { chmod, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Tailnet, type TailnetStatus } from '../tailnet/tailnet.js';
+import { parseCommand } from './command.js';
 import { cliLogger, UsageError, waitForSignal } from './log.js';
-
-export const NODE_USAGE = `usage:
-  quackscale up --control-url URL [--authkey KEY] --state-dir DIR [--hostname NAME] [--ephemeral]
-                [--serve PORT[:LOCALPORT]]... [--forward LOCALPORT:HOST:PORT]... [--derp-http]
-                [--http-proxy PORT] [--socks5 PORT] [--port UDPPORT] [--endpoint IP:PORT]... [--verbose]
-  quackscale status --state-dir DIR [--json]
-  quackscale ping --state-dir DIR HOST [-c N]
-  quackscale down --state-dir DIR`;
+import { DOWN, PING, STATUS, UP } from './spec/node.js';
 
 const socketPath = (stateDir: string) => join(stateDir, 'quackscale.sock');
-
-/** Runs one of the node subcommands; resolves with the exit status. */
-export async function nodeCommand(cmd: string, argv: string[]): Promise<number> {
-  switch (cmd) {
-    case 'up':
-      return up(argv);
-    case 'status':
-      return status(argv);
-    case 'ping':
-      return ping(argv);
-    case 'down':
-      return down(argv);
-    default:
-      throw new UsageError(NODE_USAGE);
-  }
-}
 
 function port(text: string, what: string): number {
   const n = Number(text);
@@ -42,27 +19,12 @@ function port(text: string, what: string): number {
   return n;
 }
 
-async function up(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      'control-url': { type: 'string' },
-      authkey: { type: 'string' },
-      'state-dir': { type: 'string' },
-      hostname: { type: 'string' },
-      ephemeral: { type: 'boolean' },
-      serve: { type: 'string', multiple: true },
-      forward: { type: 'string', multiple: true },
-      'http-proxy': { type: 'string' },
-      socks5: { type: 'string' },
-      'derp-http': { type: 'boolean' },
-      port: { type: 'string' },
-      endpoint: { type: 'string', multiple: true },
-      verbose: { type: 'boolean', short: 'v' },
-    },
-  });
+/** `quackscale up`: resolves with the exit status when the node is stopped. */
+export async function up(argv: string[]): Promise<number> {
+  const args = parseCommand(UP, argv);
+  if (!args) return 0;
+  const { values } = args;
   const stateDir = values['state-dir'];
-  if (!stateDir) throw new UsageError(`--state-dir DIR is required\n${NODE_USAGE}`);
   const serves = (values.serve ?? []).map((s) => {
     const [p, l] = s.split(':');
     return { port: port(p!, '--serve'), local: port(l ?? p!, '--serve') };
@@ -164,18 +126,12 @@ function call<T>(stateDir: string, method: string, path: string): Promise<T> {
   });
 }
 
-function stateDirOf(values: { 'state-dir'?: string }): string {
-  const d = values['state-dir'];
-  if (!d) throw new UsageError(`--state-dir DIR is required\n${NODE_USAGE}`);
-  return d;
-}
-
-async function status(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { 'state-dir': { type: 'string' }, json: { type: 'boolean' } },
-  });
-  const st = await call<TailnetStatus>(stateDirOf(values), 'GET', '/status');
+/** `quackscale status`. */
+export async function status(argv: string[]): Promise<number> {
+  const args = parseCommand(STATUS, argv);
+  if (!args) return 0;
+  const { values } = args;
+  const st = await call<TailnetStatus>(values['state-dir'], 'GET', '/status');
   if (values.json) {
     console.log(JSON.stringify(st, null, 2));
     return 0;
@@ -194,14 +150,13 @@ async function status(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function ping(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { 'state-dir': { type: 'string' }, count: { type: 'string', short: 'c' } },
-  });
-  const dir = stateDirOf(values);
-  if (positionals.length !== 1) throw new UsageError(`ping takes one HOST\n${NODE_USAGE}`);
+/** `quackscale ping`: exit 0 if any pong came. */
+export async function ping(argv: string[]): Promise<number> {
+  const args = parseCommand(PING, argv);
+  if (!args) return 0;
+  const { values, positionals } = args;
+  const dir = values['state-dir'];
+  if (positionals.length !== 1) throw new UsageError('ping takes one HOST');
   const host = positionals[0]!;
   const count = values.count ? port(values.count, '-c') : 1;
   let ok = 0;
@@ -222,8 +177,10 @@ async function ping(argv: string[]): Promise<number> {
   return ok > 0 ? 0 : 1;
 }
 
-async function down(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { 'state-dir': { type: 'string' } } });
-  await call(stateDirOf(values), 'POST', '/down');
+/** `quackscale down`. */
+export async function down(argv: string[]): Promise<number> {
+  const args = parseCommand(DOWN, argv);
+  if (!args) return 0;
+  await call(args.values['state-dir'], 'POST', '/down');
   return 0;
 }

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { type DuckDBConnection, ResultReturnType, StatementType } from '@duckdb/node-api';
+import { missingExtensionHint } from '../sql/extensions.js';
 import { parseDotCommand } from './sql-input.js';
 import { displayWidth, OUTPUT_MODES, type OutputMode, renderTable } from './sql-render.js';
 import { tableFromReader } from './sql-values.js';
@@ -81,6 +82,9 @@ export class SqlSession {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.io.err(`${message.startsWith(EXTRACT_PREFIX) ? message.slice(EXTRACT_PREFIX.length) : message}\n`);
+      // DuckDB's download error for httpfs, quack or ducklake: name the command that fetches them.
+      const hint = missingExtensionHint(message);
+      if (hint) this.io.err(`${hint}\n`);
       return false;
     } finally {
       this.running = false;

@@ -5,7 +5,6 @@
  * to a local service. Every connection is logged when it opens and closes, with its byte counts.
  */
 import net from 'node:net';
-import { parseArgs } from 'node:util';
 import { formatIp } from '../netstack/address.js';
 import { splice } from '../netstack/splice.js';
 import { Stack } from '../netstack/stack.js';
@@ -17,11 +16,9 @@ import type { Device } from '../wireguard/device.js';
 import { WireGuardError } from '../wireguard/errors.js';
 import type { Logger } from '../wireguard/logger.js';
 import { openDevice } from '../wireguard/open.js';
+import { parseCommand } from './command.js';
 import { cliLogger, UsageError, waitForSignal } from './log.js';
-
-/** Usage lines for the two subcommands, appended to `wg`'s. */
-export const WG_PROXY_USAGE = `  quackscale wg forward --config FILE --local HOST:PORT --remote ADDR:PORT [--local … --remote …] [--verbose]
-  quackscale wg expose --config FILE --port PORT --to HOST:PORT [--port … --to …] [--verbose]`;
+import { WG_EXPOSE, WG_FORWARD } from './spec/wg.js';
 
 /** A host and port parsed from `HOST:PORT` or `[V6]:PORT`. */
 interface HostPort {
@@ -54,8 +51,7 @@ interface Tunnel {
   close(): Promise<void>;
 }
 
-async function openTunnel(path: string | undefined, verbose: boolean, usage: string): Promise<Tunnel> {
-  if (!path) throw new UsageError(`--config FILE is required\n${usage}`);
+async function openTunnel(path: string, verbose: boolean): Promise<Tunnel> {
   let config: WgConfig;
   try {
     config = await readConfig(path);
@@ -109,21 +105,15 @@ function relay(
 
 /** `wg forward`: local TCP ports whose connections are carried to ADDR:PORT inside the tunnel. */
 export async function wgForward(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      config: { type: 'string' },
-      local: { type: 'string', multiple: true },
-      remote: { type: 'string', multiple: true },
-      verbose: { type: 'boolean', short: 'v' },
-    },
-  });
+  const args = parseCommand(WG_FORWARD, argv);
+  if (!args) return 0;
+  const { values } = args;
   const locals = (values.local ?? []).map((t) => parseHostPort(t, '--local'));
   const remotes = (values.remote ?? []).map((t) => parseHostPort(t, '--remote'));
   if (locals.length === 0 || locals.length !== remotes.length) {
-    throw new UsageError(`wg forward needs one --remote per --local\n${WG_PROXY_USAGE}`);
+    throw new UsageError('wg forward needs one --remote per --local');
   }
-  const t = await openTunnel(values.config, values.verbose ?? false, WG_PROXY_USAGE);
+  const t = await openTunnel(values.config, values.verbose ?? false);
   const servers: net.Server[] = [];
   const open = new Set<() => void>();
   let next = 0;
@@ -165,21 +155,15 @@ export async function wgForward(argv: string[]): Promise<number> {
 
 /** `wg expose`: ports on our tunnel address whose connections are carried to local services. */
 export async function wgExpose(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      config: { type: 'string' },
-      port: { type: 'string', multiple: true },
-      to: { type: 'string', multiple: true },
-      verbose: { type: 'boolean', short: 'v' },
-    },
-  });
+  const args = parseCommand(WG_EXPOSE, argv);
+  if (!args) return 0;
+  const { values } = args;
   const ports = (values.port ?? []).map((p) => parsePort(p, '--port'));
   const targets = (values.to ?? []).map((x) => parseHostPort(x, '--to'));
   if (ports.length === 0 || ports.length !== targets.length) {
-    throw new UsageError(`wg expose needs one --to per --port\n${WG_PROXY_USAGE}`);
+    throw new UsageError('wg expose needs one --to per --port');
   }
-  const t = await openTunnel(values.config, values.verbose ?? false, WG_PROXY_USAGE);
+  const t = await openTunnel(values.config, values.verbose ?? false);
   const servers: TcpServer[] = [];
   const open = new Set<() => void>();
   let next = 0;

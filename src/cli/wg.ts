@@ -2,32 +2,16 @@
  * `quackscale wg …`: a plain WireGuard peer in userspace (the WireGuard device and the
  * IP stack, no control plane), in the manner of wireguard-go plus ping(8).
  */
-import { parseArgs } from 'node:util';
 import { NetstackError } from '../netstack/errors.js';
 import { Stack } from '../netstack/stack.js';
 import { readConfig, type WgConfig } from '../wireguard/config.js';
 import { WireGuardError } from '../wireguard/errors.js';
 import { openDevice } from '../wireguard/open.js';
+import { parseCommand } from './command.js';
 import { cliLogger, UsageError, waitForSignal } from './log.js';
-import { WG_PROXY_USAGE, wgExpose, wgForward } from './wg-proxy.js';
+import { WG_PING, WG_UP } from './spec/wg.js';
 
-export const WG_USAGE = `usage:
-  quackscale wg up --config FILE [--verbose]
-  quackscale wg ping --config FILE ADDR [-c COUNT] [-i SECONDS] [-W TIMEOUT] [-s SIZE]
-${WG_PROXY_USAGE}`;
-
-/** Runs `wg <subcommand>`; resolves with the process exit status. */
-export async function wgCommand(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === 'up') return up(rest);
-  if (sub === 'ping') return ping(rest);
-  if (sub === 'forward') return wgForward(rest);
-  if (sub === 'expose') return wgExpose(rest);
-  throw new UsageError(sub ? `unknown wg subcommand '${sub}'\n${WG_USAGE}` : WG_USAGE);
-}
-
-async function loadConfig(path: string | undefined): Promise<WgConfig> {
-  if (!path) throw new UsageError(`--config FILE is required\n${WG_USAGE}`);
+async function loadConfig(path: string): Promise<WgConfig> {
   try {
     return await readConfig(path);
   } catch (err) {
@@ -37,7 +21,7 @@ async function loadConfig(path: string | undefined): Promise<WgConfig> {
 }
 
 /** Device + stack from a config, with the config's warnings and handshakes logged. */
-async function bringUp(configPath: string | undefined, verbose: boolean) {
+async function bringUp(configPath: string, verbose: boolean) {
   const config = await loadConfig(configPath);
   const log = cliLogger(verbose);
   for (const w of config.warnings) log.warn(w);
@@ -56,11 +40,11 @@ async function bringUp(configPath: string | undefined, verbose: boolean) {
   return { device, stack, bind, log, config };
 }
 
-async function up(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { config: { type: 'string' }, verbose: { type: 'boolean', short: 'v' } },
-  });
+/** `quackscale wg up`: runs until SIGINT or SIGTERM. */
+export async function wgUp(argv: string[]): Promise<number> {
+  const args = parseCommand(WG_UP, argv);
+  if (!args) return 0;
+  const { values } = args;
   const { device, stack, bind, log, config } = await bringUp(values.config, values.verbose ?? false);
   const addrs = config.interface.addresses.map((a) => `${a.address}/${a.prefix}`).join(', ');
   log.info(
@@ -80,20 +64,12 @@ function positiveNumber(text: string | undefined, name: string, fallback: number
   return n;
 }
 
-async function ping(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      count: { type: 'string', short: 'c' },
-      interval: { type: 'string', short: 'i' },
-      timeout: { type: 'string', short: 'W' },
-      size: { type: 'string', short: 's' },
-      verbose: { type: 'boolean', short: 'v' },
-    },
-  });
-  if (positionals.length !== 1) throw new UsageError(`wg ping takes one ADDR\n${WG_USAGE}`);
+/** `quackscale wg ping`: exit 0 if any reply came, 1 if none. */
+export async function wgPing(argv: string[]): Promise<number> {
+  const args = parseCommand(WG_PING, argv);
+  if (!args) return 0;
+  const { values, positionals } = args;
+  if (positionals.length !== 1) throw new UsageError('wg ping takes one ADDR');
   const target = positionals[0]!;
   const count = values.count === undefined ? Number.POSITIVE_INFINITY : positiveNumber(values.count, '-c', 1);
   const intervalMs = positiveNumber(values.interval, '-i', 1) * 1000;

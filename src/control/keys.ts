@@ -6,7 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
-import { x25519 } from '@noble/curves/ed25519.js';
+// tweetnacl's X25519 (RFC 7748) works in Float64Arrays: a handful of small allocations per
+// operation, where a BigInt ladder leaves megabytes of garbage that grow the young generation.
+import nacl from 'tweetnacl';
 
 /** Which public key this is; the prefix of its text form. */
 export type KeyKind = 'node' | 'machine' | 'disco' | 'chal' | 'nl';
@@ -104,7 +106,7 @@ export class PrivateKey<K extends KeyKind = KeyKind> {
   ) {
     if (raw.length !== 32) throw new KeyParseError(`${kind} private key must be 32 bytes`);
     this.#raw = new Uint8Array(raw);
-    this.publicKey = PublicKey.fromRaw(kind, x25519.getPublicKey(this.#raw));
+    this.publicKey = PublicKey.fromRaw(kind, nacl.scalarMult.base(this.#raw));
   }
 
   /** A fresh random key. */
@@ -121,9 +123,12 @@ export class PrivateKey<K extends KeyKind = KeyKind> {
     return new PrivateKey(kind, parseHex(text, PRIVATE_PREFIX, `${kind} private key`));
   }
 
-  /** X25519(this, peer): the shared secret. */
+  /** X25519(this, peer): the shared secret; a low-order peer key (all-zero result) is refused. */
   sharedSecret(peer: PublicKey): Uint8Array {
-    return x25519.getSharedSecret(this.#raw, peer.raw);
+    const shared = nacl.scalarMult(this.#raw, peer.raw);
+    if (shared.every((b) => b === 0))
+      throw new KeyParseError(`X25519 with this ${peer.kind} key gives zero: a low-order key`);
+    return shared;
   }
 
   /** The raw bytes, for the WireGuard layer; handle with care. */

@@ -16,7 +16,8 @@ import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { type ExtensionName, fetchExtensions } from '../cli/extensions.js';
+import { fetchDuckdbExtensions } from '../sql/extension-fetch.js';
+import type { ExtensionName } from '../sql/extensions.js';
 import { type LocalTailnet, startLocalTailnet } from '../tailnet/local.js';
 import type { DemoReply, DemoRequest } from './protocol.js';
 
@@ -197,9 +198,9 @@ async function main(): Promise<number> {
   const started = performance.now();
   const secs = () => ((performance.now() - started) / 1000).toFixed(1);
   out('quackscale demo: two DuckDB processes on a tailnet that runs in this one (no account needed)\n\n');
-  const ext = await fetchExtensions(() =>
-    out("fetching DuckDB's httpfs and quack extensions from PyPI (first run only)…\n"),
-  );
+  const ext = await fetchDuckdbExtensions({
+    onDownload: (wheel) => out(`fetching ${wheel} from PyPI (first run only)…\n`),
+  });
   out(
     `DuckDB extensions: ${[...ext.keys()].join(', ')} (DuckDB's signed builds from PyPI wheels, loaded by path)\n`,
   );

@@ -22,7 +22,7 @@ const instance = await DuckDBInstance.create(':memory:', {
 });
 const connection = await instance.connect();
 // DERP only (no advertised UDP endpoints): every packet stays on loopback, via the embedded relay.
-await installQuackscale(connection, { instance, derpHttp: true, endpoints: [] });
+await installQuackscale(connection, { instance, endpoints: [], extensions: false });
 let files: http.Server | undefined;
 
 /** Runs the statements of `sql` in order; the last one's result is the reply. */

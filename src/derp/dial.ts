@@ -79,16 +79,36 @@ function portOf(url: URL): number {
   return secure(url) ? 443 : 80;
 }
 
-/** Checks a pinned `sha256-raw:` certificate; returns an error text or undefined. */
-function checkPin(socket: TLSSocket, tls: DerpTlsOptions | undefined): string | undefined {
+/**
+ * Checks a pinned `sha256-raw:` certificate as tailscaled does (net/tlsdial
+ * SetConfigExpectedCertHash): the hex SHA-256 of the leaf's DER equals the pin as written
+ * (Go compares lowercase `%02x` text), the certificate is valid for the TLS server name unless
+ * that is an IP address (then Go's ConnectionState.ServerName is empty and no name is checked;
+ * like Go, only subjectAltName counts), and now lies in its validity period. Returns an error
+ * text or undefined. Node shows only the leaf, so Go's refusal of a second (non-meta)
+ * certificate in the chain has no counterpart here.
+ */
+function checkPin(
+  socket: TLSSocket | null | undefined,
+  tls: DerpTlsOptions | undefined,
+  serverName: string,
+): string | undefined {
   const pin = tls?.certName?.startsWith('sha256-raw:') ? tls.certName.slice('sha256-raw:'.length) : undefined;
   if (pin === undefined) return undefined;
-  const raw = socket.getPeerCertificate().raw;
-  if (!raw) return 'server sent no certificate';
-  const got = createHash('sha256').update(raw).digest('hex');
-  return got === pin.toLowerCase()
-    ? undefined
-    : 'server certificate does not match the pinned sha256-raw hash';
+  // Fail closed where the runtime does not show the connection (Bun's WebSocket upgrade).
+  if (typeof socket?.getPeerX509Certificate !== 'function')
+    return 'cannot check the pinned certificate: the runtime does not expose the TLS connection';
+  const cert = socket.getPeerX509Certificate();
+  if (!cert) return 'server sent no certificate';
+  if (createHash('sha256').update(cert.raw).digest('hex') !== pin)
+    return 'server certificate does not match the pinned sha256-raw hash';
+  if (isIP(serverName) === 0 && cert.checkHost(serverName, { subject: 'never' }) === undefined)
+    return `server certificate does not match server name ${serverName}`;
+  const now = Date.now();
+  if (now > Date.parse(cert.validTo)) return `server certificate expired ${cert.validTo}`;
+  if (now < Date.parse(cert.validFrom))
+    return `server certificate not valid until ${cert.validFrom}; is the clock correct?`;
+  return undefined;
 }
 
 function tlsOptions(url: URL, tls: DerpTlsOptions | undefined) {
@@ -122,7 +142,7 @@ function dialUpgrade(url: URL, opts: DialOptions, timeoutMs: number): Promise<Di
     const timer = setTimeout(() => fail('TIMEOUT', `no upgrade within ${timeoutMs} ms`), timeoutMs);
     const onConnected = (): void => {
       if (tls) {
-        const bad = checkPin(socket as TLSSocket, opts.tls);
+        const bad = checkPin(socket as TLSSocket, opts.tls, hostOf(url));
         if (bad) {
           fail('CONNECT', bad);
           return;
@@ -197,7 +217,7 @@ async function dialWebSocket(url: URL, opts: DialOptions, timeoutMs: number): Pr
     };
     ws.on('upgrade', (res) => {
       if (!tls) return;
-      const bad = checkPin(res.socket as TLSSocket, opts.tls);
+      const bad = checkPin(res.socket as TLSSocket | null, opts.tls, hostOf(wsUrl));
       if (bad) fail(bad);
     });
     ws.once('error', (err) => fail(errorMessage(err), err));

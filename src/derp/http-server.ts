@@ -11,11 +11,18 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  isIPv6,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
 import { WebSocketServer } from 'ws';
 import { FastStartHeader, ProtocolVersion } from './constants.js';
 import { DerpError } from './errors.js';
 import { keyToHex } from './keys.js';
+import { bindBothFamilies } from './listen.js';
 import { DerpServer, type DerpServerOptions } from './server.js';
 import { StunServer } from './stun.js';
 import { SocketConn, WebSocketConn } from './transport.js';
@@ -27,6 +34,13 @@ export interface DerpHttpServerOptions {
   port: number;
   /** PEM certificate and key: serve HTTPS. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * With `tls`, also answer plain HTTP on the same port (told apart by the first byte: a TLS
+   * ClientHello starts with 0x16), for clients still set to reach relays over HTTP
+   * (TS_DEBUG_USE_DERP_HTTP). DERP frames are end-to-end encrypted either way. Node only: under
+   * Bun and Deno the relay then speaks TLS alone.
+   */
+  acceptPlainHttp?: boolean;
   /** UDP port for the STUN responder on the same host; omitted means no STUN. */
   stunPort?: number;
   /** An existing relay core, or options for a new one. */
@@ -36,6 +50,9 @@ export interface DerpHttpServerOptions {
 
 /** X-Tailscale-Challenge / X-Tailscale-Response (derpserver/handler.go ServeNoContent). */
 const CHALLENGE = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** How long a connection may stay silent before its first byte says TLS or HTTP. */
+const SNIFF_TIMEOUT_MS = 30_000;
 
 /**
  * A listening DERP server.
@@ -56,44 +73,49 @@ export class DerpHttpServer {
   });
   private readonly sockets = new Set<Socket>();
 
-  private constructor(
-    private readonly http: Server,
-    private readonly opts: DerpHttpServerOptions,
-  ) {
+  private listeners: NetServer[] = [];
+
+  private constructor(private readonly opts: DerpHttpServerOptions) {
     this.derp = opts.server ?? new DerpServer(opts.serverOptions);
-    http.on('request', (req, res) => this.onRequest(req, res));
-    http.on('upgrade', (req, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
-    http.on('connection', (s: Socket) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    http.on('secureConnection', (s: Socket) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
   }
 
-  /** Starts listening (and the STUN responder); resolves when both are bound. */
+  /** Routes an HTTP(S) server's requests and upgrades here, and tracks its connections. */
+  private wire<S extends Server>(http: S): S {
+    http.on('request', (req, res) => this.onRequest(req, res));
+    http.on('upgrade', (req, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
+    for (const event of ['connection', 'secureConnection'])
+      http.on(event, (s: Socket) => {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+      });
+    return http;
+  }
+
+  /** A server for one address: HTTP, HTTPS, or (acceptPlainHttp) a TCP server that hands each connection to either. */
+  private serverFor(): NetServer {
+    const tls = this.opts.tls;
+    if (!tls) return this.wire(createHttpServer());
+    const https = this.wire(createHttpsServer({ cert: tls.cert, key: tls.key }));
+    if (!this.opts.acceptPlainHttp || !HANDS_OVER_SOCKETS) return https;
+    return createNetServer(sniffer(this.wire(createHttpServer()), https));
+  }
+
+  /**
+   * Starts listening on `host` (and, for loopback or the wildcard, the same address in the other
+   * IP family where the machine has it, listen.ts) and the STUN responder likewise; resolves
+   * when all are bound.
+   */
   static async listen(opts: DerpHttpServerOptions): Promise<DerpHttpServer> {
-    const http = opts.tls
-      ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key })
-      : createHttpServer();
-    const srv = new DerpHttpServer(http, opts);
-    await new Promise<void>((resolve, reject) => {
-      http.once('error', (err) =>
-        reject(
-          new DerpError(
-            'BAD_CONFIG',
-            `cannot listen on ${opts.host ?? '127.0.0.1'}:${opts.port}: ${err.message}`,
-            { cause: err },
-          ),
-        ),
-      );
-      http.listen(opts.port, opts.host ?? '127.0.0.1', () => resolve());
+    const srv = new DerpHttpServer(opts);
+    const host = opts.host ?? '127.0.0.1';
+    srv.listeners = await bindBothFamilies(host, opts.port, {
+      bind: (h, p) => listenOn(srv.serverFor(), h, p),
+      port: (l) => (l.address() as AddressInfo).port,
+      close: (l) => new Promise<void>((r) => l.close(() => r())),
     });
     if (opts.stunPort !== undefined) {
       try {
-        srv.stun = await StunServer.listen({ host: opts.host ?? '127.0.0.1', port: opts.stunPort });
+        srv.stun = await StunServer.listen({ host, port: opts.stunPort });
       } catch (err) {
         await srv.close();
         throw err;
@@ -102,9 +124,17 @@ export class DerpHttpServer {
     return srv;
   }
 
+  /** Where it listens for TCP, as `host:port` / `[v6]:port`. */
+  get addresses(): string[] {
+    return this.listeners.map((l) => {
+      const a = l.address() as AddressInfo;
+      return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+    });
+  }
+
   /** The bound TCP port. */
   get port(): number {
-    return (this.http.address() as AddressInfo).port;
+    return (this.listeners[0]!.address() as AddressInfo).port;
   }
 
   /** The `/derp` URL clients dial. */
@@ -210,6 +240,48 @@ export class DerpHttpServer {
     this.stun?.close();
     this.wss.close();
     for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    await Promise.all(this.listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
   }
+}
+
+/** Starts `server` on `host:port`; IPv6 listeners are IPv6 only, so the IPv4 wildcard can sit beside them. */
+function listenOn(server: NetServer, host: string, port: number): Promise<NetServer> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err) =>
+      reject(new DerpError('BAD_CONFIG', `cannot listen on ${host}:${port}: ${err.message}`, { cause: err })),
+    );
+    server.listen({ host, port, ipv6Only: isIPv6(host) }, () => resolve(server));
+  });
+}
+
+/**
+ * Whether a connection accepted elsewhere can be handed to a node:http(s) server with
+ * `emit('connection')`, as Node allows; Bun's and Deno's servers take only their own.
+ */
+const HANDS_OVER_SOCKETS = !process.versions.bun && !process.versions.deno;
+
+/**
+ * Hands each connection to `https` if its first byte opens a TLS record (ContentType
+ * handshake, 0x16: RFC 8446 §5.1), else to `http`; the byte is put back first.
+ */
+function sniffer(http: Server, https: Server): (socket: Socket) => void {
+  return (socket) => {
+    // A reset before the first byte concerns no one but this connection; after the hand-over the
+    // HTTP(S) server handles errors.
+    const drop = (): void => {
+      socket.destroy();
+    };
+    socket.on('error', drop);
+    socket.setTimeout(SNIFF_TIMEOUT_MS, drop);
+    socket.once('data', (first: Buffer) => {
+      socket.pause();
+      socket.setTimeout(0);
+      socket.off('error', drop);
+      socket.unshift(first);
+      (first[0] === 0x16 ? https : http).emit('connection', socket);
+      // The TLS socket drains what was put back itself; node:http reads from the handle and sees
+      // the put-back bytes only as a 'data' event, which needs the stream flowing.
+      if (first[0] !== 0x16) socket.resume();
+    });
+  };
 }

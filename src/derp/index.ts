@@ -34,6 +34,12 @@ export { choosePreferredRegion, httpLatency, measureRegionLatency } from './late
 export { type DerpLogger, silentDerpLogger } from './logger.js';
 export { DerpClientManager, type DerpClientManagerOptions } from './manager.js';
 export * from './messages.js';
+export {
+  certNameOf,
+  createSelfSignedCertificate,
+  loadOrCreateCertificate,
+  type PinnedCertificate,
+} from './self-signed.js';
 export { DerpServer, type DerpServerOptions } from './server.js';
 export { type DropReason, ServerMetrics } from './server-metrics.js';
 export {

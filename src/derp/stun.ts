@@ -9,6 +9,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { zlib } from './crc32.js';
 import { DerpError } from './errors.js';
+import { bindBothFamilies } from './listen.js';
 import { ipTo16 } from './messages.js';
 
 const MAGIC_COOKIE = 0x2112a442;
@@ -163,10 +164,11 @@ function isV4Mapped(a: Buffer): boolean {
 }
 
 /**
- * A UDP STUN responder.
+ * A UDP STUN responder on a host and, for loopback or the wildcard, the same address in the
+ * other IP family (listen.ts), so IPv6 clients get their IPv6 mapped address too.
  *
  * @example
- * const stun = await StunServer.listen({ host: '127.0.0.1', port: 3478 });
+ * const stun = await StunServer.listen({ host: '127.0.0.1', port: 3478 });   // and [::1]:3478
  * stun.close();
  */
 export class StunServer {
@@ -175,51 +177,75 @@ export class StunServer {
   malformed = 0;
   errors = 0;
 
-  private constructor(private readonly socket: Socket) {
-    socket.on('message', (msg: Buffer, from: RemoteInfo) => {
-      let tx: Uint8Array;
-      try {
-        tx = parseBindingRequest(msg);
-      } catch (err) {
-        if (!(err instanceof DerpError)) throw err;
-        this.malformed++;
-        return;
-      }
-      this.answered++;
-      socket.send(stunResponse(tx, from.address, from.port), from.port, from.address);
-    });
+  private constructor(private readonly sockets: readonly Socket[]) {
+    for (const socket of sockets) {
+      socket.on('message', (msg: Buffer, from: RemoteInfo) => {
+        let tx: Uint8Array;
+        try {
+          tx = parseBindingRequest(msg);
+        } catch (err) {
+          if (!(err instanceof DerpError)) throw err;
+          this.malformed++;
+          return;
+        }
+        this.answered++;
+        socket.send(stunResponse(tx, from.address, from.port), from.port, from.address);
+      });
+      // A send to a vanished client can fail; that affects no one else, so count it and go on.
+      socket.on('error', () => {
+        this.errors++;
+      });
+    }
   }
 
-  /** Binds `host:port` (port 0 picks one). */
-  static listen(opts: { host: string; port: number }): Promise<StunServer> {
-    const socket = createSocket(isIPv6(opts.host) ? 'udp6' : 'udp4');
-    return new Promise((resolve, reject) => {
-      socket.once('error', (err) =>
-        reject(
-          new DerpError('BAD_CONFIG', `cannot bind STUN ${opts.host}:${opts.port}: ${err.message}`, {
-            cause: err,
-          }),
-        ),
-      );
-      socket.bind(opts.port, opts.host, () => {
-        socket.removeAllListeners('error');
-        const srv = new StunServer(socket);
-        // A send to a vanished client can fail; that affects no one else, so count it and go on.
-        socket.on('error', () => {
-          srv.errors++;
-        });
-        resolve(srv);
-      });
-    });
+  /**
+   * Binds `host:port` (port 0 picks one), and the other family's loopback or wildcard on the
+   * same port where the machine has it (`otherFamily: false`: only `host`).
+   */
+  static async listen(opts: { host: string; port: number; otherFamily?: boolean }): Promise<StunServer> {
+    const sockets =
+      opts.otherFamily === false
+        ? [await bindUdp(opts.host, opts.port)]
+        : await bindBothFamilies(opts.host, opts.port, {
+            bind: bindUdp,
+            port: (s) => s.address().port,
+            close: (s) => {
+              s.close();
+            },
+          });
+    return new StunServer(sockets);
   }
 
   get port(): number {
-    return this.socket.address().port;
+    return this.sockets[0]!.address().port;
+  }
+
+  /** Where it answers, as `host:port` / `[v6]:port`. */
+  get addresses(): string[] {
+    return this.sockets.map((s) => {
+      const a = s.address();
+      return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+    });
   }
 
   close(): void {
-    this.socket.close();
+    for (const s of this.sockets) s.close();
   }
+}
+
+/** One UDP socket on `host:port`; IPv6 sockets are IPv6 only, so the IPv4 wildcard can sit beside them. */
+function bindUdp(host: string, port: number): Promise<Socket> {
+  const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(host) });
+  return new Promise((resolve, reject) => {
+    socket.once('error', (err) => {
+      socket.close();
+      reject(new DerpError('BAD_CONFIG', `cannot bind STUN ${host}:${port}: ${err.message}`, { cause: err }));
+    });
+    socket.bind(port, host, () => {
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+  });
 }
 
 /**

@@ -2,21 +2,26 @@
  * The embedded default: a whole tailnet on one machine, with no account and nothing to
  * install — our control server and our DERP relay (with STUN) in this process, the DERP map
  * pointing at the relay. Nodes join with `authKey()`, or interactively (`tn.login()`) with the
- * AuthURL they report approved by `approve(url)`; the relay speaks plain HTTP, so nodes
- * (ours, or tailscaled with TS_DEBUG_USE_DERP_HTTP=1) use `derpHttp: true`.
+ * AuthURL they report approved by `approve(url)`. The relay speaks TLS with a self-signed
+ * certificate kept in the state dir and pinned in the DERP map (`CertName: "sha256-raw:…"`), so
+ * nodes (ours, or a real tailscaled) need no flag; it also answers plain HTTP on the same port
+ * for nodes set to `derpHttp` / TS_DEBUG_USE_DERP_HTTP=1.
  *
  * @example
  * const local = await startLocalTailnet({ stateDir: '/tmp/tn' });
  * const tn = new Tailnet({ hostname: 'a', controlURL: local.controlURL, authKey: await local.authKey(),
- *   stateDir: '/tmp/a', derpHttp: true });
+ *   stateDir: '/tmp/a' });
  */
 import { mkdir } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import type { ApprovedNode, ApproveOptions } from '../control/server/interactive.js';
 import type { AclPolicy } from '../control/server/policy.js';
 import { ControlServer } from '../control/server/server.js';
 import type { DERPMap } from '../control/tailcfg.js';
 import { DerpHttpServer } from '../derp/http-server.js';
+import { otherFamily } from '../derp/listen.js';
+import { loadOrCreateCertificate } from '../derp/self-signed.js';
 
 export interface LocalTailnetOptions {
   /** Where the control server keeps its state (nodes, keys); survives restarts. */
@@ -48,8 +53,13 @@ export interface LocalTailnet {
   close(): Promise<void>;
 }
 
-/** The DERP map of a single relay on `host`, region 900 "local". */
-export function localDerpMap(host: string, derpPort: number, stunPort: number): DERPMap {
+/**
+ * The DERP map of our relay `derp` listening on `host`, as region 900 "local": its certificate
+ * pinned by `certName`, and its IPv6 loopback too when it listens there (a relay on 127.0.0.1
+ * also binds ::1 where the machine has it, so IPv6 clients and STUN reach it).
+ */
+export function localDerpMap(derp: DerpHttpServer, host: string, certName?: string): DERPMap {
+  const v6 = isIPv4(host) && derp.addresses.some((a) => a.startsWith('[')) ? otherFamily(host) : undefined;
   return {
     Regions: {
       '900': {
@@ -62,9 +72,10 @@ export function localDerpMap(host: string, derpPort: number, stunPort: number): 
             RegionID: 900,
             HostName: host,
             IPv4: host,
-            IPv6: 'none',
-            DERPPort: derpPort,
-            STUNPort: stunPort,
+            IPv6: v6 ?? 'none',
+            DERPPort: derp.port,
+            STUNPort: derp.stun?.port ?? -1,
+            ...(certName ? { CertName: certName } : {}),
           },
         ],
       },
@@ -77,8 +88,15 @@ export async function startLocalTailnet(opts: LocalTailnetOptions): Promise<Loca
   const host = opts.host ?? '127.0.0.1';
   await mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
   const stunPort = opts.stunPort === -1 ? undefined : (opts.stunPort ?? 0);
-  const derp = await DerpHttpServer.listen({ host, port: opts.derpPort ?? 0, stunPort });
-  const derpMap = localDerpMap(host, derp.port, derp.stun?.port ?? -1);
+  const tls = await loadOrCreateCertificate(opts.stateDir, host);
+  const derp = await DerpHttpServer.listen({
+    host,
+    port: opts.derpPort ?? 0,
+    stunPort,
+    tls,
+    acceptPlainHttp: true,
+  });
+  const derpMap = localDerpMap(derp, host, tls.certName);
   let control: ControlServer | undefined;
   try {
     control = await ControlServer.create({

@@ -21,6 +21,7 @@ import { TcpEndpoint } from '../netstack/tcp/endpoint.js';
 import { TcpServer } from '../netstack/tcp/server.js';
 import { type TcpSocket, tcpConnect } from '../netstack/tcp/socket.js';
 import { type UdpSocket, UdpEndpoint as UdpSockets } from '../netstack/udp.js';
+import type { Clock } from '../wireguard/clock.js';
 import { Device } from '../wireguard/device.js';
 import { type Logger, silentLogger } from '../wireguard/logger.js';
 import { EndpointDiscovery, withPort } from './endpoints.js';
@@ -64,7 +65,7 @@ export interface TailnetOptions {
   logger?: Logger;
   /** UDP port for WireGuard and disco (0 = any). */
   port?: number;
-  /** Reach DERP servers over plain HTTP, for local relays (default: `TS_DEBUG_USE_DERP_HTTP=1`). */
+  /** Reach DERP servers over plain HTTP, for relays that only speak HTTP (default: `TS_DEBUG_USE_DERP_HTTP=1`). */
   derpHttp?: boolean;
   /** UDP endpoints to advertise instead of discovering them; port 0 stands for the node's own UDP port. */
   endpoints?: string[];
@@ -78,6 +79,11 @@ export interface TailnetOptions {
   controlKey?: string;
   /** Where the control state lives instead of `stateDir` (a web page: memory or IndexedDB). */
   stateStore?: ControlStateStore;
+  /**
+   * For tests: the clock of the WireGuard timers (default the real one). `scaledClock(12)` from
+   * `quackscale/wireguard` rekeys every 10 s instead of every 2 minutes.
+   */
+  wireguardClock?: Clock;
 }
 
 export class Tailnet extends EventEmitter {
@@ -161,6 +167,7 @@ export class Tailnet extends EventEmitter {
       bind: magicsock,
       roaming: false,
       logger: this.log,
+      ...(this.opts.wireguardClock ? { clock: this.opts.wireguardClock } : {}),
     });
     // Lazy peers idle for LAZY_PEER_IDLE_MS go back to lazy (wgengine lazyPeerIdleThreshold).
     const trim = setInterval(() => this.device?.trimIdle(), LAZY_PEER_IDLE_MS);

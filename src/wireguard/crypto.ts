@@ -7,9 +7,9 @@
  */
 import * as nodeCrypto from 'node:crypto';
 import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { x25519 } from '@noble/curves/ed25519.js';
 import { blake2s } from '@noble/hashes/blake2.js';
 import { hmac } from '@noble/hashes/hmac.js';
+import nacl from 'tweetnacl';
 import { WireGuardError } from './errors.js';
 
 const EMPTY = new Uint8Array(0);
@@ -167,7 +167,7 @@ function nativeDh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
 export function dh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
   let shared: Uint8Array;
   try {
-    shared = nativeX25519 ? nativeDh(privateKey, publicKey) : x25519.getSharedSecret(privateKey, publicKey);
+    shared = nativeX25519 ? nativeDh(privateKey, publicKey) : nacl.scalarMult(privateKey, publicKey);
   } catch {
     throw new WireGuardError('BAD_KEY', 'X25519 rejected a public key');
   }
@@ -187,8 +187,8 @@ export function generateKeyPair(): { privateKey: Uint8Array; publicKey: Uint8Arr
     privateKeyObjects.set(privateKey, pair.privateKey);
     return { privateKey, publicKey };
   }
-  const privateKey = x25519.utils.randomSecretKey();
-  return { privateKey, publicKey: x25519.getPublicKey(privateKey) };
+  const privateKey = randomBytes(32);
+  return { privateKey, publicKey: nacl.scalarMult.base(privateKey) };
 }
 
 /** Random bytes from the OS CSPRNG. */

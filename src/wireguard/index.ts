@@ -2,7 +2,7 @@
 export { type AeadEngineName, transportAead } from './aead.js';
 export { AllowedIPs, type CidrInput, canonicalCidr } from './allowedips.js';
 export { type Bind, type Endpoint, MemoryBind, NamedEndpoint } from './bind.js';
-export { type Clock, FakeClock, systemClock } from './clock.js';
+export { type Clock, FakeClock, scaledClock, systemClock } from './clock.js';
 export {
   ConfigError,
   formatConfig,

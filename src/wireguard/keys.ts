@@ -3,7 +3,8 @@
  * key pairs), and their text forms: base64 as in wg(8) and wg-quick(8) configs, hex as in
  * the cross-platform UAPI.
  */
-import { x25519 } from '@noble/curves/ed25519.js';
+import { randomBytes } from 'node:crypto';
+import nacl from 'tweetnacl';
 import { KEY_SIZE } from './constants.js';
 import { WireGuardError } from './errors.js';
 
@@ -15,7 +16,7 @@ const BASE64_KEY_LENGTH = 44;
  * `wg genkey` and wireguard-go `NewPrivateKey`, makes the stored key equal to the scalar used.
  */
 export function generatePrivateKey(): Uint8Array {
-  const key = Uint8Array.from(x25519.utils.randomSecretKey());
+  const key = new Uint8Array(randomBytes(32));
   key[0]! &= 248;
   key[31]! = (key[31]! & 127) | 64;
   return key;
@@ -24,7 +25,7 @@ export function generatePrivateKey(): Uint8Array {
 /** The X25519 public key for `priv` (RFC 7748 §6.1: scalar multiplication by the base point 9). */
 export function publicKeyFromPrivate(priv: Uint8Array): Uint8Array {
   checkLength(priv);
-  return Uint8Array.from(x25519.getPublicKey(priv));
+  return nacl.scalarMult.base(priv);
 }
 
 /** A 32-byte key as padded standard base64, the form wg(8) prints and configs hold. */

@@ -193,7 +193,7 @@ skipUnless(cache.missing)('quackscale sql with the embedded tailnet and DuckDB e
 
   it('exits by itself after tailscale_up, with -c and after .quit', async () => {
     const env = { TS_AUTHKEY: await local.authKey() };
-    const common = ['--no-extensions', '--derp-http', '--control-url', local.controlURL];
+    const common = ['--no-extensions', '--control-url', local.controlURL];
     const oneShot = await run(
       [...common, '--state-dir', tmp('qs-sql-cli-a-'), '-c', `CALL tailscale_up('cli-a', ephemeral => true)`],
       { env },

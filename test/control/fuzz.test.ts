@@ -15,6 +15,7 @@ import { EarlyPayloadParser, encodeEarlyPayload } from '../../src/control/noise/
 import { encodeFrame, FrameReader, MSG_RECORD } from '../../src/control/noise/frames.js';
 import { clientInitiation, serverAccept } from '../../src/control/noise/handshake.js';
 import { isZstdFrame, zstdStore, zstdUnstore } from '../../src/control/zstd.js';
+import { assertFuzz, fuzzRuns } from '../fuzz.js';
 import { duplexPair } from './helpers.js';
 
 /** Splits bytes at random cut points. */
@@ -62,7 +63,7 @@ function onlyProtocolErrors(fn: () => unknown): void {
 
 describe('fuzz: Noise framing', () => {
   it('FrameReader yields the same frames however the stream is cut', () => {
-    fc.assert(
+    assertFuzz(
       fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 6 }), (bodies) => {
         const wire = Buffer.concat(bodies.map((b) => encodeFrame(MSG_RECORD, b)));
         return fc.assert(
@@ -77,12 +78,12 @@ describe('fuzz: Noise framing', () => {
           { numRuns: 5 },
         );
       }),
-      { numRuns: 60 },
+      { numRuns: fuzzRuns(60, 0.05) },
     );
   });
 
   it('FrameReader on random bytes either frames them or refuses an oversized frame', () => {
-    fc.assert(
+    assertFuzz(
       fc.property(fc.uint8Array({ maxLength: 5000 }), (bytes) => {
         try {
           new FrameReader().push(Buffer.from(bytes));
@@ -90,13 +91,14 @@ describe('fuzz: Noise framing', () => {
           expect(err).toBeInstanceOf(RangeError);
         }
       }),
+      { numRuns: fuzzRuns(100) },
     );
   });
 
   it('a NoiseConn fed mutated records fails with ProtocolError and delivers nothing forged', async () => {
     const machine = PrivateKey.generate('machine');
     const control = PrivateKey.generate('machine');
-    await fc.assert(
+    await assertFuzz(
       fc.asyncProperty(fc.nat(200), fc.integer({ min: 1, max: 255 }), async (pos, flip) => {
         const hs = clientInitiation(machine, control.publicKey, 130);
         const srv = serverAccept(control, hs.initiation);
@@ -128,7 +130,7 @@ describe('fuzz: Noise framing', () => {
         }
         expect(got.length).toBe(0);
       }),
-      { numRuns: 40 },
+      { numRuns: fuzzRuns(40, 0.02) },
     );
   });
 
@@ -136,7 +138,7 @@ describe('fuzz: Noise framing', () => {
     const control = PrivateKey.generate('machine');
     const hs = clientInitiation(PrivateKey.generate('machine'), control.publicKey, 130);
     const good = serverAccept(control, hs.initiation).response;
-    fc.assert(
+    assertFuzz(
       fc.property(
         fc.uint8Array({ minLength: 0, maxLength: 120 }),
         fc.nat(50),
@@ -150,7 +152,7 @@ describe('fuzz: Noise framing', () => {
           expect(() => fresh.finish(mutated)).toThrow(ProtocolError);
         },
       ),
-      { numRuns: 100 },
+      { numRuns: fuzzRuns(100) },
     );
   });
 
@@ -159,26 +161,28 @@ describe('fuzz: Noise framing', () => {
       encodeEarlyPayload({ nodeKeyChallenge: 'chalpub:00' }),
       Buffer.from('h2 frames'),
     ]);
-    fc.assert(
+    assertFuzz(
       fc.property(chunked(early), (chunks) => {
         const p = new EarlyPayloadParser();
         const out = Buffer.concat(chunks.map((c) => p.push(c)));
         expect(out.toString()).toBe('h2 frames');
         expect(p.payload).toEqual({ nodeKeyChallenge: 'chalpub:00' });
       }),
+      { numRuns: fuzzRuns(100) },
     );
-    fc.assert(
+    assertFuzz(
       fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
         const withMagic = Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0x54, 0x53]), Buffer.from(bytes)]);
         onlyProtocolErrors(() => new EarlyPayloadParser().push(withMagic));
       }),
+      { numRuns: fuzzRuns(100) },
     );
   });
 });
 
 describe('fuzz: control-message decoders', () => {
   it('decode arbitrary JSON values with ProtocolError or success, never anything else', () => {
-    fc.assert(
+    assertFuzz(
       fc.property(fc.jsonValue(), (v) => {
         const text = JSON.stringify(v);
         for (const decode of [
@@ -190,16 +194,17 @@ describe('fuzz: control-message decoders', () => {
           onlyProtocolErrors(() => decode(text));
         }
       }),
-      { numRuns: 300 },
+      { numRuns: fuzzRuns(300) },
     );
   });
 
   it('decode random text with ProtocolError or success', () => {
-    fc.assert(
+    assertFuzz(
       fc.property(fc.string({ maxLength: 200 }), (text) => {
         onlyProtocolErrors(() => decodeMapResponse(text));
         onlyProtocolErrors(() => decodeRegisterResponse(text));
       }),
+      { numRuns: fuzzRuns(100) },
     );
   });
 
@@ -214,7 +219,7 @@ describe('fuzz: control-message decoders', () => {
       'PacketFilter',
       'DNSConfig',
     ];
-    fc.assert(
+    assertFuzz(
       fc.property(
         fc.constantFrom(...paths),
         fc.jsonValue(),
@@ -230,12 +235,12 @@ describe('fuzz: control-message decoders', () => {
           onlyProtocolErrors(() => decodeMapResponse(text.slice(0, cut) + junk));
         },
       ),
-      { numRuns: 300 },
+      { numRuns: fuzzRuns(300) },
     );
   });
 
   it('the map-stream reader reassembles messages however they are cut, JSON or stored zstd', () => {
-    fc.assert(
+    assertFuzz(
       fc.property(
         fc.array(fc.json({ maxDepth: 2 }), { minLength: 1, maxLength: 5 }),
         fc.boolean(),
@@ -251,26 +256,27 @@ describe('fuzz: control-message decoders', () => {
           );
         },
       ),
-      { numRuns: 50 },
+      { numRuns: fuzzRuns(50, 0.05) },
     );
   });
 
   it('zstd stored frames round-trip, and random or truncated frames fail only with ProtocolError', () => {
-    fc.assert(
+    assertFuzz(
       fc.property(fc.uint8Array({ maxLength: 300_000 }), (data) => {
         const frame = zstdStore(data);
         expect(isZstdFrame(frame)).toBe(true);
         expect(Buffer.from(zstdUnstore(frame)).equals(Buffer.from(data))).toBe(true);
         onlyProtocolErrors(() => zstdUnstore(frame.subarray(0, Math.max(4, frame.length - 1))));
       }),
-      { numRuns: 30 },
+      { numRuns: fuzzRuns(30, 0.01) },
     );
-    fc.assert(
+    assertFuzz(
       fc.property(fc.uint8Array({ maxLength: 100 }), (tail) => {
         onlyProtocolErrors(() =>
           zstdUnstore(Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.from(tail)])),
         );
       }),
+      { numRuns: fuzzRuns(100) },
     );
   });
 });

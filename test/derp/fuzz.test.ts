@@ -11,6 +11,7 @@ import { FrameReader } from '../../src/derp/frame.js';
 import type { DerpHttpServer } from '../../src/derp/http-server.js';
 import * as M from '../../src/derp/messages.js';
 import { parseBindingRequest, parseStunResponse, stunRequest } from '../../src/derp/stun.js';
+import { assertFuzz, fuzzRuns } from '../fuzz.js';
 import { connect, numbered, relayChecked, startServer } from './helpers.js';
 import { RawConn } from './raw.js';
 
@@ -57,7 +58,7 @@ const validFrame = fc.oneof(
 
 describe('decoder fuzzing', () => {
   it('random bytes: frames or DerpErrors, nothing else', () => {
-    fc.assert(
+    assertFuzz(
       fc.property(
         fc.uint8Array({ maxLength: 4096 }),
         fc.array(fc.nat(4096), { maxLength: 8 }),
@@ -70,12 +71,12 @@ describe('decoder fuzzing', () => {
           );
         },
       ),
-      { numRuns: 2000 },
+      { numRuns: fuzzRuns(2000) },
     );
   });
 
   it('valid streams decode whole under any chunking; mutated ones fail only with DerpError', () => {
-    fc.assert(
+    assertFuzz(
       fc.property(
         fc.array(validFrame, { minLength: 1, maxLength: 10 }),
         fc.array(fc.nat(30_000), { maxLength: 6 }),
@@ -93,33 +94,33 @@ describe('decoder fuzzing', () => {
           onlyDerpErrors(() => decodeStream(mutated.subarray(0, mutated.length - (flips.length % 3)), cuts));
         },
       ),
-      { numRuns: 1000 },
+      { numRuns: fuzzRuns(1000) },
     );
   });
 
   it('JSON info and STUN parsers: DerpError or a value', () => {
-    fc.assert(
+    assertFuzz(
       fc.property(fc.uint8Array({ maxLength: 300 }), (b) => {
         onlyDerpErrors(() => M.parseClientInfo(b));
         onlyDerpErrors(() => M.parseServerInfo(b));
         onlyDerpErrors(() => parseBindingRequest(b));
         onlyDerpErrors(() => parseStunResponse(b));
       }),
-      { numRuns: 2000 },
+      { numRuns: fuzzRuns(2000) },
     );
-    fc.assert(
+    assertFuzz(
       fc.property(fc.json(), (j) => {
         onlyDerpErrors(() => M.parseClientInfo(new TextEncoder().encode(j)));
       }),
-      { numRuns: 500 },
+      { numRuns: fuzzRuns(500) },
     );
-    fc.assert(
+    assertFuzz(
       fc.property(fc.nat(39), fc.integer({ min: 0, max: 255 }), (at, v) => {
         const req = stunRequest(randomBytes(12));
         req[at] = v;
         onlyDerpErrors(() => parseBindingRequest(req));
       }),
-      { numRuns: 500 },
+      { numRuns: fuzzRuns(500) },
     );
   });
 });
@@ -140,7 +141,7 @@ describe('server fuzzing', () => {
   });
 
   it('garbage after login, from many connections, never disturbs the healthy pair', async () => {
-    await fc.assert(
+    await assertFuzz(
       fc.asyncProperty(
         fc.uint8Array({ minLength: 1, maxLength: 3000 }),
         fc.boolean(),
@@ -155,7 +156,7 @@ describe('server fuzzing', () => {
           raw.destroy();
         },
       ),
-      { numRuns: 60 },
+      { numRuns: fuzzRuns(60, 0.02) },
     );
     await relayChecked(a, b, [numbered(1, 1400), numbered(2, 9000)]);
     expect(srv.derp.connectionCount).toBeGreaterThanOrEqual(2);

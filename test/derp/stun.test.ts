@@ -2,6 +2,7 @@
 // our responder over UDP loopback, and the CRC-32 behind FINGERPRINT.
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
+import { networkInterfaces } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { zlib } from '../../src/derp/crc32.js';
 import {
@@ -13,6 +14,10 @@ import {
   stunRequest,
   stunResponse,
 } from '../../src/derp/stun.js';
+
+const HAVE_V6_LOOPBACK = Object.values(networkInterfaces()).some((l) =>
+  l?.some((a) => a.family === 'IPv6' && a.address === '::1'),
+);
 
 describe('STUN codec', () => {
   it('CRC-32 check value', () => {
@@ -77,4 +82,26 @@ describe('STUN responder', () => {
       code: expect.stringMatching(/TIMEOUT|CONNECT/),
     });
   });
+
+  it.skipIf(!HAVE_V6_LOOPBACK)(
+    'on 127.0.0.1 it answers on ::1 too, with the IPv6 mapped address; not when told otherwise',
+    async () => {
+      const srv = await StunServer.listen({ host: '127.0.0.1', port: 0 });
+      try {
+        expect(srv.addresses).toEqual([`127.0.0.1:${srv.port}`, `[::1]:${srv.port}`]);
+        const r6 = await stunQuery('::1', srv.port);
+        expect(r6.ip).toBe('0:0:0:0:0:0:0:1');
+        expect((await stunQuery('127.0.0.1', srv.port)).ip).toBe('127.0.0.1');
+        expect(srv.answered).toBe(2);
+      } finally {
+        srv.close();
+      }
+      const only4 = await StunServer.listen({ host: '127.0.0.1', port: 0, otherFamily: false });
+      expect(only4.addresses).toEqual([`127.0.0.1:${only4.port}`]);
+      await expect(stunQuery('::1', only4.port, 300)).rejects.toMatchObject({
+        code: expect.stringMatching(/TIMEOUT|CONNECT/),
+      });
+      only4.close();
+    },
+  );
 });

@@ -221,6 +221,11 @@ export interface TailscaledOptions {
   socks5Port?: number;
   /** Keep state in a file, so a restarted tailscaled comes back as the same node. */
   persist?: boolean;
+  /**
+   * false: none of the rig's TS_DEBUG_* variables (plain-HTTP DERP, loopback-only endpoints), i.e.
+   * tailscaled as a user runs it. Only with a control server whose DERP map is ours.
+   */
+  debugEnv?: boolean;
 }
 
 /** A userspace-networking tailscaled with its CLI. */
@@ -256,12 +261,16 @@ export class Tailscaled {
     this.proc = spawnIn(null, TAILSCALED, args, {
       cleanup: this.cleanup,
       env: {
-        TS_DEBUG_USE_DERP_HTTP: '1',
+        ...(this.opts.debugEnv === false
+          ? {}
+          : {
+              TS_DEBUG_USE_DERP_HTTP: '1',
+              // Advertise only loopback: peers must never send to this machine's interface addresses.
+              TS_DEBUG_OMIT_LOCAL_ADDRS: '1',
+              TS_DEBUG_PRETENDPOINT: `127.0.0.1:${this.port}`,
+            }),
         TS_DISABLE_PORTMAPPER: '1',
         TS_PANIC_IF_HIT_MAIN_CONTROL: '1',
-        // Advertise only loopback: peers must never send to this machine's interface addresses.
-        TS_DEBUG_OMIT_LOCAL_ADDRS: '1',
-        TS_DEBUG_PRETENDPOINT: `127.0.0.1:${this.port}`,
         ...this.opts.env,
       },
     });

@@ -6,18 +6,23 @@
 // fails its mesh probe against any server, derper included.
 import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { DerpClient } from '../../src/derp/client.js';
 import { DerpHttpServer } from '../../src/derp/http-server.js';
 import { generateNodeKeyPair } from '../../src/derp/keys.js';
+import { startLocalTailnet } from '../../src/tailnet/local.js';
 import { numbered, relayChecked } from '../derp/helpers.js';
 import { DERPPROBE, freePort, missingBinaries } from './derp-rig.js';
 import { Cleanup, exec } from './rig/exec.js';
 import { checkRequirements, skipUnless } from './rig/requirements.js';
 
 const missing = [...missingBinaries([DERPPROBE]), ...checkRequirements(['openssl'])];
+/** Whether this machine has ::1 (then our relays answer there too, and derpprobe's udp6 probe runs). */
+const HAVE_V6_LOOPBACK = Object.values(networkInterfaces()).some((list) =>
+  list?.some((a) => a.family === 'IPv6' && a.address === '::1'),
+);
 let cleanup = new Cleanup();
 afterEach(async () => {
   const errors = await cleanup.run();
@@ -86,6 +91,8 @@ skipUnless(missing)('our DERP server over TLS: real derpprobe and our clients', 
               RegionID: 900,
               HostName: 'localhost',
               IPv4: '127.0.0.1',
+              // STUN answers on ::1 too (a relay on 127.0.0.1 binds both loopbacks): the udp6 probe.
+              ...(HAVE_V6_LOOPBACK ? { IPv6: '::1' } : {}),
               DERPPort: srv.port,
               STUNPort: srv.stun!.port,
               CertName: tls.certName,
@@ -120,6 +127,7 @@ skipUnless(missing)('our DERP server over TLS: real derpprobe and our clients', 
       'derpmap-probe',
       'derp/qs/900a/tls',
       'derp/qs/900a/udp',
+      ...(HAVE_V6_LOOPBACK ? ['derp/qs/900a/udp6'] : []),
       'derp/qs/900a/900a/mesh',
       'derp/qs/900a/900a/bw',
     ];
@@ -154,5 +162,54 @@ skipUnless(missing)('our DERP server over TLS: real derpprobe and our clients', 
     await expect(
       DerpClient.connect({ url: srv.url, privateKey: generateNodeKeyPair().privateKey }),
     ).rejects.toMatchObject({ code: 'CONNECT' });
+  });
+
+  it('derpprobe against the embedded relay: Go honours the sha256-raw pin of our certificate; udp and udp6 STUN', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qs-derpprobe-local-'));
+    cleanup.add(`rm ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
+    const local = await startLocalTailnet({ stateDir: dir });
+    cleanup.add('close the local tailnet', () => local.close());
+    const node = local.derpMap.Regions['900']!.Nodes[0]!;
+    expect(node.CertName).toMatch(/^sha256-raw:[0-9a-f]{64}$/);
+    expect(node.IPv6).toBe(HAVE_V6_LOOPBACK ? '::1' : 'none');
+    const mapFile = join(dir, 'derpmap.json');
+    writeFileSync(mapFile, JSON.stringify(local.derpMap));
+    // Its TLS probe checks against the system roots and its mesh probe wants a DNS HostName (see the
+    // top of this file), so those two stay off; the bandwidth probe dials through derphttp, which
+    // verifies our self-signed certificate by the pin alone, and no SSL_CERT_FILE helps it.
+    const r = await exec(
+      DERPPROBE,
+      [
+        '-derp-map',
+        `file://${mapFile}`,
+        '-once',
+        '-spread=false',
+        '-tls-interval=0',
+        '-mesh-interval=0',
+        '-bw-interval',
+        '1s',
+        '-bw-probe-size-bytes',
+        '1000000',
+      ],
+      { timeoutMs: 60_000, check: false },
+    );
+    const out = r.stdout + r.stderr;
+    const good = out.split('\n').filter((l) => l.includes('good: '));
+    expect(
+      out.split('\n').filter((l) => l.includes('bad: ')),
+      out,
+    ).toEqual([]);
+    expect(r.code, out).toBe(0);
+    const probes = [
+      'derpmap-probe',
+      'derp/local/900a/udp',
+      ...(HAVE_V6_LOOPBACK ? ['derp/local/900a/udp6'] : []),
+      'derp/local/900a/900a/bw',
+    ];
+    for (const probe of probes)
+      expect(
+        good.some((l) => l.includes(`good: ${probe}:`)),
+        `${probe} in\n${out}`,
+      ).toBe(true);
   });
 });

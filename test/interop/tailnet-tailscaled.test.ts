@@ -3,6 +3,7 @@
 // paths (and falling back from one to the other mid-transfer), a Headscale ACL enforced by our packet filter,
 // and a tailscaled restart. Every node advertises only 127.0.0.1 endpoints: no traffic leaves loopback.
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -298,20 +299,32 @@ skipUnless(missingPeers(['headscale', 'tailscaled', 'tailscale', 'derper']))(
       expect(up.out).toBe(small());
     });
 
-    it('a real tailscaled joins the embedded default and reaches our node', async () => {
+    it('a real tailscaled joins the embedded default with no TS_DEBUG_* variable and reaches our node over DERP', async () => {
+      // The relay speaks TLS with a certificate pinned in the DERP map: neither side needs a flag.
       const local = await startLocalTailnet({ stateDir: await tempDir(cleanup, 'qs-local-'), stunPort: -1 });
       cleanup.add('local tailnet', () => local.close());
+      expect(local.derpURL).toMatch(/^https:/);
       const k = await local.authKey();
       const socks = await freePort();
-      const ts = await Tailscaled.start(cleanup, 'local', { socks5Port: socks });
+      const ts = await Tailscaled.start(cleanup, 'local', { socks5Port: socks, debugEnv: false });
+      const environ = readFileSync(`/proc/${ts.proc!.pid}/environ`, 'utf8').split('\0');
+      expect(environ.filter((v) => v.startsWith('TS_DEBUG_'))).toEqual([]);
       await ts.up(local.controlURL, k, 'ts-local');
-      const tn = await node(local.controlURL, k, 'quack-local');
+      // DERP only on our side: tailscaled has no direct path to take, so every byte crosses the relay.
+      const tn = await node(local.controlURL, k, 'quack-local', {
+        derpHttp: false,
+        derpOnly: true,
+        endpoints: [],
+      });
       await hashServer(tn, 8080);
       await seeEachOther(tn, ts, 'ts-local', 'quack-local');
       const up = await curlPut(socks, `http://${ourIp(tn)}:8080/up`, blobFile);
       expect(up.out).toBe(`${blob.length} ${sha(blob)}`);
       const [n, digest] = await download(tn, await tsIp(ts), 10);
       expect([n, digest]).toEqual([10 * MB, sha(blob.subarray(0, 10 * MB))]);
+      expect(peerOf(tn, 'ts-local')?.path).toBe('derp local');
+      const seen = tsPeer(await ts.status(), 'quack-local')!;
+      expect([seen.Relay, seen.CurAddr ?? '']).toEqual(['local', '']);
       await tn.close();
       await ts.stop();
     });

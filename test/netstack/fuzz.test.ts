@@ -8,6 +8,7 @@ import { parseIPv4Packet, writeIPv4Header } from '../../src/netstack/ipv4.js';
 import { parseIPv6Packet, writeIPv6Header } from '../../src/netstack/ipv6.js';
 import type { IpPacket } from '../../src/netstack/packet.js';
 import { parseIpPacket, Stack, type StackStats } from '../../src/netstack/stack.js';
+import { assertFuzz, fuzzRuns } from '../fuzz.js';
 import { CaptureLink } from './capture-link.js';
 
 const RUNS = 2000;
@@ -125,7 +126,7 @@ const anyInput = fc.oneof(anyBytes, mutatedPacket, validPacket);
 
 describe('fuzzing the parsers', () => {
   it('IPv4, IPv6 and the dispatcher only return or throw NetstackError', () => {
-    fc.assert(
+    assertFuzz(
       fc.property(
         anyInput,
         fc.integer({ min: -2, max: 130 }),
@@ -157,12 +158,12 @@ describe('fuzzing the parsers', () => {
           );
         },
       ),
-      { numRuns: RUNS },
+      { numRuns: fuzzRuns(RUNS) },
     );
   });
 
   it('ICMP only returns or throws NetstackError', () => {
-    fc.assert(
+    assertFuzz(
       fc.property(
         anyInput,
         fc.integer({ min: -2, max: 130 }),
@@ -175,7 +176,7 @@ describe('fuzzing the parsers', () => {
           if (pkt) onlyNetstackErrors(() => parseIcmpPacket(pkt));
         },
       ),
-      { numRuns: RUNS },
+      { numRuns: fuzzRuns(RUNS) },
     );
   });
 
@@ -184,12 +185,12 @@ describe('fuzzing the parsers', () => {
       fc.string({ unit: fc.constantFrom(...'0123456789abcdef:./%'.split('')), maxLength: 45 }),
       fc.string({ unit: 'binary', maxLength: 45 }),
     );
-    fc.assert(
+    assertFuzz(
       fc.property(text, (t) => {
         onlyNetstackErrors(() => parseIp(t));
         onlyNetstackErrors(() => parseCidr(t));
       }),
-      { numRuns: RUNS },
+      { numRuns: fuzzRuns(RUNS) },
     );
   });
 });
@@ -199,11 +200,11 @@ describe('fuzzing the Stack through its link', () => {
     const link = new CaptureLink(1500);
     const stack = new Stack(link, { addresses: ['100.64.0.1/10', 'fd7a:115c:a1e0::1/48'] });
     stack.registerProtocol(17, (pkt) => expectSane(pkt, pkt.buf));
-    fc.assert(
+    assertFuzz(
       fc.property(fc.array(anyInput, { minLength: 1, maxLength: 5 }), (packets) => {
         for (const p of packets) link.inject(p);
       }),
-      { numRuns: RUNS },
+      { numRuns: fuzzRuns(RUNS) },
     );
     const s: Readonly<StackStats> = stack.stats;
     const dispositions =

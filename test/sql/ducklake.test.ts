@@ -245,7 +245,7 @@ describe('attach_ducklake over the tailnet (embedded default)', () => {
 
   /** A DuckDB process on the tailnet as `hostname`, with `extensions` loaded (httpfs first). */
   async function node(hostname: string, extensions: ('httpfs' | 'quack' | 'ducklake')[]) {
-    const duck = await DuckProcess.start({ sqlModule, install: { derpHttp: true, endpoints: [] } });
+    const duck = await DuckProcess.start({ sqlModule, install: { endpoints: [] } });
     ducks.push(duck);
     const up = await duck.row(
       `CALL tailscale_up(${lit(hostname)}, authkey => ${lit(await local.authKey())}, ` +

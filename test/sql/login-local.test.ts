@@ -22,7 +22,7 @@ describe('tailscale_login with the embedded control server', () => {
     local = await startLocalTailnet({ stateDir: tmp('qs-sql-login-local-') });
     duck = await DuckProcess.start({
       sqlModule: join(build, 'sql/index.js'),
-      install: { derpHttp: true, endpoints: [], loginWaitMs: 10_000 },
+      install: { endpoints: [], loginWaitMs: 10_000 },
       // An interactive login is one without any key.
       env: { TS_AUTHKEY: '' },
     });

@@ -58,7 +58,7 @@ describe('Quack over the tailnet from SQL (embedded default, real quack extensio
   async function duckNode(hostname: string, env: Record<string, string> = {}): Promise<DuckProcess> {
     const duck = await DuckProcess.start({
       sqlModule: join(build, 'sql/index.js'),
-      install: { derpHttp: true, endpoints: [] },
+      install: { endpoints: [] },
       env,
     });
     ducks.push(duck);
@@ -184,7 +184,6 @@ describe('Quack over the tailnet from SQL (embedded default, real quack extensio
       controlURL: local.controlURL,
       authKey: await local.authKey(),
       stateDir: tmp('qs-sql-socks-peer-'),
-      derpHttp: true,
       endpoints: [],
     });
     await peer.up();
@@ -202,7 +201,7 @@ describe('Quack over the tailnet from SQL (embedded default, real quack extensio
         ephemeral: true,
         httpRoute: false,
         loopbackProxy: true,
-        derpHttp: true,
+        derpHttp: undefined,
         endpoints: [],
       });
       if (!reply.ok) throw new Error(reply.error);

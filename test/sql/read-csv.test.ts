@@ -30,7 +30,6 @@ describe('SQL over the tailnet (embedded default)', () => {
       controlURL: local.controlURL,
       authKey: await local.authKey(),
       stateDir: tmp('qs-sql-seller-'),
-      derpHttp: true,
       endpoints: [],
     });
     await seller.up();

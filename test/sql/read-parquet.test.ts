@@ -46,7 +46,6 @@ describe('scenario 2: read_parquet / read_json from a peer over the tailnet (emb
       controlURL: local.controlURL,
       authKey: await local.authKey(),
       stateDir: tmp('qs-sql-seller-'),
-      derpHttp: true,
       port,
       // Loopback only: the buyer finds the direct path here, and nothing leaves 127.0.0.1.
       endpoints: [`127.0.0.1:${port}`],
@@ -68,7 +67,7 @@ describe('scenario 2: read_parquet / read_json from a peer over the tailnet (emb
     expect(parquet.bytes).toBeGreaterThan(95e6);
     duck = await DuckProcess.start({
       sqlModule: join(build, 'sql/index.js'),
-      install: { derpHttp: true, endpoints: [] },
+      install: { endpoints: [] },
     });
     const up = await duck.row(
       `CALL tailscale_up('buyer', authkey => ${lit(await local.authKey())}, control_url => ${lit(local.controlURL)}, ` +

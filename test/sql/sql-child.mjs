@@ -16,7 +16,7 @@ const instance = await DuckDBInstance.create(':memory:', {
   autoload_known_extensions: 'false',
 });
 const c = await instance.connect();
-await installQuackscale(c, { instance, derpHttp: true, endpoints: [] });
+await installQuackscale(c, { instance, endpoints: [] });
 const rows = async (sql) => (await c.runAndReadAll(sql)).getRowObjectsJson();
 const proxy = async () =>
   (await rows(`SELECT current_setting('http_proxy') AS p, current_setting('http_proxy_username') AS u`))[0];

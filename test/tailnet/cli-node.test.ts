@@ -64,17 +64,7 @@ it.skipIf(!existsSync(CLI) && process.env.CI !== 'true')(
         join(dir, name),
       ];
       return start(
-        [
-          ...args,
-          '--hostname',
-          name,
-          '--derp-http',
-          '--port',
-          String(udp),
-          '--endpoint',
-          `127.0.0.1:${udp}`,
-          ...extra,
-        ],
+        [...args, '--hostname', name, '--port', String(udp), '--endpoint', `127.0.0.1:${udp}`, ...extra],
         /100\.64\./,
       );
     };

@@ -41,7 +41,6 @@ describe('lazy WireGuard peers on tailnet nodes', () => {
       controlURL: local.controlURL,
       authKey: await local.authKey({ ephemeral: o.ephemeral }),
       stateDir: o.stateDir ?? tmp('qs-lazy-node-'),
-      derpHttp: true,
       endpoints: [],
     });
     nodes.push(tn);

@@ -34,7 +34,6 @@ describe('interactive login on the embedded local tailnet', () => {
       controlURL: local.controlURL,
       authKey: await local.authKey(),
       stateDir: tmp('qs-node-'),
-      derpHttp: true,
       endpoints: [],
     });
     nodes.push(server);
@@ -56,7 +55,6 @@ describe('interactive login on the embedded local tailnet', () => {
       hostname: 'interactive',
       controlURL: local.controlURL,
       stateDir: tmp('qs-node-'),
-      derpHttp: true,
       endpoints: [],
       onAuthURL: (url) => {
         urls.push(url);

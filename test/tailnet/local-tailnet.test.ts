@@ -1,38 +1,62 @@
 // Our nodes on the embedded default (our control server + our DERP relay, in process): the whole
 // stack end to end with no external peer, so it runs everywhere, fast.
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalTailnet, startLocalTailnet } from '../../src/tailnet/local.js';
-import { Tailnet } from '../../src/tailnet/tailnet.js';
+import { Tailnet, type TailnetOptions } from '../../src/tailnet/tailnet.js';
 import { scriptArgv } from '../platform/run-script.js';
 
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
+const digest = (b: Buffer): [number, string] => [b.length, createHash('sha256').update(b).digest('hex')];
+
+/** Sends `data` through an echo and closes; resolves with the length and SHA-256 of what came back. */
+async function echoed(sock: Duplex, data: Buffer): Promise<[number, string]> {
+  const h = createHash('sha256');
+  let n = 0;
+  sock.on('data', (d: Buffer) => {
+    h.update(d);
+    n += d.length;
+  });
+  await new Promise((r) => {
+    sock.on('close', r);
+    sock.end(data);
+  });
+  return [n, h.digest('hex')];
+}
 const DIST = resolve(__dirname, '../../dist/index.js');
 
 describe('the embedded local tailnet', () => {
   let local: LocalTailnet;
   const nodes: Tailnet[] = [];
+  let localDir: string;
   beforeAll(async () => {
-    local = await startLocalTailnet({ stateDir: tmp('qs-local-') });
+    localDir = tmp('qs-local-');
+    local = await startLocalTailnet({ stateDir: localDir });
   });
   afterAll(async () => {
     for (const n of nodes) await n.close();
     await local.close();
   });
 
-  async function node(hostname: string, stateDir = tmp('qs-node-'), authKey?: string): Promise<Tailnet> {
+  async function node(
+    hostname: string,
+    stateDir = tmp('qs-node-'),
+    authKey?: string,
+    extra: Partial<TailnetOptions> = {},
+  ): Promise<Tailnet> {
     const tn = new Tailnet({
       hostname,
       controlURL: local.controlURL,
       authKey: authKey ?? (await local.authKey()),
       stateDir,
-      derpHttp: true,
       endpoints: [],
+      ...extra,
     });
     nodes.push(tn);
     await tn.up();
@@ -66,28 +90,31 @@ describe('the embedded local tailnet', () => {
     expect((await a.ping('banana')).via).toBe('DERP(local)');
   });
 
+  it('the relay speaks TLS pinned in the DERP map, and plain HTTP too for nodes set to it', async () => {
+    expect(local.derpURL).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/derp$/);
+    const pem = readFileSync(join(localDir, 'derp-cert.pem'), 'utf8');
+    const raw = new X509Certificate(pem).raw;
+    const node900 = local.derpMap.Regions['900']!.Nodes[0]!;
+    expect(node900.CertName).toBe(`sha256-raw:${createHash('sha256').update(raw).digest('hex')}`);
+    expect(statSync(join(localDir, 'derp-key.pem')).mode & 0o777).toBe(0o600);
+    // One node on TLS (the default), one told to use plain HTTP: both reach the relay's one port
+    // (under Node; Bun's and Deno's node:http cannot take the connection over, so TLS for both).
+    const handsOver = !process.versions.bun && !process.versions.deno;
+    const tls = await node('elder');
+    const plain = await node('fig', undefined, undefined, { derpHttp: handsOver });
+    (await tls.listen(5003)).on('connection', (s) => s.pipe(s));
+    const data = randomBytes(256 * 1024);
+    expect(await echoed(await plain.dial('elder', 5003), data)).toEqual(digest(data));
+    expect(plain.status().peers.find((p) => p.hostname === 'elder')!.path).toBe('derp local');
+  });
+
   it('a node reaches its own listener by its name and its address (loopback inside the stack)', async () => {
     const c = await node('cherry');
     const srv = await c.listen(5001);
     srv.on('connection', (s) => s.pipe(s));
     const data = randomBytes(1024 * 1024);
     for (const host of ['cherry', c.status().self.addresses[0]!]) {
-      const sock = await c.dial(host, 5001);
-      const h = createHash('sha256');
-      let n = 0;
-      sock.on('data', (d: Buffer) => {
-        h.update(d);
-        n += d.length;
-      });
-      await new Promise((r) => {
-        sock.on('close', r);
-        sock.end(data);
-      });
-      expect([host, n, h.digest('hex')]).toEqual([
-        host,
-        data.length,
-        createHash('sha256').update(data).digest('hex'),
-      ]);
+      expect([host, ...(await echoed(await c.dial(host, 5001), data))]).toEqual([host, ...digest(data)]);
     }
   });
 
@@ -108,7 +135,7 @@ describe('the embedded local tailnet', () => {
       const script = `
       import { Tailnet } from ${JSON.stringify(DIST)};
       const [controlURL, authKey, stateDir] = process.argv.slice(2);
-      const tn = new Tailnet({ hostname: 'child', controlURL, authKey, stateDir, derpHttp: true, endpoints: [] });
+      const tn = new Tailnet({ hostname: 'child', controlURL, authKey, stateDir, endpoints: [] });
       const st = await tn.up();
       console.log('up', st.self.addresses[0]);
       await tn.listen(8080);

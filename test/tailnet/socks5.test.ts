@@ -107,7 +107,6 @@ describe('SOCKS5 proxy on a tailnet node', () => {
       controlURL: local.controlURL,
       authKey: await local.authKey(),
       stateDir: tmp('qs-socks-node-'),
-      derpHttp: true,
       endpoints: [],
     });
     nodes.push(tn);
@@ -269,7 +268,6 @@ describe('SOCKS5 proxy on a tailnet node', () => {
         tmp('qs-socks-cli-'),
         '--hostname',
         'socks-cli',
-        '--derp-http',
         '--port',
         String(udp),
         '--endpoint',

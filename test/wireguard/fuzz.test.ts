@@ -12,6 +12,7 @@ import {
   createInitiation,
   peerIdentity,
 } from '../../src/wireguard/noise.js';
+import { assertFuzz, fuzzRuns } from '../fuzz.js';
 import { devicePair, ipv4, settle } from './helpers.js';
 
 /** Runs `fn`; any exception other than WireGuardError fails the property. */
@@ -50,29 +51,29 @@ describe('parsers never crash on hostile input', () => {
   const anyBytes = fc.uint8Array({ maxLength: 300 });
 
   it('messageType', () => {
-    fc.assert(
+    assertFuzz(
       fc.property(anyBytes, (d) => void messageType(d)),
-      { numRuns: 5000 },
+      { numRuns: fuzzRuns(5000) },
     );
   });
 
   it('consumeInitiation', () => {
-    fc.assert(
+    assertFuzz(
       fc.property(fc.oneof(anyBytes, mutated(init)), (d) =>
         onlyTypedErrors(() => consumeInitiation(b, d, () => aAtB)),
       ),
-      { numRuns: 1500 },
+      { numRuns: fuzzRuns(1500) },
     );
   });
 
   it('consumeResponse', () => {
     const resp = new Uint8Array(92);
     resp[0] = 2;
-    fc.assert(
+    assertFuzz(
       fc.property(fc.oneof(anyBytes, mutated(resp)), (d) =>
         onlyTypedErrors(() => consumeResponse(a, bAtA, pending, d)),
       ),
-      { numRuns: 1500 },
+      { numRuns: fuzzRuns(1500) },
     );
   });
 
@@ -81,9 +82,9 @@ describe('parsers never crash on hostile input', () => {
     gen.addMacs(init.slice());
     const reply = new Uint8Array(64);
     reply[0] = 3;
-    fc.assert(
+    assertFuzz(
       fc.property(fc.oneof(anyBytes, mutated(reply)), (d) => onlyTypedErrors(() => gen.consumeReply(d))),
-      { numRuns: 1500 },
+      { numRuns: fuzzRuns(1500) },
     );
   });
 
@@ -94,11 +95,11 @@ describe('parsers never crash on hostile input', () => {
     await settle();
     const samples = p.bindA.sent.map((s) => s.datagram);
     const from = new NamedEndpoint('fuzzer');
-    fc.assert(
+    assertFuzz(
       fc.property(fc.oneof(anyBytes, ...samples.map(mutated)), (d) => {
         p.bindB.deliver(from, d);
       }),
-      { numRuns: 3000 },
+      { numRuns: fuzzRuns(3000) },
     );
     await settle(100);
     p.a.writePacket(ipv4('10.0.0.1', '10.0.0.2', new Uint8Array([42])));

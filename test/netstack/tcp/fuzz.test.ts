@@ -10,6 +10,7 @@ import { parseTcpSegment, setTcpChecksum, TcpSegment } from '../../../src/netsta
 import { seqLe } from '../../../src/netstack/tcp/seq.js';
 import { TcpServer } from '../../../src/netstack/tcp/server.js';
 import { type TcpSocket, tcpConnect } from '../../../src/netstack/tcp/socket.js';
+import { assertFuzz, fuzzRuns } from '../../fuzz.js';
 import { A, B, settle, sha256, tcpPair } from './helpers.js';
 
 const VALID = new Set([
@@ -82,7 +83,7 @@ function checkInvariants(c: TcpConnection, receiveBuffer: number): void {
 describe('TCP fuzz', () => {
   it('the segment parser accepts or rejects any bytes with a NetstackError, nothing else', () => {
     const seg = new TcpSegment();
-    fc.assert(
+    assertFuzz(
       fc.property(fc.uint8Array({ maxLength: 120 }), (bytes) => {
         try {
           parseTcpSegment(seg, bytes, 0, bytes.length);
@@ -91,7 +92,7 @@ describe('TCP fuzz', () => {
           expect((err as Error).name).toBe('NetstackError');
         }
       }),
-      { numRuns: 3000 },
+      { numRuns: fuzzRuns(3000) },
     );
   });
 
@@ -129,7 +130,7 @@ describe('TCP fuzz', () => {
 
   it('random and mutated segments into a live connection never crash it or break its invariants', async () => {
     const receiveBuffer = 256 * 1024;
-    await fc.assert(
+    await assertFuzz(
       fc.asyncProperty(fc.array(segmentArb, { minLength: 1, maxLength: 25 }), async (segments) => {
         const pair = tcpPair({ a: { receiveBuffer, minRtoMs: 20 }, b: { minRtoMs: 20 } });
         try {
@@ -182,7 +183,7 @@ describe('TCP fuzz', () => {
           pair.close();
         }
       }),
-      { numRuns: 60 },
+      { numRuns: fuzzRuns(60, 0.01) },
     );
   }, 60_000);
 });

@@ -1,0 +1,125 @@
+/** What `quackscale up | status | ping | down` accept: a tailnet node in the foreground, and its local API. */
+import { defineCommand } from '../command.js';
+
+const STATE_DIR = {
+  type: 'string',
+  value: 'DIR',
+  help: "the node's state directory (keys, login, the local API socket)",
+  required: true,
+} as const;
+
+export const UP = defineCommand({
+  name: 'up',
+  summary: 'join a tailnet and run a node in the foreground',
+  usage: '--state-dir DIR [--control-url URL] [--authkey KEY] [options]',
+  description:
+    'Logs in to the control server (with the auth key, the login saved in the state dir, or ' +
+    'interactively: it prints a URL to approve), brings up WireGuard over direct UDP and DERP, ' +
+    'and runs until Ctrl-C, SIGTERM or `quackscale down`. It prints the node name and addresses ' +
+    'once up. `status`, `ping` and `down` talk to it through a unix socket in the state dir (0600).',
+  options: {
+    'control-url': {
+      type: 'string',
+      value: 'URL',
+      help: 'control server: Tailscale, Headscale, or `quackscale control serve`',
+      default: 'https://controlplane.tailscale.com',
+    },
+    authkey: {
+      type: 'string',
+      value: 'KEY',
+      help: 'auth key (Tailscale) or pre-auth key (Headscale, `quackscale control authkey`)',
+      default: 'env TS_AUTHKEY; without one, an interactive login',
+    },
+    'state-dir': STATE_DIR,
+    hostname: {
+      type: 'string',
+      value: 'NAME',
+      help: 'node name',
+      default: 'the saved one, else the OS hostname',
+    },
+    ephemeral: {
+      type: 'boolean',
+      help: 'register as ephemeral: control removes the node soon after it goes away',
+    },
+    serve: {
+      type: 'string',
+      multiple: true,
+      value: 'PORT[:LOCALPORT]',
+      help: 'carry tailnet TCP connections to PORT to 127.0.0.1:LOCALPORT (LOCALPORT defaults to PORT)',
+    },
+    forward: {
+      type: 'string',
+      multiple: true,
+      value: 'LOCALPORT:HOST:PORT',
+      help: 'listen on 127.0.0.1:LOCALPORT and carry each connection to HOST:PORT on the tailnet',
+    },
+    'http-proxy': {
+      type: 'string',
+      value: 'PORT',
+      help: 'an HTTP proxy on 127.0.0.1:PORT to tailnet hosts (prints its URL with credentials)',
+    },
+    socks5: {
+      type: 'string',
+      value: 'PORT',
+      help: 'a SOCKS5 proxy on 127.0.0.1:PORT to tailnet hosts (prints its URL with credentials)',
+    },
+    'derp-http': {
+      type: 'boolean',
+      help:
+        'reach DERP relays over plain HTTP instead of TLS, for relays that only speak HTTP (env ' +
+        'TS_DEBUG_USE_DERP_HTTP=1); the embedded relay of `control serve --derp` needs none',
+    },
+    port: {
+      type: 'string',
+      value: 'UDPPORT',
+      help: 'UDP port for WireGuard and disco',
+      default: 'any free port',
+    },
+    endpoint: {
+      type: 'string',
+      multiple: true,
+      value: 'IP:PORT',
+      help: "advertise this UDP endpoint instead of discovering them (port 0: the node's own port)",
+    },
+    verbose: { type: 'boolean', short: 'v', help: 'log debug detail' },
+  },
+  examples: [
+    'quackscale up --control-url http://127.0.0.1:8080 --authkey "$KEY" --state-dir ./a --hostname alpha',
+    'quackscale up --state-dir ./a --serve 9000:8999            # tailnet port 9000 -> local 8999',
+    'quackscale up --state-dir ./b --forward 18998:alpha:9000   # local 18998 -> alpha:9000',
+    'TS_AUTHKEY=tskey-… quackscale up --state-dir ./n --socks5 1080',
+  ],
+});
+
+export const STATUS = defineCommand({
+  name: 'status',
+  summary: 'show the running node and its peers',
+  usage: '--state-dir DIR [--json]',
+  description:
+    'One line per node: first address, name, online state and path (direct endpoint or DERP region).',
+  options: {
+    'state-dir': STATE_DIR,
+    json: { type: 'boolean', help: 'print the whole status as JSON' },
+  },
+  examples: ['quackscale status --state-dir ./b', 'quackscale status --state-dir ./b --json | jq .peers'],
+});
+
+export const PING = defineCommand({
+  name: 'ping',
+  summary: 'disco-ping a peer and show the path (direct or DERP) and latency',
+  usage: '--state-dir DIR HOST [-c N]',
+  args: [{ name: 'HOST', help: 'a MagicDNS name, FQDN or tailnet address' }],
+  options: {
+    'state-dir': STATE_DIR,
+    count: { type: 'string', short: 'c', value: 'N', help: 'pings to send, one a second', default: '1' },
+  },
+  examples: ['quackscale ping --state-dir ./b alpha -c 3'],
+});
+
+export const DOWN = defineCommand({
+  name: 'down',
+  summary: 'stop the node running with this state dir',
+  usage: '--state-dir DIR',
+  options: { 'state-dir': STATE_DIR },
+  examples: ['quackscale down --state-dir ./a'],
+});
