@@ -12,6 +12,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { noDelay, splice } from '../netstack/splice.js';
+import { runtime } from '../platform/runtime.js';
 
 export interface HttpProxyOptions {
   /** Port on 127.0.0.1; 0 (default) picks a free one. */
@@ -134,6 +135,13 @@ export async function startHttpProxy(opts: HttpProxyOptions): Promise<HttpProxy>
     upstream.on('error', (err) => fail(res, host, port, err));
     req.pipe(upstream);
   });
+  // A client may half-close once its request is sent (RFC 9293 §3.6; `nc -N` does). Node's
+  // server otherwise aborts the request at that FIN and ends the socket, so the answer, which
+  // comes later from upstream, was lost: the response now goes out and then the socket ends.
+  // Node's switch, which Bun honours; Deno's node:http, given it, waits forever on a request
+  // whose body the FIN cut short (Node and Bun answer 400), so Deno keeps the abort.
+  if (runtime.name !== 'deno')
+    (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
 
   const fail = (res: http.ServerResponse, host: string, port: number, err: unknown) => {
     stats.failed++;

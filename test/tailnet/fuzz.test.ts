@@ -428,8 +428,7 @@ describe('fuzz: HTTP proxy requests', () => {
 
   it('answers everything with well-formed HTTP; nothing unauthenticated reaches a peer or the network', async () => {
     // Whole requests are sent as a client sends them; mutated and random ones are followed by a
-    // half-close, since a request cut short would otherwise wait for its missing bytes. (Like
-    // nginx, node:http takes a client's FIN as an abort: a half-closed client may get nothing.)
+    // half-close, since a request cut short would otherwise wait for its missing bytes.
     const input = fc.oneof(
       {
         weight: 4,
