@@ -6,6 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
+import { MessageConn } from './message-conn.js';
 
 /** A duplex byte stream with batching and backpressure information. */
 export interface DerpConn {
@@ -108,12 +109,6 @@ export class SocketConn implements DerpConn {
 }
 
 /**
- * derper reads WebSockets with coder/websocket's default 32 KiB message limit (net/wsconn sets
- * none) and closes on a larger message, so the stream is cut into messages of at most this.
- */
-const MAX_WS_MESSAGE = 16 << 10;
-
-/**
  * A {@link DerpConn} over a `ws` WebSocket: writes of one turn become one binary message,
  * and received messages are concatenated into the byte stream (message boundaries carry no
  * meaning, as with Tailscale's wsconn).
@@ -121,99 +116,54 @@ const MAX_WS_MESSAGE = 16 << 10;
  * @example
  * const conn = new WebSocketConn(ws, '127.0.0.1', 50000);
  */
-export class WebSocketConn implements DerpConn {
-  private pending: Uint8Array[] = [];
-  private pendingBytes = 0;
+export class WebSocketConn extends MessageConn {
   private inFlight = 0;
   private sent = 0;
-  private scheduled = false;
-  private closed = false;
-  private drainHandler: () => void = () => {};
-  private closeHandler: (err?: Error) => void = () => {};
   private failure: Error | undefined;
-  private dataHandler: ((chunk: Buffer) => void) | undefined;
-  private early: Buffer[] = [];
 
   constructor(
     private readonly ws: WebSocket,
-    readonly remoteAddress: string,
-    readonly remotePort: number,
+    remoteAddress: string,
+    remotePort: number,
   ) {
+    super(remoteAddress, remotePort);
     ws.binaryType = 'nodebuffer';
     // Listen from the start: the server's first frame may come before onData is called.
     ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
       const chunks = Array.isArray(data) ? data : [Buffer.isBuffer(data) ? data : Buffer.from(data)];
-      for (const c of chunks) {
-        if (this.dataHandler) this.dataHandler(c);
-        else this.early.push(c);
-      }
+      for (const c of chunks) this.received(c);
     });
     ws.on('error', (err) => {
       this.failure = err;
     });
-    ws.on('close', () => {
-      if (this.closed) return;
-      this.closed = true;
-      this.closeHandler(this.failure);
+    ws.on('close', () => this.gone(this.failure));
+  }
+
+  protected send(message: Uint8Array): void {
+    const size = message.length;
+    this.inFlight += size;
+    this.ws.send(message, { binary: true }, (err) => {
+      this.inFlight -= size;
+      this.sent += size;
+      if (err) this.failure ??= err;
+      else if (this.inFlight === 0) this.drainHandler();
     });
   }
 
-  private readonly flush = (): void => {
-    this.scheduled = false;
-    if (this.pending.length === 0 || this.closed) return;
-    const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-    for (let off = 0; off < all.length; off += MAX_WS_MESSAGE) {
-      const msg = all.subarray(off, off + MAX_WS_MESSAGE);
-      const size = msg.length;
-      this.inFlight += size;
-      this.ws.send(msg, { binary: true }, (err) => {
-        this.inFlight -= size;
-        this.sent += size;
-        if (err) this.failure ??= err;
-        else if (this.inFlight === 0) this.drainHandler();
-      });
-    }
-  };
+  protected defer(flush: () => void): void {
+    process.nextTick(flush);
+  }
 
-  write(chunk: Uint8Array): void {
-    if (this.closed) return;
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(this.flush);
-    }
+  protected close(now: boolean): void {
+    if (now) this.ws.terminate();
+    else this.ws.close(1000, 'closing');
   }
 
   get bufferedBytes(): number {
-    return this.pendingBytes + this.inFlight;
+    return this.queuedBytes + this.inFlight;
   }
 
   get flushedBytes(): number {
     return this.sent;
-  }
-
-  onData(handler: (chunk: Buffer) => void): void {
-    this.dataHandler = handler;
-    for (const c of this.early.splice(0)) handler(c);
-  }
-
-  onDrain(handler: () => void): void {
-    this.drainHandler = handler;
-  }
-
-  onClose(handler: (err?: Error) => void): void {
-    this.closeHandler = handler;
-  }
-
-  end(): void {
-    this.flush();
-    this.ws.close(1000, 'closing');
-  }
-
-  destroy(): void {
-    this.ws.terminate();
   }
 }

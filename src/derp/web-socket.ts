@@ -4,6 +4,7 @@
  * cannot set headers or pin certificates; the browser's own TLS checks apply to wss:.
  */
 import { DerpError } from './errors.js';
+import { MessageConn } from './message-conn.js';
 import type { DerpConn } from './transport.js';
 
 /** The WHATWG WebSocket members used here. */
@@ -20,103 +21,61 @@ interface PlatformWebSocket {
 }
 type PlatformWebSocketClass = new (url: string, protocols: string[]) => PlatformWebSocket;
 
-/** derper reads at most 32 KiB per message (coder/websocket's default): the stream is cut below that. */
-const MAX_MESSAGE = 16 << 10;
 /** How often a backed-up socket is checked for drain: the WHATWG API has no drain event. */
 const DRAIN_POLL_MS = 10;
 
 /** A {@link DerpConn} over a WHATWG WebSocket: writes of one turn go out together. */
-export class PlatformWebSocketConn implements DerpConn {
-  private pending: Uint8Array[] = [];
-  private pendingBytes = 0;
+export class PlatformWebSocketConn extends MessageConn {
   private sent = 0;
-  private scheduled = false;
-  private closed = false;
   private draining: ReturnType<typeof setInterval> | undefined;
-  private drainHandler: () => void = () => {};
-  private closeHandler: (err?: Error) => void = () => {};
-  private dataHandler: ((chunk: Buffer) => void) | undefined;
-  private early: Buffer[] = [];
 
   constructor(
     private readonly ws: PlatformWebSocket,
-    readonly remoteAddress: string,
-    readonly remotePort: number,
+    remoteAddress: string,
+    remotePort: number,
   ) {
+    super(remoteAddress, remotePort);
     ws.binaryType = 'arraybuffer';
     ws.onmessage = (ev) => {
-      if (!(ev.data instanceof ArrayBuffer)) return;
-      const chunk = Buffer.from(ev.data);
-      if (this.dataHandler) this.dataHandler(chunk);
-      else this.early.push(chunk);
+      if (ev.data instanceof ArrayBuffer) this.received(Buffer.from(ev.data));
     };
     const onGone = () => {
-      if (this.closed) return;
-      this.closed = true;
       clearInterval(this.draining);
-      this.closeHandler();
+      this.gone();
     };
     ws.onclose = onGone;
     ws.onerror = onGone;
   }
 
-  private readonly flush = (): void => {
-    this.scheduled = false;
-    if (this.pending.length === 0 || this.closed) return;
-    const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-    for (let off = 0; off < all.length; off += MAX_MESSAGE)
-      this.ws.send(all.subarray(off, off + MAX_MESSAGE));
-    this.sent += all.length;
-    if (this.ws.bufferedAmount > 0 && this.draining === undefined) {
-      this.draining = setInterval(() => {
-        if (this.ws.bufferedAmount > 0) return;
-        clearInterval(this.draining);
-        this.draining = undefined;
-        this.drainHandler();
-      }, DRAIN_POLL_MS);
-    }
-  };
+  protected send(message: Uint8Array): void {
+    this.ws.send(message);
+    this.sent += message.length;
+  }
 
-  write(chunk: Uint8Array): void {
-    if (this.closed) return;
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      queueMicrotask(this.flush);
-    }
+  protected defer(flush: () => void): void {
+    queueMicrotask(flush);
+  }
+
+  protected override afterFlush(): void {
+    if (this.ws.bufferedAmount === 0 || this.draining !== undefined) return;
+    this.draining = setInterval(() => {
+      if (this.ws.bufferedAmount > 0) return;
+      clearInterval(this.draining);
+      this.draining = undefined;
+      this.drainHandler();
+    }, DRAIN_POLL_MS);
+  }
+
+  protected close(): void {
+    this.ws.close(1000, 'closing');
   }
 
   get bufferedBytes(): number {
-    return this.pendingBytes + this.ws.bufferedAmount;
+    return this.queuedBytes + this.ws.bufferedAmount;
   }
 
   get flushedBytes(): number {
     return this.sent - this.ws.bufferedAmount;
-  }
-
-  onData(handler: (chunk: Buffer) => void): void {
-    this.dataHandler = handler;
-    for (const c of this.early.splice(0)) handler(c);
-  }
-
-  onDrain(handler: () => void): void {
-    this.drainHandler = handler;
-  }
-
-  onClose(handler: (err?: Error) => void): void {
-    this.closeHandler = handler;
-  }
-
-  end(): void {
-    this.flush();
-    this.ws.close(1000, 'closing');
-  }
-
-  destroy(): void {
-    this.ws.close(1000, 'closing');
   }
 }
 
