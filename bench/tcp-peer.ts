@@ -1,18 +1,30 @@
 /**
- * Child process of the TCP benchmark: one of our nodes (WireGuard device, stack, TCP) listening
- * on 10.9.0.2:5001, counting what it receives until the sender closes, then reporting bytes,
- * seconds and this process's CPU time.
+ * Child process of the TS↔TS pair (bench/ts-pair.ts): one of our nodes (WireGuard device,
+ * stack, TCP) listening on 10.9.0.2:5001, counting what it receives until the sender closes,
+ * then reporting bytes, seconds, this process's CPU time and, when asked, a V8 CPU profile of
+ * the transfer.
  */
+import type { Profiler } from 'node:inspector';
 import { Stack } from '../src/netstack/stack.js';
 import { TcpEndpoint } from '../src/netstack/tcp/endpoint.js';
 import { TcpServer } from '../src/netstack/tcp/server.js';
 import { Device } from '../src/wireguard/device.js';
 import { keyFromBase64 } from '../src/wireguard/keys.js';
 import { UdpBind } from '../src/wireguard/udp-bind.js';
+import { startProfile } from './cpu-profile.js';
 
 interface Setup {
   privateKey: string;
   peer: string;
+  profile?: boolean;
+}
+
+/** What the receiver reports once the sender has closed. */
+export interface PeerReport {
+  bytes: number;
+  seconds: number;
+  cpuSeconds: number;
+  profile?: Profiler.Profile;
 }
 
 process.once('message', async (setup: Setup) => {
@@ -25,16 +37,19 @@ process.once('message', async (setup: Setup) => {
     let bytes = 0;
     const start = performance.now();
     const cpu0 = process.cpuUsage();
+    const profiling = setup.profile ? startProfile() : undefined;
     s.on('data', (d: Buffer) => {
       bytes += d.length;
     });
-    s.on('end', () => {
+    s.on('end', async () => {
       const cpu = process.cpuUsage(cpu0);
-      process.send!({
+      const report: PeerReport = {
         bytes,
         seconds: (performance.now() - start) / 1000,
         cpuSeconds: (cpu.user + cpu.system) / 1e6,
-      });
+      };
+      if (profiling) report.profile = await (await profiling)();
+      process.send!(report);
       s.end();
     });
   }).listen(5001);

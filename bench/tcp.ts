@@ -14,18 +14,15 @@ import { memoryLinkPair } from '../src/netstack/link.js';
 import { Stack } from '../src/netstack/stack.js';
 import { TcpEndpoint } from '../src/netstack/tcp/endpoint.js';
 import { TcpServer } from '../src/netstack/tcp/server.js';
-import { type TcpSocket, tcpConnect } from '../src/netstack/tcp/socket.js';
-import { Device } from '../src/wireguard/device.js';
-import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../src/wireguard/keys.js';
-import { UdpBind } from '../src/wireguard/udp-bind.js';
+import { tcpConnect } from '../src/netstack/tcp/socket.js';
 import { Cleanup, execIn, spawnIn, waitFor } from '../test/interop/rig/exec.js';
 import { iperf3Tcp, startWireguardGoPair } from '../test/interop/rig/pair.js';
 import { checkRequirements } from '../test/interop/rig/requirements.js';
 import { startTcpNode, type TcpNode } from '../test/interop/rig/tcp-node.js';
 import { Report } from './report.js';
+import { blast, openTsPair } from './ts-pair.js';
 
 const SECONDS = 4;
-const CHUNK = Buffer.alloc(256 * 1024, 0x5a);
 
 export async function run(): Promise<Report> {
   const r = new Report('tcp');
@@ -49,26 +46,6 @@ export async function run(): Promise<Report> {
   return r;
 }
 
-/** Writes CHUNK to `s` as fast as it drains, for `seconds`, then ends it. */
-function blast(s: TcpSocket, seconds: number): Promise<number> {
-  return new Promise((resolve) => {
-    let sent = 0;
-    const until = performance.now() + seconds * 1000;
-    const pump = () => {
-      while (performance.now() < until) {
-        sent += CHUNK.length;
-        if (!s.write(CHUNK)) {
-          s.once('drain', pump);
-          return;
-        }
-      }
-      s.end();
-      resolve(sent);
-    };
-    pump();
-  });
-}
-
 async function reference(r: Report): Promise<void> {
   const pair = await startWireguardGoPair({ logLevel: 'error' });
   try {
@@ -90,33 +67,10 @@ async function reference(r: Report): Promise<void> {
 }
 
 async function tsToTs(r: Report, ref: string | undefined): Promise<void> {
-  const privA = generatePrivateKey();
-  const privB = generatePrivateKey();
-  const here = dirname(fileURLToPath(import.meta.url));
-  const child = fork(join(here, 'tcp-peer.js'), [], { stdio: ['pipe', 'inherit', 'inherit', 'ipc'] });
-  child.send({ privateKey: keyToBase64(privB), peer: keyToBase64(publicKeyFromPrivate(privA)) });
-  const port = await new Promise<number>((res) =>
-    child.once('message', (m: { port: number }) => res(m.port)),
-  );
-  const bind = await UdpBind.open({ host: '127.0.0.1' });
-  const dev = new Device({ privateKey: privA, bind });
-  dev.addPeer({
-    publicKey: publicKeyFromPrivate(privB),
-    endpoint: bind.parseEndpoint(`127.0.0.1:${port}`),
-    allowedIPs: ['10.9.0.2/32'],
-  });
-  const stack = new Stack(dev, { addresses: ['10.9.0.1/24'] });
-  const tcp = new TcpEndpoint(stack, { sendBuffer: 4 << 20 });
+  const pair = await openTsPair();
   try {
-    await stack.ping('10.9.0.2', { timeoutMs: 5000 });
-    const s = tcpConnect(tcp, { host: '10.9.0.2', port: 5001 });
-    await new Promise((res) => s.once('connect', res));
     const cpu0 = process.cpuUsage();
-    const got = new Promise<{ bytes: number; seconds: number; cpuSeconds: number }>((res) =>
-      child.once('message', (m: { bytes: number; seconds: number; cpuSeconds: number }) => res(m)),
-    );
-    await blast(s, SECONDS);
-    const result = await got;
+    const result = await pair.transfer(SECONDS);
     const cpu = process.cpuUsage(cpu0);
     const cpuTotal = result.cpuSeconds + (cpu.user + cpu.system) / 1e6;
     r.add({
@@ -124,20 +78,15 @@ async function tsToTs(r: Report, ref: string | undefined): Promise<void> {
       value: result.bytes / result.seconds / 1e6,
       unit: 'MB/s',
       ratioTo: ref,
-      note: `${tcp.stats.recoveries} recoveries, ${tcp.stats.timeouts} RTOs`,
+      note: `${pair.tcp.stats.recoveries} recoveries, ${pair.tcp.stats.timeouts} RTOs`,
     });
     r.add({
       name: 'TS↔TS CPU per GB (sender + receiver)',
       value: cpuTotal / (result.bytes / 1e9),
       unit: 'CPU s/GB',
     });
-    s.destroy();
   } finally {
-    child.send({ cmd: 'stop' });
-    await new Promise((res) => child.once('exit', res));
-    tcp.close();
-    stack.close();
-    await dev.close();
+    await pair.close();
   }
 }
 
