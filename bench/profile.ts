@@ -1,7 +1,7 @@
 /**
  * `npm run profile -- [seconds]`: where the TS↔TS pair's CPU goes. Runs the pair of `bench --
  * tcp` (this process sends, a child receives; WireGuard over UDP loopback, bulk TCP) with V8's
- * sampling profiler on both ends for the transfer alone, prints each end's busy time and its
+ * sampling profiler on both ends for the transfer alone, prints each end's time not idle and its
  * ten functions with the most self time, and writes both profiles to bench/results/ (open them
  * in Chrome DevTools). WASM functions print as wasm-function[i], in the order of
  * src/wireguard/wasm/chacha20poly1305.wat: 0 the four-block ChaCha20, 3 Poly1305's blocks.
