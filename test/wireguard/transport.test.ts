@@ -106,6 +106,41 @@ describe('transport path: bursts', () => {
 });
 
 describe('transport path: lifecycle', () => {
+  it('ignores an endBurst without a beginBurst: later writes still go out at once', async () => {
+    const { p, got } = await ready();
+    p.a.endBurst();
+    p.a.writePacket(ipv4('10.0.0.1', '10.0.0.2', new Uint8Array([7])));
+    expect(p.bindA.sent).toHaveLength(1);
+    p.a.beginBurst();
+    p.a.writePacket(ipv4('10.0.0.1', '10.0.0.2', new Uint8Array([8])));
+    expect(p.bindA.sent).toHaveLength(1);
+    p.a.endBurst();
+    expect(p.bindA.sent).toHaveLength(2);
+    await settle();
+    expect(got.map((g) => g.ip[20])).toEqual([7, 8]);
+    await p.close();
+  });
+
+  it('a bind that throws loses that burst only: the next one is sealed afresh and arrives', async () => {
+    const { p, got } = await ready();
+    const send = p.bindA.send.bind(p.bindA);
+    p.bindA.send = () => {
+      throw new Error('socket gone');
+    };
+    p.a.beginBurst();
+    for (let i = 0; i < 3; i++) p.a.writePacket(ipv4('10.0.0.1', '10.0.0.2', new Uint8Array([i])));
+    expect(() => p.a.endBurst()).toThrow('socket gone');
+    p.bindA.send = send;
+    p.a.beginBurst();
+    for (let i = 0; i < 2; i++) p.a.writePacket(ipv4('10.0.0.1', '10.0.0.2', new Uint8Array([10 + i])));
+    p.a.endBurst();
+    expect(p.bindA.sent).toHaveLength(2);
+    await settle();
+    // Counters moved on past the lost burst, and B's replay window accepts what follows it.
+    expect(got.map((g) => g.ip[20])).toEqual([10, 11]);
+    await p.close();
+  });
+
   it('drops the rest of a burst when a handler closes the device', async () => {
     const { p } = await ready();
     let delivered = 0;
