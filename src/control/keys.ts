@@ -126,8 +126,10 @@ export class PrivateKey<K extends KeyKind = KeyKind> {
   /** X25519(this, peer): the shared secret; a low-order peer key (all-zero result) is refused. */
   sharedSecret(peer: PublicKey): Uint8Array {
     const shared = nacl.scalarMult(this.#raw, peer.raw);
-    if (shared.every((b) => b === 0))
-      throw new KeyParseError(`X25519 with this ${peer.kind} key gives zero: a low-order key`);
+    // Every byte is read whatever it holds: the time taken says nothing about the secret.
+    let acc = 0;
+    for (const b of shared) acc |= b;
+    if (acc === 0) throw new KeyParseError(`X25519 with this ${peer.kind} key gives zero: a low-order key`);
     return shared;
   }
 
