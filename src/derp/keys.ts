@@ -6,14 +6,9 @@
  */
 
 import type { KeyObject } from 'node:crypto';
-import {
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  generateKeyPairSync,
-  randomBytes,
-} from 'node:crypto';
+import { createPublicKey, diffieHellman, generateKeyPairSync, randomBytes } from 'node:crypto';
 import nacl from 'tweetnacl';
+import { x25519PrivateKey, x25519PublicKey, x25519Raw } from '../platform/x25519.js';
 import { KeyLen, NonceLen } from './constants.js';
 import { DerpError } from './errors.js';
 
@@ -39,27 +34,17 @@ export interface NodeKeyPair {
  */
 export function generateNodeKeyPair(): NodeKeyPair {
   const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  // The raw keys are the last 32 bytes of their PKCS#8 and SPKI encodings (RFC 8410).
-  return {
-    privateKey: new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(-KeyLen)),
-    publicKey: new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }).subarray(-KeyLen)),
-  };
+  return { privateKey: x25519Raw(privateKey), publicKey: x25519Raw(publicKey) };
 }
-
-/** PKCS#8 and SPKI of X25519 keys (RFC 8410 §7, §4): these prefixes, then the 32 raw bytes. */
-const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
 
 function privateKeyObject(priv: Uint8Array): KeyObject {
   checkKey(priv, 'private key');
-  // DER, not a JWK: Node 24 rejects a JWK without its public half, which is what we want computed,
-  // and Buffer in a page (the `buffer` package) has no base64url.
-  return createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, priv]), format: 'der', type: 'pkcs8' });
+  return x25519PrivateKey(priv);
 }
 
 function publicKeyObject(pub: Uint8Array): KeyObject {
   checkKey(pub, 'public key');
-  return createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, pub]), format: 'der', type: 'spki' });
+  return x25519PublicKey(pub);
 }
 
 /**
@@ -69,8 +54,7 @@ function publicKeyObject(pub: Uint8Array): KeyObject {
  * const pub = nodePublicKey(priv);
  */
 export function nodePublicKey(priv: Uint8Array): Uint8Array {
-  const spki = createPublicKey(privateKeyObject(priv)).export({ format: 'der', type: 'spki' });
-  return new Uint8Array(spki.subarray(-KeyLen));
+  return x25519Raw(createPublicKey(privateKeyObject(priv)));
 }
 
 function checkKey(k: Uint8Array, what: string): void {

@@ -10,6 +10,7 @@ import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { blake2s } from '@noble/hashes/blake2.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import nacl from 'tweetnacl';
+import { x25519PrivateKey, x25519PublicKey, x25519Raw } from '../platform/x25519.js';
 import { WireGuardError } from './errors.js';
 
 const EMPTY = new Uint8Array(0);
@@ -112,9 +113,6 @@ export function xaeadOpen(
   }
 }
 
-// DER wrappers that let node:crypto take raw X25519 keys (RFC 8410 §7 and §4).
-const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const SPKI_X25519_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
 const nativeX25519 = typeof nodeCrypto.diffieHellman === 'function';
 
 /*
@@ -128,11 +126,7 @@ const publicKeyObjects = new WeakMap<Uint8Array, nodeCrypto.KeyObject>();
 function privateKeyObject(raw: Uint8Array): nodeCrypto.KeyObject {
   let k = privateKeyObjects.get(raw);
   if (!k) {
-    k = nodeCrypto.createPrivateKey({
-      key: Buffer.concat([PKCS8_X25519_PREFIX, raw]),
-      format: 'der',
-      type: 'pkcs8',
-    });
+    k = x25519PrivateKey(raw);
     privateKeyObjects.set(raw, k);
   }
   return k;
@@ -141,11 +135,7 @@ function privateKeyObject(raw: Uint8Array): nodeCrypto.KeyObject {
 function publicKeyObject(raw: Uint8Array): nodeCrypto.KeyObject {
   let k = publicKeyObjects.get(raw);
   if (!k) {
-    k = nodeCrypto.createPublicKey({
-      key: Buffer.concat([SPKI_X25519_PREFIX, raw]),
-      format: 'der',
-      type: 'spki',
-    });
+    k = x25519PublicKey(raw);
     publicKeyObjects.set(raw, k);
   }
   return k;
@@ -180,10 +170,9 @@ export function dh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
 /** A fresh X25519 key pair (the handshake's ephemerals). */
 export function generateKeyPair(): { privateKey: Uint8Array; publicKey: Uint8Array } {
   if (nativeX25519) {
-    // The raw keys are the last 32 bytes of their PKCS#8 and SPKI encodings (RFC 8410).
     const pair = nodeCrypto.generateKeyPairSync('x25519');
-    const privateKey = new Uint8Array(pair.privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(-32));
-    const publicKey = new Uint8Array(pair.publicKey.export({ format: 'der', type: 'spki' }).subarray(-32));
+    const privateKey = x25519Raw(pair.privateKey);
+    const publicKey = x25519Raw(pair.publicKey);
     privateKeyObjects.set(privateKey, pair.privateKey);
     return { privateKey, publicKey };
   }
