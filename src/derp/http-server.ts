@@ -19,10 +19,11 @@ import {
   type Socket,
 } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { runtime } from '../platform/runtime.js';
 import { FastStartHeader, ProtocolVersion } from './constants.js';
 import { DerpError } from './errors.js';
 import { keyToHex } from './keys.js';
-import { bindBothFamilies } from './listen.js';
+import { bindBothFamilies, formatAddress } from './listen.js';
 import { DerpServer, type DerpServerOptions } from './server.js';
 import { StunServer } from './stun.js';
 import { SocketConn, WebSocketConn } from './transport.js';
@@ -126,10 +127,7 @@ export class DerpHttpServer {
 
   /** Where it listens for TCP, as `host:port` / `[v6]:port`. */
   get addresses(): string[] {
-    return this.listeners.map((l) => {
-      const a = l.address() as AddressInfo;
-      return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-    });
+    return this.listeners.map((l) => formatAddress(l.address() as AddressInfo));
   }
 
   /** The bound TCP port. */
@@ -258,7 +256,7 @@ function listenOn(server: NetServer, host: string, port: number): Promise<NetSer
  * Whether a connection accepted elsewhere can be handed to a node:http(s) server with
  * `emit('connection')`, as Node allows; Bun's and Deno's servers take only their own.
  */
-const HANDS_OVER_SOCKETS = !process.versions.bun && !process.versions.deno;
+const HANDS_OVER_SOCKETS = runtime.name === 'node';
 
 /**
  * Hands each connection to `https` if its first byte opens a TLS record (ContentType

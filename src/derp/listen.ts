@@ -55,3 +55,8 @@ export async function bindBothFamilies<T>(host: string, port: number, b: Binder<
     }
   }
 }
+
+/** A bound address as `host:port`, or `[v6]:port`. */
+export function formatAddress(a: { address: string; family: string; port: number }): string {
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}

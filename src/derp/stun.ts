@@ -9,7 +9,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { zlib } from './crc32.js';
 import { DerpError } from './errors.js';
-import { bindBothFamilies } from './listen.js';
+import { bindBothFamilies, formatAddress } from './listen.js';
 import { ipTo16 } from './messages.js';
 
 const MAGIC_COOKIE = 0x2112a442;
@@ -222,10 +222,7 @@ export class StunServer {
 
   /** Where it answers, as `host:port` / `[v6]:port`. */
   get addresses(): string[] {
-    return this.sockets.map((s) => {
-      const a = s.address();
-      return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-    });
+    return this.sockets.map((s) => formatAddress(s.address()));
   }
 
   close(): void {
