@@ -14,14 +14,12 @@ import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import { ControlClient } from '../control/client.js';
 import type { NetMap, NetMapChange, NetNode } from '../control/netmap.js';
-import type { ControlStateStore } from '../control/state.js';
 import type { DerpMap } from '../derp/derpmap.js';
 import { Stack } from '../netstack/stack.js';
 import { TcpEndpoint } from '../netstack/tcp/endpoint.js';
 import { TcpServer } from '../netstack/tcp/server.js';
 import { type TcpSocket, tcpConnect } from '../netstack/tcp/socket.js';
 import { type UdpSocket, UdpEndpoint as UdpSockets } from '../netstack/udp.js';
-import type { Clock } from '../wireguard/clock.js';
 import { Device } from '../wireguard/device.js';
 import { type Logger, silentLogger } from '../wireguard/logger.js';
 import { EndpointDiscovery, withPort } from './endpoints.js';
@@ -32,6 +30,7 @@ import { listenForward, relayToLocal } from './forward.js';
 import { type HttpProxy, startHttpProxy } from './http-proxy.js';
 import { Magicsock } from './magicsock.js';
 import { NameResolver, UnknownHostError } from './names.js';
+import { DEFAULT_CONTROL_URL, type TailnetOptions } from './options.js';
 import { Socks5Server } from './socks5-server.js';
 import {
   buildStatus,
@@ -44,47 +43,10 @@ import {
 } from './status.js';
 
 export type { PeerStatus, TailnetStatus, WhoIs };
+export { DEFAULT_CONTROL_URL, type TailnetOptions };
 
 /** How often idle WireGuard peers are trimmed back to lazy: wgengine's lazyPeerIdleThreshold. */
 const LAZY_PEER_IDLE_MS = 5 * 60_000;
-
-/** Tailscale's hosted control plane, the default as in tsnet. */
-export const DEFAULT_CONTROL_URL = 'https://controlplane.tailscale.com';
-
-export interface TailnetOptions {
-  /** Node name; defaults to the saved one, then the OS hostname. */
-  hostname?: string;
-  /** Auth key (Tailscale auth key or Headscale pre-auth key); defaults to `TS_AUTHKEY`. */
-  authKey?: string;
-  /** Control server URL; default Tailscale's. */
-  controlURL?: string;
-  /** Where keys and login are kept (created 0700, files 0600). */
-  stateDir: string;
-  /** Register as an ephemeral node: control deletes it soon after it goes away. */
-  ephemeral?: boolean;
-  logger?: Logger;
-  /** UDP port for WireGuard and disco (0 = any). */
-  port?: number;
-  /** Reach DERP servers over plain HTTP, for relays that only speak HTTP (default: `TS_DEBUG_USE_DERP_HTTP=1`). */
-  derpHttp?: boolean;
-  /** UDP endpoints to advertise instead of discovering them; port 0 stands for the node's own UDP port. */
-  endpoints?: string[];
-  /** Never use direct UDP paths (like `TS_DEBUG_ALWAYS_USE_DERP`). */
-  derpOnly?: boolean;
-  /** Called with the URL to approve an interactive login. */
-  onAuthURL?: (url: string) => void;
-  /** Reach control over a WebSocket (ts2021 as a web page speaks it) instead of the HTTP upgrade. */
-  controlWebSocket?: boolean;
-  /** The control server's Noise key (`mkey:…`), to skip `GET /key`. */
-  controlKey?: string;
-  /** Where the control state lives instead of `stateDir` (a web page: memory or IndexedDB). */
-  stateStore?: ControlStateStore;
-  /**
-   * For tests: the clock of the WireGuard timers (default the real one). `scaledClock(12)` from
-   * `quackscale/wireguard` rekeys every 10 s instead of every 2 minutes.
-   */
-  wireguardClock?: Clock;
-}
 
 export class Tailnet extends EventEmitter {
   private readonly opts: TailnetOptions;

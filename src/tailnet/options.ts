@@ -1,0 +1,42 @@
+/** What a {@link Tailnet} is given: who it is, where control is, and how it reaches peers. */
+import type { ControlStateStore } from '../control/state.js';
+import type { Clock } from '../wireguard/clock.js';
+import type { Logger } from '../wireguard/logger.js';
+
+/** Tailscale's hosted control plane, the default as in tsnet. */
+export const DEFAULT_CONTROL_URL = 'https://controlplane.tailscale.com';
+
+export interface TailnetOptions {
+  /** Node name; defaults to the saved one, then the OS hostname. */
+  hostname?: string;
+  /** Auth key (Tailscale auth key or Headscale pre-auth key); defaults to `TS_AUTHKEY`. */
+  authKey?: string;
+  /** Control server URL; default Tailscale's. */
+  controlURL?: string;
+  /** Where keys and login are kept (created 0700, files 0600). */
+  stateDir: string;
+  /** Register as an ephemeral node: control deletes it soon after it goes away. */
+  ephemeral?: boolean;
+  logger?: Logger;
+  /** UDP port for WireGuard and disco (0 = any). */
+  port?: number;
+  /** Reach DERP servers over plain HTTP, for relays that only speak HTTP (default: `TS_DEBUG_USE_DERP_HTTP=1`). */
+  derpHttp?: boolean;
+  /** UDP endpoints to advertise instead of discovering them; port 0 stands for the node's own UDP port. */
+  endpoints?: string[];
+  /** Never use direct UDP paths (like `TS_DEBUG_ALWAYS_USE_DERP`). */
+  derpOnly?: boolean;
+  /** Called with the URL to approve an interactive login. */
+  onAuthURL?: (url: string) => void;
+  /** Reach control over a WebSocket (ts2021 as a web page speaks it) instead of the HTTP upgrade. */
+  controlWebSocket?: boolean;
+  /** The control server's Noise key (`mkey:…`), to skip `GET /key`. */
+  controlKey?: string;
+  /** Where the control state lives instead of `stateDir` (a web page: memory or IndexedDB). */
+  stateStore?: ControlStateStore;
+  /**
+   * For tests: the clock of the WireGuard timers (default the real one). `scaledClock(12)` from
+   * `quackscale/wireguard` rekeys every 10 s instead of every 2 minutes.
+   */
+  wireguardClock?: Clock;
+}
