@@ -19,7 +19,9 @@ export type NetstackErrorCode =
   /** A protocol number or ping sequence number is already taken. */
   | 'IN_USE'
   /** An API argument is out of range (a programming error, not bad input from the wire). */
-  | 'INVALID_ARGUMENT';
+  | 'INVALID_ARGUMENT'
+  /** The call does not fit the object's state (connecting a socket twice, or with no endpoint). */
+  | 'INVALID_STATE';
 
 /** Every error the netstack layer throws; parsers throw nothing else. */
 export class NetstackError extends Error {

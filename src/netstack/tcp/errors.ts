@@ -32,3 +32,22 @@ export class SocketError extends Error {
     this.errno = -(constants.errno[code] ?? 0);
   }
 }
+
+/** libuv's UV_EAI_NONAME: the errno of Node's getaddrinfo ENOTFOUND errors. */
+export const EAI_NONAME_ERRNO = -3008;
+
+/**
+ * A name that resolved to nothing, shaped like the error dns.lookup gives (`code` ENOTFOUND,
+ * `syscall` getaddrinfo, `hostname`), which is what clients test for.
+ */
+export class LookupError extends Error {
+  readonly code = 'ENOTFOUND';
+  readonly errno = EAI_NONAME_ERRNO;
+  readonly syscall = 'getaddrinfo';
+  constructor(
+    readonly hostname: string,
+    detail?: string,
+  ) {
+    super(`getaddrinfo ENOTFOUND ${hostname}${detail ? ` (${detail})` : ''}`);
+  }
+}

@@ -3,7 +3,15 @@
 export type { CongestionName } from './congestion.js';
 export type { ConnectionEvents, TcpConnection, TcpState } from './connection.js';
 export { type Listener, TcpEndpoint, type TcpStats } from './endpoint.js';
-export { SocketError, type SocketErrorCode } from './errors.js';
+export { LookupError, SocketError, type SocketErrorCode } from './errors.js';
 export type { TcpOptions } from './options.js';
 export { TcpServer, type TcpServerOptions } from './server.js';
-export { type SocketAddressInfo, type TcpConnectOptions, TcpSocket, tcpConnect } from './socket.js';
+export {
+  type ConnectArgs,
+  type SocketAddressInfo,
+  type TcpConnectOptions,
+  TcpSocket,
+  type TcpSocketConnectOptions,
+  type TcpSocketOptions,
+  tcpConnect,
+} from './socket.js';

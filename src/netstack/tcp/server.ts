@@ -94,7 +94,7 @@ export class TcpServer extends EventEmitter {
   }
 
   private accept(c: TcpConnection): void {
-    const sock = new TcpSocket(c, { allowHalfOpen: this.options.allowHalfOpen }).init();
+    const sock = TcpSocket.fromConnection(c, { allowHalfOpen: this.options.allowHalfOpen });
     if (this.options.noDelay) sock.setNoDelay(true);
     this.sockets.add(sock);
     sock.once('close', () => {

@@ -1,25 +1,42 @@
 /**
  * A TCP connection as a `stream.Duplex` with net.Socket's common surface, so that node:http,
  * ws, undici's `connect` hook and other code written for Node's sockets run over it unchanged.
- * Flow control is tied to the stream: unread bytes shrink the advertised window, and `write()`
- * returns false once the bounded send buffer is full.
+ * Like net.Socket it may start unconnected (`new TcpSocket({ endpoint })`, then `connect()`),
+ * which is how pg and mysql2 take a socket from a factory. Flow control is tied to the stream:
+ * unread bytes shrink the advertised window, and `write()` returns false once the bounded send
+ * buffer is full.
  */
+import type { LookupFunction } from 'node:net';
 import { Duplex } from 'node:stream';
 import { formatIp } from '../address.js';
+import { NetstackError } from '../errors.js';
 import type { ConnectionEvents, TcpConnection } from './connection.js';
 import type { TcpEndpoint } from './endpoint.js';
 import { SocketError } from './errors.js';
+import {
+  type ConnectArgs,
+  lookupOnce,
+  normalizeConnectArgs,
+  type TcpSocketConnectOptions,
+} from './socket-connect.js';
 
-/** Options for {@link TcpSocket.connect}-style active opens. */
-export interface TcpConnectOptions {
+export type { ConnectArgs, TcpSocketConnectOptions };
+
+/** Options of {@link tcpConnect}: an active open to an address (or a name, with `lookup`). */
+export interface TcpConnectOptions extends TcpSocketConnectOptions {
   host: string;
-  port: number;
-  localPort?: number;
   /** Keep the writable side open after the peer's FIN (default false, as net.Socket). */
   allowHalfOpen?: boolean;
-  /** Fail with ETIMEDOUT when the handshake takes longer, ms. */
-  connectTimeout?: number;
-  noDelay?: boolean;
+}
+
+/** Options of an unconnected socket, as `new net.Socket(options)`. */
+export interface TcpSocketOptions {
+  /** The endpoint `connect()` opens through (subclasses may supply it later: {@link TcpSocket.endpoint}). */
+  endpoint?: TcpEndpoint;
+  /** Keep the writable side open after the peer's FIN (default false, as net.Socket). */
+  allowHalfOpen?: boolean;
+  /** Resolves host names for `connect()`, with dns.lookup's signature; IP literals need none. */
+  lookup?: LookupFunction;
 }
 
 /** Address information as net.Socket.address() returns it. */
@@ -31,36 +48,38 @@ export interface SocketAddressInfo {
 
 /** A TCP connection over a userspace stack, shaped like net.Socket. */
 export class TcpSocket extends Duplex {
-  connecting: boolean;
+  /** True from `connect()` until 'connect' or an error, as net.Socket. */
+  connecting = false;
   bytesRead = 0;
   /** The idle timeout set by {@link setTimeout}, ms (0 = none). */
   timeout = 0;
   private conn: TcpConnection | undefined;
   private pendingWrite: (() => void) | undefined;
+  /** A write made while the connection is still being looked up: replayed when it exists. */
+  private beforeOpen: (() => void) | undefined;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private written = 0;
+  private noDelay = false;
+  private keepAlive: { enable: boolean; initialDelay: number } | undefined;
+  private readonly options: TcpSocketOptions;
 
-  /** @internal Use `tcpConnect()` or a TcpServer; this wraps an existing connection. */
-  constructor(
-    conn: TcpConnection | undefined,
-    opts: { allowHalfOpen?: boolean; connectTimeout?: number } = {},
-  ) {
+  /** An unconnected socket: {@link connect} opens it through `options.endpoint`. */
+  constructor(options: TcpSocketOptions = {}) {
     super({
-      allowHalfOpen: opts.allowHalfOpen ?? false,
+      allowHalfOpen: options.allowHalfOpen ?? false,
       // The stream buffers little of its own: TCP's buffers are the bound that matters.
       readableHighWaterMark: 64 * 1024,
       writableHighWaterMark: 64 * 1024,
     });
-    this.conn = conn;
-    // Without a connection the open failed at once: the caller destroys the socket with the error.
-    this.connecting = conn === undefined || conn.state === 'SYN_SENT';
-    if (conn) conn.events = this.makeEvents();
-    if (this.connecting && opts.connectTimeout) {
-      this.connectTimer = setTimeout(() => {
-        this.destroy(new SocketError('ETIMEDOUT', 'connect', this.remoteAddress, this.remotePort));
-      }, opts.connectTimeout);
-    }
+    this.options = options;
+  }
+
+  /** @internal A socket for a connection the endpoint already has (an accepted one). */
+  static fromConnection(conn: TcpConnection, opts: { allowHalfOpen?: boolean } = {}): TcpSocket {
+    const sock = new TcpSocket(opts);
+    sock.attach(conn);
+    return sock;
   }
 
   readonly remoteAddress: string | undefined = undefined;
@@ -95,7 +114,7 @@ export class TcpSocket extends Duplex {
 
   /** Whether the socket has not connected yet (net.Socket.pending). */
   get pending(): boolean {
-    return this.connecting;
+    return this.connecting || (this.conn === undefined && this.remotePort === undefined);
   }
 
   /** The TCP state (RFC 9293 §3.3.2), for diagnostics and tests. */
@@ -110,15 +129,86 @@ export class TcpSocket extends Duplex {
   private local: Uint8Array = new Uint8Array(4);
   private lport = 0;
 
-  /** @internal Fills the address fields from the connection. */
-  init(): this {
-    const c = this.conn;
-    if (!c) return this;
-    this.local = c.local;
-    this.lport = c.localPort;
-    (this as { remoteAddress: string | undefined }).remoteAddress = formatIp(c.remote);
-    (this as { remotePort: number | undefined }).remotePort = c.remotePort;
+  /**
+   * Opens the connection, as net.Socket.connect: `(options[, listener])` or `(port[, host][,
+   * listener])`. Returns at once; 'connect' follows, or 'error' (ENOTFOUND from the lookup,
+   * ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH…). A host name goes through `lookup` (the option, or
+   * the socket's); an IP literal opens at once. A bad port throws, as Node does.
+   */
+  connect(...args: ConnectArgs): this {
+    const [opts, listener] = normalizeConnectArgs(args);
+    if (this.connecting || this.conn)
+      throw new NetstackError('INVALID_STATE', 'socket is already connecting or connected');
+    if (listener) this.once('connect', listener);
+    this.connecting = true;
+    if (opts.noDelay) this.setNoDelay(true);
+    if (opts.keepAlive) this.setKeepAlive(true, opts.keepAliveInitialDelay ?? 0);
+    if (opts.timeout !== undefined) this.setTimeout(opts.timeout);
+    if (opts.connectTimeout) {
+      this.connectTimer = setTimeout(() => {
+        this.destroy(new SocketError('ETIMEDOUT', 'connect', this.remoteAddress ?? opts.host, opts.port));
+      }, opts.connectTimeout);
+    }
+    const lookup = opts.lookup ?? this.options.lookup;
+    lookupOnce(opts.host, opts.family, lookup, (err, address, family) => {
+      if (address === undefined || err) {
+        this.destroy(err ?? undefined);
+        return;
+      }
+      if (family !== undefined) this.emit('lookup', null, address, family, opts.host);
+      this.openTo(address, opts.port, opts.localPort ?? 0);
+    });
     return this;
+  }
+
+  /**
+   * The endpoint {@link connect} opens through: the one given to the constructor. A subclass
+   * whose endpoint comes later (a node not yet up) overrides this; a throw becomes the error.
+   */
+  protected endpoint(): TcpEndpoint {
+    const e = this.options.endpoint;
+    if (!e) throw new NetstackError('INVALID_STATE', 'this socket has no TCP endpoint to connect through');
+    return e;
+  }
+
+  /**
+   * Opens the connection to a resolved address. A subclass may refuse a destination first (a
+   * tailnet node with no route to it) by throwing a SocketError.
+   */
+  protected open(address: string, port: number, localPort: number): TcpConnection {
+    return this.endpoint().connect(address, port, localPort);
+  }
+
+  private openTo(address: string, port: number, localPort: number): void {
+    if (this.destroyed) return;
+    (this as { remoteAddress: string | undefined }).remoteAddress = address;
+    (this as { remotePort: number | undefined }).remotePort = port;
+    let conn: TcpConnection;
+    try {
+      conn = this.open(address, port, localPort);
+    } catch (err) {
+      // As net.connect: socket-level failures arrive as 'error', never as a throw from connect().
+      if (!(err instanceof SocketError || err instanceof NetstackError)) throw err;
+      process.nextTick(() => this.destroy(err));
+      return;
+    }
+    this.attach(conn);
+  }
+
+  /** Takes over `conn`: its events come here, and what waited for it goes ahead. */
+  private attach(conn: TcpConnection): void {
+    this.conn = conn;
+    this.connecting = conn.state === 'SYN_SENT';
+    conn.events = this.makeEvents();
+    this.local = conn.local;
+    this.lport = conn.localPort;
+    (this as { remoteAddress: string | undefined }).remoteAddress = formatIp(conn.remote);
+    (this as { remotePort: number | undefined }).remotePort = conn.remotePort;
+    if (this.noDelay) this.setNoDelay(true);
+    if (this.keepAlive) this.setKeepAlive(this.keepAlive.enable, this.keepAlive.initialDelay);
+    const waiting = this.beforeOpen;
+    this.beforeOpen = undefined;
+    waiting?.();
   }
 
   /** The local end, as net.Socket.address(). */
@@ -128,6 +218,7 @@ export class TcpSocket extends Duplex {
 
   /** Disables (true) or enables Nagle's algorithm (RFC 9293 §3.7.4). */
   setNoDelay(noDelay = true): this {
+    this.noDelay = noDelay;
     if (this.conn) {
       this.conn.nodelay = noDelay;
       if (noDelay) this.conn.host.markDirty(this.conn);
@@ -138,7 +229,10 @@ export class TcpSocket extends Duplex {
   /** Keepalive probes after `initialDelay` ms idle (RFC 1122 §4.2.3.6); 0 keeps the current delay. */
   setKeepAlive(enable = false, initialDelay = 0): this {
     const c = this.conn;
-    if (!c) return this;
+    if (!c) {
+      this.keepAlive = { enable, initialDelay };
+      return this;
+    }
     c.keepaliveMs = enable ? (initialDelay > 0 ? initialDelay : c.keepaliveMs || 7_200_000) : 0;
     c.armKeepalive(performance.now());
     return this;
@@ -225,8 +319,12 @@ export class TcpSocket extends Duplex {
     this.conn?.onRead();
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+  override _write(chunk: Buffer, enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     const c = this.conn;
+    if (!c && this.connecting) {
+      this.beforeOpen = () => this._write(chunk, enc, cb);
+      return;
+    }
     if (!c?.writable) {
       cb(new SocketError('EPIPE', 'write', this.remoteAddress, this.remotePort));
       return;
@@ -239,6 +337,10 @@ export class TcpSocket extends Duplex {
 
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
     const c = this.conn;
+    if (!c && this.connecting) {
+      this.beforeOpen = () => this._writev(chunks, cb);
+      return;
+    }
     if (!c?.writable) {
       cb(new SocketError('EPIPE', 'write', this.remoteAddress, this.remotePort));
       return;
@@ -254,11 +356,6 @@ export class TcpSocket extends Duplex {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    const c = this.conn;
-    if (!c) {
-      cb();
-      return;
-    }
     if (this.connecting) {
       this.once('connect', () => {
         this.conn?.shutdown();
@@ -266,13 +363,15 @@ export class TcpSocket extends Duplex {
       });
       return;
     }
-    c.shutdown();
+    this.conn?.shutdown();
     cb();
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     clearTimeout(this.idleTimer);
     clearTimeout(this.connectTimer);
+    this.beforeOpen = undefined;
+    this.connecting = false;
     const c = this.conn;
     this.conn = undefined;
     if (c && c.state !== 'CLOSED') {
@@ -289,25 +388,6 @@ export class TcpSocket extends Duplex {
 
 /** Opens a connection through `tcp`, like net.connect: returns at once, emits 'connect' or 'error'. */
 export function tcpConnect(tcp: TcpEndpoint, opts: TcpConnectOptions, onConnect?: () => void): TcpSocket {
-  let conn: TcpConnection | undefined;
-  let failure: SocketError | undefined;
-  try {
-    conn = tcp.connect(opts.host, opts.port, opts.localPort ?? 0);
-  } catch (err) {
-    // As net.connect: socket-level failures (EADDRINUSE, EADDRNOTAVAIL) arrive as 'error', not a throw.
-    if (!(err instanceof SocketError)) throw err;
-    failure = err;
-  }
-  const sock = new TcpSocket(conn, {
-    allowHalfOpen: opts.allowHalfOpen,
-    connectTimeout: opts.connectTimeout,
-  }).init();
-  if (failure) {
-    const err = failure;
-    process.nextTick(() => sock.destroy(err));
-    return sock;
-  }
-  if (opts.noDelay) sock.setNoDelay(true);
-  if (onConnect) sock.once('connect', onConnect);
-  return sock;
+  const { allowHalfOpen, ...connect } = opts;
+  return new TcpSocket({ endpoint: tcp, allowHalfOpen }).connect(connect, onConnect);
 }
