@@ -76,9 +76,7 @@ export function lookupOnce(
     return;
   }
   if (!lookup) {
-    process.nextTick(() =>
-      done(new LookupError(host, 'no lookup to resolve names with')),
-    );
+    process.nextTick(() => done(new LookupError(host, 'no lookup to resolve names with')));
     return;
   }
   lookup(host, { family: family === 4 || family === 6 ? family : 0, all: false }, (err, address, fam) => {
