@@ -60,6 +60,11 @@ export class NameResolver {
     return this.byName.get(h.endsWith('.') ? h : `${h}.`) ?? this.byShort.get(h.replace(/\.$/, ''));
   }
 
+  /** The addresses of the node `host` names (IPv4 first), or undefined. */
+  addressesOf(host: string): readonly string[] | undefined {
+    return this.lookup(host)?.addresses;
+  }
+
   /**
    * The address to dial for `host`: a tailnet IP literal is used as given (even if no node
    * has it yet); a name gives the node's first address of the wanted family.

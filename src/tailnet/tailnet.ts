@@ -11,14 +11,18 @@
  * await tn.close();
  */
 import { EventEmitter } from 'node:events';
+import type http from 'node:http';
+import type https from 'node:https';
 import type net from 'node:net';
+import type { Dispatcher } from 'undici';
 import { ControlClient } from '../control/client.js';
 import type { NetMap, NetMapChange, NetNode } from '../control/netmap.js';
 import type { DerpMap } from '../derp/derpmap.js';
+import { parseIp, unmapIPv4 } from '../netstack/address.js';
 import { Stack } from '../netstack/stack.js';
 import { TcpEndpoint } from '../netstack/tcp/endpoint.js';
-import { TcpServer } from '../netstack/tcp/server.js';
-import { type TcpSocket, tcpConnect } from '../netstack/tcp/socket.js';
+import type { TcpServer } from '../netstack/tcp/server.js';
+import type { TcpSocket } from '../netstack/tcp/socket.js';
 import { type UdpSocket, UdpEndpoint as UdpSockets } from '../netstack/udp.js';
 import { Device } from '../wireguard/device.js';
 import { type Logger, silentLogger } from '../wireguard/logger.js';
@@ -30,6 +34,11 @@ import { listenForward, relayToLocal } from './forward.js';
 import { type HttpProxy, startHttpProxy } from './http-proxy.js';
 import { Magicsock } from './magicsock.js';
 import { NameResolver, UnknownHostError } from './names.js';
+import { TailnetHttpAgent, TailnetHttpsAgent } from './net/agents.js';
+import { createTailnetDispatcher, type TailnetDispatcherOptions } from './net/dispatcher.js';
+import { createTailnetNet, type TailnetNet, type TailnetNetOptions } from './net/net.js';
+import { type RemoteLike, remoteAddressOf } from './net/remote-address.js';
+import type { TailnetSocketHost } from './net/socket.js';
 import { DEFAULT_CONTROL_URL, type TailnetOptions } from './options.js';
 import { Socks5Server } from './socks5-server.js';
 import {
@@ -57,7 +66,24 @@ export class Tailnet extends EventEmitter {
   stack: Stack | undefined;
   private tcp: TcpEndpoint | undefined;
   private udp: UdpSockets | undefined;
-  private readonly fetcher = new TailnetFetch((h, p) => this.dial(h, p));
+  private readonly socketHost: TailnetSocketHost = {
+    tcp: () => this.requireTcp(),
+    routes: (address) => this.routes(address),
+    names: () => {
+      this.requireNetmap();
+      return this.names;
+    },
+    track: (server) => this.track(server),
+  };
+  /**
+   * node:net over the tailnet: `createConnection`, `connect`, `Socket`, `createServer`,
+   * `lookup` (MagicDNS), `isIP`. Hosts that are not on the tailnet fail; see {@link createNet}.
+   */
+  readonly net: TailnetNet = createTailnetNet(this.socketHost);
+  private readonly fetcher = new TailnetFetch(
+    () => createTailnetDispatcher(this.net),
+    (h, p) => this.dial(h, p),
+  );
   private readonly closers = new Set<() => Promise<void> | void>();
   private filter: PacketFilter = new PacketFilter([], []);
   private names = new NameResolver([], '');
@@ -309,13 +335,12 @@ export class Tailnet extends EventEmitter {
   /**
    * Opens a TCP connection to `host:port` over the tailnet; `host` is a MagicDNS short name,
    * an FQDN (with or without the trailing dot) or a 100.x / fd7a: address. Resolves on connect
-   * with a net.Socket-compatible stream; rejects with ECONNREFUSED, ETIMEDOUT or an unknown host.
+   * with a net.Socket-compatible stream; rejects with ENOTFOUND, EHOSTUNREACH, ECONNREFUSED or
+   * ETIMEDOUT (after `timeout`, default 30 s).
    */
   dial(host: string, port: number, opts: { timeout?: number } = {}): Promise<TcpSocket> {
-    const tcp = this.requireTcp();
-    const addr = this.resolve(host);
     return new Promise((resolve, reject) => {
-      const sock = tcpConnect(tcp, { host: addr, port, connectTimeout: opts.timeout ?? 30_000 });
+      const sock = new this.net.Socket().connect({ host, port, connectTimeout: opts.timeout ?? 30_000 });
       sock.once('error', reject);
       sock.once('connect', () => {
         sock.off('error', reject);
@@ -324,17 +349,62 @@ export class Tailnet extends EventEmitter {
     });
   }
 
-  /** A net.Server-like TCP listener on `port` of our tailnet addresses ('connection' events). */
-  async listen(port: number): Promise<TcpServer> {
-    const server = new TcpServer(this.requireTcp());
+  /**
+   * node:net over the tailnet, with options: `direct: true` sends hosts that are not on the
+   * tailnet to the OS (connect and lookup), as tailscaled's SOCKS5 server does. `tn.net` is
+   * this without options.
+   */
+  createNet(opts: TailnetNetOptions = {}): TailnetNet {
+    return createTailnetNet(this.socketHost, opts);
+  }
+
+  /** An http.Agent over the tailnet (keep-alive by default); closed with the node. */
+  httpAgent(opts: http.AgentOptions & TailnetNetOptions = {}): http.Agent {
+    const { direct, ...options } = opts;
+    return this.owned(new TailnetHttpAgent(direct ? this.createNet({ direct }) : this.net, options));
+  }
+
+  /** An https.Agent over the tailnet: node's TLS (SNI, `ca`, host name checks) on tailnet sockets. */
+  httpsAgent(opts: https.AgentOptions & TailnetNetOptions = {}): https.Agent {
+    const { direct, ...options } = opts;
+    return this.owned(new TailnetHttpsAgent(direct ? this.createNet({ direct }) : this.net, options));
+  }
+
+  /** An undici Dispatcher over the tailnet, for `fetch(url, { dispatcher })`; closed with the node. */
+  dispatcher(opts: TailnetDispatcherOptions & TailnetNetOptions = {}): Dispatcher {
+    const { direct, ...options } = opts;
+    const d = createTailnetDispatcher(direct ? this.createNet({ direct }) : this.net, options);
+    this.closers.add(() => d.destroy());
+    return d;
+  }
+
+  private owned<A extends http.Agent>(agent: A): A {
+    this.closers.add(() => agent.destroy());
+    return agent;
+  }
+
+  /**
+   * Listens on tailnet `port` and resolves once listening. With `server` (node:http, https,
+   * http2, a ws-enabled http server, any net.Server), each connection is handed to it with
+   * `server.emit('connection', socket)`: TLS terminates in-process. Closed with the node.
+   */
+  async listen(
+    port: number,
+    server?: { emit(event: 'connection', socket: TcpSocket): unknown },
+  ): Promise<TcpServer> {
+    const listener = this.net.createServer(server ? (s) => server.emit('connection', s) : undefined);
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, () => {
-        server.off('error', reject);
+      listener.once('error', reject);
+      listener.listen(port, () => {
+        listener.off('error', reject);
         resolve();
       });
     });
-    // Closing the node closes the listener and whatever connections it accepted.
+    return listener;
+  }
+
+  /** A listener of ours: closing the node closes it and whatever connections it accepted. */
+  private track(server: TcpServer): void {
     const accepted = new Set<TcpSocket>();
     server.on('connection', (s: TcpSocket) => {
       accepted.add(s);
@@ -344,7 +414,12 @@ export class Tailnet extends EventEmitter {
       for (const s of accepted) s.destroy();
       return new Promise<void>((r) => server.close(() => r()));
     });
-    return server;
+  }
+
+  /** Whether packets to `address` have a destination: one of our addresses, or a peer's allowed IPs. */
+  private routes(address: string): boolean {
+    const self = this.netmap?.self.addresses.some((a) => unprefix(a) === address) ?? false;
+    return self || (this.device?.hasRoute(unmapIPv4(parseIp(address))) ?? false);
   }
 
   /** A dgram.Socket-like UDP socket bound to `port` of our tailnet addresses. */
@@ -409,9 +484,12 @@ export class Tailnet extends EventEmitter {
     return server;
   }
 
-  /** Who is at a tailnet address (or a socket's remote address), as Tailscale's WhoIs. */
-  whois(addressOrSocket: string | { remoteAddress?: string }): WhoIs | undefined {
-    const addr = typeof addressOrSocket === 'string' ? addressOrSocket : addressOrSocket.remoteAddress;
+  /**
+   * Who is at a tailnet address, as Tailscale's WhoIs: given the address, or what a server
+   * hands its handler (a socket, an http/https/http2 request, a TLS socket over a tailnet one).
+   */
+  whois(addressOrSocket: string | RemoteLike): WhoIs | undefined {
+    const addr = typeof addressOrSocket === 'string' ? addressOrSocket : remoteAddressOf(addressOrSocket);
     return this.netmap && addr ? whoisIn(this.netmap, addr) : undefined;
   }
 

@@ -314,6 +314,11 @@ export class Device extends EventEmitter implements PeerHost {
     peer.send(ip, csumStart, csumField);
   }
 
+  /** Whether {@link writePacket} has a peer for packets to `ip` (4 or 16 bytes): cryptokey routing's lookup. */
+  hasRoute(ip: Uint8Array): boolean {
+    return this.allowed.lookup(ip) !== undefined;
+  }
+
   /** Whether {@link writePacket} completes checksums (the wasm engine does, as it seals). */
   get txChecksumOffload(): boolean {
     return this.transport.txChecksumOffload;

@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { formatIp, parseIp, unmapIPv4 } from '../address.js';
+import { NetstackError } from '../errors.js';
 import type { TcpConnection } from './connection.js';
 import type { Listener, TcpEndpoint } from './endpoint.js';
 import { TcpSocket } from './socket.js';
@@ -19,11 +20,12 @@ export interface TcpServerOptions {
 export class TcpServer extends EventEmitter {
   listening = false;
   private listener: Listener | undefined;
+  private listenedOn: TcpEndpoint | undefined;
   private readonly sockets = new Set<TcpSocket>();
   private closing = false;
 
   constructor(
-    private readonly tcp: TcpEndpoint,
+    private readonly tcp: TcpEndpoint | undefined,
     private readonly options: TcpServerOptions = {},
     onConnection?: (socket: TcpSocket) => void,
   ) {
@@ -32,27 +34,43 @@ export class TcpServer extends EventEmitter {
   }
 
   /**
-   * Starts listening on `port` (0 picks a free one) on `host` (default all local addresses).
+   * Starts listening on `port` (0 picks a free one) on `host` (default all local addresses),
+   * as net.Server.listen: `(port[, host][, backlog][, cb])` or `({ port, host, backlog }[, cb])`.
    * EADDRINUSE is emitted as 'error', as net.Server does.
    */
-  listen(port = 0, host?: string | (() => void), backlog?: number | (() => void), cb?: () => void): this {
+  listen(
+    port: number | { port?: number; host?: string; backlog?: number } = 0,
+    host?: string | (() => void),
+    backlog?: number | (() => void),
+    cb?: () => void,
+  ): this {
+    if (typeof port === 'object')
+      return this.listen(port.port ?? 0, port.host, port.backlog ?? 0, host as () => void);
     const done = [host, backlog, cb].find((x): x is () => void => typeof x === 'function');
     const address =
       typeof host === 'string' && host !== '0.0.0.0' && host !== '::' ? unmapIPv4(parseIp(host)) : undefined;
+    let tcp: TcpEndpoint;
+    try {
+      tcp = this.endpoint();
+    } catch (err) {
+      queueMicrotask(() => this.emit('error', err));
+      return this;
+    }
     const l: Listener = {
-      port: port === 0 ? this.tcp.ephemeralPort() : port,
+      port: port === 0 ? tcp.ephemeralPort() : port,
       address,
       backlog: typeof backlog === 'number' && backlog > 0 ? backlog : 511,
       halfOpen: 0,
       onConnection: (c) => this.accept(c),
     };
     try {
-      this.tcp.listen(l);
+      tcp.listen(l);
     } catch (err) {
       queueMicrotask(() => this.emit('error', err));
       return this;
     }
     this.listener = l;
+    this.listenedOn = tcp;
     this.listening = true;
     this.closing = false;
     if (done) this.once('listening', done);
@@ -71,7 +89,7 @@ export class TcpServer extends EventEmitter {
   /** Stops accepting; 'close' follows once every accepted socket has closed. */
   close(cb?: (err?: Error) => void): this {
     if (cb) this.once('close', cb);
-    if (this.listener) this.tcp.unlisten(this.listener);
+    if (this.listener) this.listenedOn?.unlisten(this.listener);
     this.listener = undefined;
     this.listening = false;
     this.closing = true;
@@ -91,6 +109,15 @@ export class TcpServer extends EventEmitter {
 
   unref(): this {
     return this;
+  }
+
+  /**
+   * The endpoint {@link listen} binds on: the one given to the constructor. A subclass whose
+   * endpoint comes later (a node not yet up) overrides this; a throw becomes an 'error' event.
+   */
+  protected endpoint(): TcpEndpoint {
+    if (!this.tcp) throw new NetstackError('INVALID_STATE', 'this server has no TCP endpoint to listen on');
+    return this.tcp;
   }
 
   private accept(c: TcpConnection): void {

@@ -1,0 +1,66 @@
+/**
+ * The tailnet's socket and server classes: the netstack's TcpSocket and TcpServer bound to a
+ * node, so that they can be made before the node is up (as a library makes its socket before
+ * it connects) and refuse, at connect time, destinations no tailnet node routes.
+ */
+import type { TcpConnection } from '../../netstack/tcp/connection.js';
+import type { TcpEndpoint } from '../../netstack/tcp/endpoint.js';
+import { SocketError } from '../../netstack/tcp/errors.js';
+import { TcpServer, type TcpServerOptions } from '../../netstack/tcp/server.js';
+import { TcpSocket, type TcpSocketOptions } from '../../netstack/tcp/socket.js';
+import type { TailnetNames } from './lookup.js';
+
+/** What a tailnet socket needs of its node. */
+export interface TailnetSocketHost {
+  /** The node's TCP endpoint; throws if the node is not up. */
+  tcp(): TcpEndpoint;
+  /** Whether packets to `address` have somewhere to go: one of ours, or a peer's allowed IPs. */
+  routes(address: string): boolean;
+  names(): TailnetNames;
+  /** A server began listening: the node closes it when it closes. */
+  track(server: TcpServer): void;
+}
+
+/** A TCP socket of the tailnet, shaped like net.Socket; `connect()` dials over the tailnet. */
+export class TailnetSocket extends TcpSocket {
+  constructor(
+    private readonly host: TailnetSocketHost,
+    options: TcpSocketOptions = {},
+  ) {
+    super(options);
+  }
+
+  protected override endpoint(): TcpEndpoint {
+    return this.host.tcp();
+  }
+
+  /** EHOSTUNREACH at once for an address no node has, instead of SYNs into the void. */
+  protected override open(address: string, port: number, localPort: number): TcpConnection {
+    if (!this.host.routes(address)) {
+      throw new SocketError(
+        'EHOSTUNREACH',
+        'connect',
+        address,
+        port,
+        'no tailnet node or route has this address',
+      );
+    }
+    return super.open(address, port, localPort);
+  }
+}
+
+/** A TCP server of the tailnet, shaped like net.Server: `listen(port)` binds our tailnet addresses. */
+export class TailnetServer extends TcpServer {
+  constructor(
+    private readonly host: TailnetSocketHost,
+    options: TcpServerOptions = {},
+    onConnection?: (socket: TcpSocket) => void,
+  ) {
+    super(undefined, options, onConnection);
+    this.on('listening', () => host.track(this));
+  }
+
+  protected override endpoint(): TcpEndpoint {
+    return this.host.tcp();
+  }
+}
