@@ -26,11 +26,11 @@ const alias = {
 
 // Modules a page cannot have: each import of them gets a module whose every export throws, with a message
 // saying so, when called (loading them is harmless: the code paths that call them are Node's).
-const UNAVAILABLE = /^(node:(http|https|tls|fs|fs\/promises|dns|dns\/promises|zlib|worker_threads|child_process)|ws|undici)$/;
+const UNAVAILABLE = /^(node:(http|https|tls|fs|fs\/promises|dns|dns\/promises|zlib|worker_threads|child_process|module)|ws|undici)$/;
 const NAMES = `execFile spawn lookup chmod mkdir readFile rename stat writeFile rm chmodSync existsSync readFileSync
   writeFileSync createReadStream statSync mkdirSync mkdtempSync rmSync readdirSync request createServer connect
   MessageChannel receiveMessageOnPort Worker workerData WebSocketServer WebSocket Agent fetch Server
-  IncomingMessage ServerResponse`.split(/\s+/);
+  IncomingMessage ServerResponse createRequire`.split(/\s+/);
 const unavailable = {
   name: 'unavailable-in-a-page',
   setup(b) {
