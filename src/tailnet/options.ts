@@ -1,5 +1,6 @@
 /** What a {@link Tailnet} is given: who it is, where control is, and how it reaches peers. */
 import type { ControlStateStore } from '../control/state.js';
+import type { TcpOptions } from '../netstack/tcp/options.js';
 import type { Clock } from '../wireguard/clock.js';
 import type { Logger } from '../wireguard/logger.js';
 
@@ -34,6 +35,12 @@ export interface TailnetOptions {
   controlKey?: string;
   /** Where the control state lives instead of `stateDir` (a web page: memory or IndexedDB). */
   stateStore?: ControlStateStore;
+  /**
+   * The node's TCP tunables (buffers, RTO bounds, keepalive probe interval and count…), each
+   * with a Linux-like default. A client that must notice a vanished peer within seconds lowers
+   * `keepaliveIntervalMs` and `keepaliveProbes` and turns keepalive on for its sockets.
+   */
+  tcp?: TcpOptions;
   /**
    * For tests: the clock of the WireGuard timers (default the real one). `scaledClock(12)` from
    * `quackscale/wireguard` rekeys every 10 s instead of every 2 minutes.

@@ -208,7 +208,7 @@ export class Tailnet extends EventEmitter {
     const self = nm.self.addresses.map(unprefix);
     if (!this.stack) {
       this.stack = new Stack(new FilteredLink(dev, () => this.filter), { addresses: self });
-      this.tcp = new TcpEndpoint(this.stack);
+      this.tcp = new TcpEndpoint(this.stack, this.opts.tcp);
       this.udp = new UdpSockets(this.stack);
     }
     this.filter = new PacketFilter(nm.packetFilter, self, this.filter);
