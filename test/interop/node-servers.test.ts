@@ -131,7 +131,7 @@ skipUnless([
       timeoutMs: 70_000,
       check: false,
     });
-    return { code: r.code, out: r.stdout + r.stderr };
+    return { code: r.code ?? -1, out: r.stdout + r.stderr };
   }
 
   it('HTTP/1.1: 10 MB up and 8 MB down, by MagicDNS name', async () => {
