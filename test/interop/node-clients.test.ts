@@ -6,6 +6,7 @@
 // as the error codes it already handles, and its pool recovering.
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -14,6 +15,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
+import type { TcpEndpoint } from '../../src/netstack/tcp/endpoint.js';
 import { Tailnet } from '../../src/tailnet/tailnet.js';
 import { makeTestCA, type TestCA } from '../tailnet/net/tls-ca.js';
 import { Derper, freePort, Headscale, missingPeers, Tailscaled, tempDir } from './control-peers.js';
@@ -32,7 +34,7 @@ skipUnless([...missingPeers(['headscale', 'tailscaled', 'tailscale', 'derper']),
     let ts: Tailscaled;
     let tn: Tailnet;
     let ca: TestCA;
-    const port = { pg: 0, maria: 0, redis: 0, https: 0, ws: 0, grpc: 0, closed: 0, denied: 0 };
+    const port = { pg: 0, maria: 0, redis: 0, http: 0, https: 0, ws: 0, grpc: 0, closed: 0, denied: 0 };
     let maria: Awaited<ReturnType<typeof startMariadb>>;
     const bigFile = randomBytes(10 << 20);
 
@@ -46,6 +48,7 @@ skipUnless([...missingPeers(['headscale', 'tailscaled', 'tailscale', 'derper']),
       port.maria = maria.port;
       port.redis = (await startRedis(cleanup)).port;
       ca = makeTestCA([TS, `${TS}.tailnet.test`]);
+      port.http = await listenLocal(http.createServer((q, r) => r.end(q.url)));
       port.https = await listenLocal(
         https.createServer({ cert: ca.cert, key: ca.key }, (_q, r) => r.end(bigFile)),
       );
@@ -60,9 +63,16 @@ skipUnless([...missingPeers(['headscale', 'tailscaled', 'tailscale', 'derper']),
       port.ws = (wsServer.address() as AddressInfo).port;
       port.grpc = await startGrpc();
       port.closed = await freePort(); // nothing listens: tailscaled answers with a reset
-      const allowed = [port.pg, port.maria, port.redis, port.https, port.ws, port.grpc, port.closed].join(
-        ',',
-      );
+      const allowed = [
+        port.pg,
+        port.maria,
+        port.redis,
+        port.http,
+        port.https,
+        port.ws,
+        port.grpc,
+        port.closed,
+      ].join(',');
       const derper = await Derper.start(cleanup);
       const hs = await Headscale.start(cleanup, {
         derpPort: derper.port,
@@ -81,8 +91,9 @@ skipUnless([...missingPeers(['headscale', 'tailscaled', 'tailscale', 'derper']),
         derpHttp: true,
         port: udp,
         endpoints: [`127.0.0.1:${udp}`],
-        // Keepalive probes every second: a vanished peer is noticed in seconds (the test below).
-        tcp: { keepaliveIntervalMs: 1000, keepaliveProbes: 5 },
+        // Keepalive probes every second: a vanished peer is noticed in seconds (the test below); and
+        // TIME_WAIT of 5 s, so that the 10,000-connection test sees every connection gone.
+        tcp: { keepaliveIntervalMs: 1000, keepaliveProbes: 5, timeWaitMs: 5000 },
       });
       cleanup.add('close quack', () => tn.close());
       await tn.up();
@@ -94,7 +105,7 @@ skipUnless([...missingPeers(['headscale', 'tailscaled', 'tailscale', 'derper']),
       );
     });
 
-    async function listenLocal(server: https.Server): Promise<number> {
+    async function listenLocal(server: http.Server): Promise<number> {
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       cleanup.add('https server', () => {
         server.closeAllConnections();
@@ -302,6 +313,52 @@ skipUnless([...missingPeers(['headscale', 'tailscaled', 'tailscale', 'derper']),
       expect([got.length, sha(got)]).toEqual([4 << 20, sha(bigFile.subarray(0, 4 << 20))]);
       expect(proxy.stats.tailnet).toBeGreaterThan(0);
       client.close();
+    });
+
+    it('10,000 short-lived connections through an http.Agent leave no socket, timer or listener behind', async () => {
+      const agent = tn.httpAgent({ keepAlive: false, maxSockets: 16 });
+      const get = (i: number) =>
+        new Promise<string>((resolve, reject) => {
+          http
+            .get(`http://${TS}:${port.http}/${i}`, { agent }, (res) => {
+              let body = '';
+              res.setEncoding('utf8').on('data', (d: string) => (body += d));
+              res.on('end', () => resolve(body));
+            })
+            .on('error', reject);
+        });
+      const resources = () => {
+        const counts: Record<string, number> = {};
+        for (const r of process.getActiveResourcesInfo()) counts[r] = (counts[r] ?? 0) + 1;
+        return counts;
+      };
+      const tcp = (tn as unknown as { tcp: TcpEndpoint }).tcp;
+      const drained = () =>
+        waitFor('every connection gone', () => (tcp.connectionCount === 0 ? true : undefined), 30_000, 100);
+      await get(0); // warm: the first dial and the parsers
+      await drained();
+      const before = { rss: process.memoryUsage().rss, resources: resources() };
+      const t0 = Date.now();
+      for (let i = 1; i <= 10_000; i += 50) {
+        const batch = await Promise.all(Array.from({ length: 50 }, (_, j) => get(i + j)));
+        expect(batch[49]).toBe(`/${i + 49}`);
+      }
+      const ms = Date.now() - t0;
+      const peak = { rss: process.memoryUsage().rss, connections: tcp.connectionCount };
+      await drained();
+      const after = { rss: process.memoryUsage().rss, resources: resources() };
+      console.log(
+        `[10k] ${ms} ms (${Math.round(10_000_000 / ms)} connections/s); RSS ${(before.rss / 2 ** 20).toFixed(1)} MB before, ` +
+          `${(peak.rss / 2 ** 20).toFixed(1)} MB at the end with ${peak.connections} connections in TIME_WAIT, ` +
+          `${(after.rss / 2 ** 20).toFixed(1)} MB once they expired; handles ${JSON.stringify(before.resources)} → ` +
+          JSON.stringify(after.resources),
+      );
+      // Nothing of ours is left: no handle or timer more than before (others' may have closed meanwhile).
+      for (const [kind, n] of Object.entries(after.resources))
+        expect(n, kind).toBeLessThanOrEqual(before.resources[kind] ?? 0);
+      expect(Object.keys(agent.sockets).length + Object.keys(agent.freeSockets).length).toBe(0);
+      expect(tn.listenerCount('close')).toBeLessThanOrEqual(1);
+      expect(after.rss - before.rss).toBeLessThan(64 * 2 ** 20);
     });
 
     describe('failures, as the codes Node clients handle, and recovery', () => {
