@@ -8,6 +8,7 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { requireDuckDB } from '../sql/duckdb-peer.js';
 import { parseCommand } from './command.js';
 import { UsageError } from './log.js';
 import { SQL } from './spec/sql.js';
@@ -29,9 +30,10 @@ export async function sqlCommand(argv: string[]): Promise<number> {
     columns: () => (process.stdout.isTTY ? process.stdout.columns : undefined),
   };
 
-  // Loaded here, not at the top: DuckDB's native module is large, and --help needs none of it.
-  const [{ DuckDBInstance }, { installQuackscale }, { SqlSession }, { runShell }] = await Promise.all([
-    import('@duckdb/node-api'),
+  // Loaded here, not at the top: DuckDB's native module is large (and an optional peer), and
+  // --help needs none of it. Without it the command says how to install it.
+  const { DuckDBInstance } = await requireDuckDB('quackscale sql');
+  const [{ installQuackscale }, { SqlSession }, { runShell }] = await Promise.all([
     import('../sql/index.js'),
     import('./sql-session.js'),
     import('./sql-shell.js'),

@@ -5,7 +5,6 @@
  * message), which is where the relay's throughput comes from.
  */
 import type { Socket } from 'node:net';
-import type { WebSocket } from 'ws';
 import { MessageConn } from './message-conn.js';
 
 /** A duplex byte stream with batching and backpressure information. */
@@ -109,6 +108,20 @@ export class SocketConn implements DerpConn {
 }
 
 /**
+ * What {@link WebSocketConn} uses of a `ws` WebSocket, structurally: the published types then
+ * need no `@types/ws` in a user's project.
+ */
+export interface NodeWebSocket {
+  binaryType: string;
+  on(event: 'message', listener: (data: Buffer | ArrayBuffer | Buffer[]) => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
+  send(data: Uint8Array, options: { binary: boolean }, cb: (err?: Error) => void): void;
+  terminate(): void;
+  close(code?: number, reason?: string): void;
+}
+
+/**
  * A {@link DerpConn} over a `ws` WebSocket: writes of one turn become one binary message,
  * and received messages are concatenated into the byte stream (message boundaries carry no
  * meaning, as with Tailscale's wsconn).
@@ -122,7 +135,7 @@ export class WebSocketConn extends MessageConn {
   private failure: Error | undefined;
 
   constructor(
-    private readonly ws: WebSocket,
+    private readonly ws: NodeWebSocket,
     remoteAddress: string,
     remotePort: number,
   ) {
@@ -133,7 +146,7 @@ export class WebSocketConn extends MessageConn {
       const chunks = Array.isArray(data) ? data : [Buffer.isBuffer(data) ? data : Buffer.from(data)];
       for (const c of chunks) this.received(c);
     });
-    ws.on('error', (err) => {
+    ws.on('error', (err: Error) => {
       this.failure = err;
     });
     ws.on('close', () => this.gone(this.failure));
@@ -142,7 +155,7 @@ export class WebSocketConn extends MessageConn {
   protected send(message: Uint8Array): void {
     const size = message.length;
     this.inFlight += size;
-    this.ws.send(message, { binary: true }, (err) => {
+    this.ws.send(message, { binary: true }, (err?: Error) => {
       this.inFlight -= size;
       this.sent += size;
       if (err) this.failure ??= err;

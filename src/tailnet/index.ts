@@ -3,6 +3,16 @@ export { type FilterRule, PacketFilter } from './filter.js';
 export { type HttpProxy, type HttpProxyOptions, startHttpProxy } from './http-proxy.js';
 export { type LocalTailnet, type LocalTailnetOptions, startLocalTailnet } from './local.js';
 export { isTailnetAddress, NameResolver, UnknownHostError } from './names.js';
+export { TailnetHttpAgent, TailnetHttpsAgent } from './net/agents.js';
+export {
+  createTailnetDispatcher,
+  type TailnetDispatcherOptions,
+  tailnetConnector,
+} from './net/dispatcher.js';
+export { type TailnetNames, tailnetLookup } from './net/lookup.js';
+export { createTailnetNet, type TailnetNet, type TailnetNetOptions } from './net/net.js';
+export { type RemoteLike, remoteAddressOf } from './net/remote-address.js';
+export { TailnetServer, TailnetSocket, type TailnetSocketHost } from './net/socket.js';
 export {
   SOCKS5_REPLY,
   type Socks5Destination,
