@@ -24,6 +24,7 @@ import { TcpEndpoint } from '../netstack/tcp/endpoint.js';
 import type { TcpServer } from '../netstack/tcp/server.js';
 import type { TcpSocket } from '../netstack/tcp/socket.js';
 import { type UdpSocket, UdpEndpoint as UdpSockets } from '../netstack/udp.js';
+import { runtime } from '../platform/runtime.js';
 import { Device } from '../wireguard/device.js';
 import { type Logger, silentLogger } from '../wireguard/logger.js';
 import { EndpointDiscovery, withPort } from './endpoints.js';
@@ -392,6 +393,14 @@ export class Tailnet extends EventEmitter {
     port: number,
     server?: { emit(event: 'connection', socket: TcpSocket): unknown },
   ): Promise<TcpServer> {
+    if (
+      runtime.name === 'bun' &&
+      typeof (server as { setSecureContext?: unknown })?.setSecureContext === 'function'
+    ) {
+      throw new Error(
+        "Bun's TLS servers cannot be handed a connection: terminate TLS in front, or run under Node or Deno",
+      );
+    }
     const listener = this.net.createServer(server ? (s) => server.emit('connection', s) : undefined);
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);

@@ -11,9 +11,15 @@ import axios from 'axios';
 import { fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
+import { runtime } from '../../../src/platform/runtime.js';
 import { type TwoNodes, twoNodes } from './helpers.js';
 import { makeTestCA, type TestCA } from './tls-ca.js';
 
+// What Bun and Deno lack (README "Runtimes"): Bun's TLS servers cannot be handed a connection and
+// its undici is a stand-in; Deno's node:http Agent opens a connection per request and its own fetch
+// takes no dispatcher.
+const bun = runtime.name === 'bun';
+const deno = runtime.name === 'deno';
 let t: TwoNodes;
 let ca: TestCA;
 const body = randomBytes(2 << 20);
@@ -41,9 +47,11 @@ beforeAll(async () => {
   ca = makeTestCA(['bravo', 'bravo.tailnet.internal', t.bIPv4]);
   const tlsOpts = { cert: ca.cert, key: ca.key };
   await t.b.listen(80, http.createServer(handler));
-  await t.b.listen(443, https.createServer(tlsOpts, handler));
   await t.b.listen(8080, http2.createServer(handler));
-  await t.b.listen(8443, http2.createSecureServer({ ...tlsOpts, allowHTTP1: true }, handler));
+  if (!bun) {
+    await t.b.listen(443, https.createServer(tlsOpts, handler));
+    await t.b.listen(8443, http2.createSecureServer({ ...tlsOpts, allowHTTP1: true }, handler));
+  }
   const wsHttp = http.createServer();
   new WebSocketServer({ server: wsHttp }).on('connection', (ws, req) => {
     whoSaw.set('ws', t.b.whois(req)?.hostname);
@@ -77,66 +85,67 @@ describe('clients through an option', () => {
   it('http.Agent: keep-alive reuses one tailnet socket over 20 requests; bodies intact both ways', async () => {
     const agent = t.a.httpAgent({ maxSockets: 1 });
     const sockets = new Set<unknown>();
-    for (let i = 0; i < 20; i++) {
+    const n = deno ? 5 : 20; // Deno's Agent takes about a second per new connection
+    for (let i = 0; i < n; i++) {
       const r = await request(http, 'http://bravo/body', { agent });
       expect(sha(r.body)).toBe(sha(body));
       sockets.add(r.socket);
     }
-    expect(sockets.size).toBe(1);
+    expect(sockets.size).toBe(deno ? n : 1);
     const post = await request(http, 'http://bravo.tailnet.internal/up', { agent }, body);
     expect(post.body.toString()).toBe(sha(body));
     expect(whoSaw.get('/up')).toBe('alpha');
   });
 
-  it("https.Agent: SNI and the server's certificate checked against the test's CA, as node:https does", async () => {
-    const agent = t.a.httpsAgent({ ca: ca.ca });
-    const r = await request(https, 'https://bravo.tailnet.internal/body', { agent });
-    expect(sha(r.body)).toBe(sha(body));
-    const tlsSocket = r.socket as tls.TLSSocket;
-    expect(tlsSocket.authorized).toBe(true);
-    expect(tlsSocket.servername).toBe('bravo.tailnet.internal');
-    expect(whoSaw.get('/body')).toBe('alpha');
-    // Node's roots do not know the test CA; a name the certificate lacks fails its check.
-    await expect(request(https, 'https://bravo/x', { agent: t.a.httpsAgent() })).rejects.toMatchObject({
-      code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-    });
-    const other = makeTestCA(['someone-else']);
-    await expect(
-      request(https, 'https://bravo/x', { agent: t.a.httpsAgent({ ca: other.ca }) }),
-    ).rejects.toMatchObject({
-      code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-    });
-    const byIp = await request(https, `https://${t.bIPv4}/ip`, { agent });
-    expect(byIp.body.toString()).toBe('hello /ip');
-    const renamed = makeTestCA(['not-bravo']);
-    const b2 = https.createServer({ cert: renamed.cert, key: renamed.key }, handler);
-    await t.b.listen(4443, b2);
-    await expect(
-      request(https, 'https://bravo:4443/x', { agent: t.a.httpsAgent({ ca: renamed.ca }) }),
-    ).rejects.toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
-  });
+  it.skipIf(bun)(
+    "https.Agent: SNI and the server's certificate checked against the test's CA, as node:https does",
+    async () => {
+      const agent = t.a.httpsAgent({ ca: ca.ca });
+      const r = await request(https, 'https://bravo.tailnet.internal/body', { agent });
+      expect(sha(r.body)).toBe(sha(body));
+      const tlsSocket = r.socket as tls.TLSSocket;
+      expect(tlsSocket.authorized).toBe(true);
+      expect(tlsSocket.servername).toBe('bravo.tailnet.internal');
+      expect(whoSaw.get('/body')).toBe('alpha');
+      // Node's roots do not know the test CA; a name the certificate lacks fails its check.
+      await expect(request(https, 'https://bravo/x', { agent: t.a.httpsAgent() })).rejects.toMatchObject({
+        code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      });
+      const other = makeTestCA(['someone-else']);
+      await expect(
+        request(https, 'https://bravo/x', { agent: t.a.httpsAgent({ ca: other.ca }) }),
+      ).rejects.toMatchObject({
+        code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      });
+      const byIp = await request(https, `https://${t.bIPv4}/ip`, { agent });
+      expect(byIp.body.toString()).toBe('hello /ip');
+      const renamed = makeTestCA(['not-bravo']);
+      const b2 = https.createServer({ cert: renamed.cert, key: renamed.key }, handler);
+      await t.b.listen(4443, b2);
+      await expect(
+        request(https, 'https://bravo:4443/x', { agent: t.a.httpsAgent({ ca: renamed.ca }) }),
+      ).rejects.toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+    },
+  );
 
-  it("undici dispatcher: undici's fetch and Node's own fetch, http and https", async () => {
+  it.skipIf(bun)("undici dispatcher: undici's fetch and Node's own fetch, http and https", async () => {
     const dispatcher = t.a.dispatcher({ connect: { ca: ca.ca } });
     const a = await undiciFetch('http://bravo/body', { dispatcher });
     expect(sha(Buffer.from(await a.arrayBuffer()))).toBe(sha(body));
     const b = await undiciFetch('https://bravo/secure', { dispatcher });
     expect(await b.text()).toBe('hello /secure');
-    // Node's global fetch is its own copy of undici: it takes the dispatcher as an option too.
-    const c = await fetch('https://bravo.tailnet.internal/global', { dispatcher } as unknown as RequestInit);
+    // Node's global fetch is its own copy of undici: it takes the dispatcher as an option too (Deno's does not).
+    const globalFetch = deno ? undiciFetch : (fetch as unknown as typeof undiciFetch);
+    const c = await globalFetch('https://bravo.tailnet.internal/global', { dispatcher });
     expect(await c.text()).toBe('hello /global');
-    const up = await fetch('http://bravo/post', {
-      dispatcher,
-      method: 'POST',
-      body,
-    } as unknown as RequestInit);
+    const up = await globalFetch('http://bravo/post', { dispatcher, method: 'POST', body });
     expect(await up.text()).toBe(sha(body));
     await expect(undiciFetch('http://nosuch/', { dispatcher })).rejects.toMatchObject({
       cause: { code: 'ENOTFOUND' },
     });
   });
 
-  it('axios with httpAgent and httpsAgent', async () => {
+  it.skipIf(bun)('axios with httpAgent and httpsAgent', async () => {
     const client = axios.create({
       httpAgent: t.a.httpAgent(),
       httpsAgent: t.a.httpsAgent({ ca: ca.ca }),
@@ -173,8 +182,9 @@ describe('clients through an option', () => {
       createConnection: () => t.a.net.connect(8080, 'bravo'),
     });
     expect(sha(await get(h2c, '/body'))).toBe(sha(body));
-    expect(whoSaw.get('/body')).toBe('alpha');
     h2c.close();
+    if (bun) return; // Bun's http2 server hides the socket it was handed (no whois), and no TLS server (above)
+    expect(whoSaw.get('/body')).toBe('alpha');
     const h2 = http2.connect('https://bravo:8443', {
       createConnection: () =>
         tls.connect({
