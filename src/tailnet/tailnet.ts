@@ -362,21 +362,25 @@ export class Tailnet extends EventEmitter {
   /** An http.Agent over the tailnet (keep-alive by default); closed with the node. */
   httpAgent(opts: http.AgentOptions & TailnetNetOptions = {}): http.Agent {
     const { direct, ...options } = opts;
-    return this.owned(new TailnetHttpAgent(direct ? this.createNet({ direct }) : this.net, options));
+    return this.owned(new TailnetHttpAgent(this.netFor(direct), options));
   }
 
   /** An https.Agent over the tailnet: node's TLS (SNI, `ca`, host name checks) on tailnet sockets. */
   httpsAgent(opts: https.AgentOptions & TailnetNetOptions = {}): https.Agent {
     const { direct, ...options } = opts;
-    return this.owned(new TailnetHttpsAgent(direct ? this.createNet({ direct }) : this.net, options));
+    return this.owned(new TailnetHttpsAgent(this.netFor(direct), options));
   }
 
   /** An undici Dispatcher over the tailnet, for `fetch(url, { dispatcher })`; closed with the node. */
   dispatcher(opts: TailnetDispatcherOptions & TailnetNetOptions = {}): Dispatcher {
     const { direct, ...options } = opts;
-    const d = createTailnetDispatcher(direct ? this.createNet({ direct }) : this.net, options);
+    const d = createTailnetDispatcher(this.netFor(direct), options);
     this.closers.add(() => d.destroy());
     return d;
+  }
+
+  private netFor(direct: boolean | undefined): TailnetNet {
+    return direct ? this.createNet({ direct }) : this.net;
   }
 
   private owned<A extends http.Agent>(agent: A): A {
