@@ -456,7 +456,11 @@ export class Tailnet extends EventEmitter {
     return server;
   }
 
-  /** Carries connections to `127.0.0.1:localPort` to `host:port` on the tailnet. */
+  /**
+   * Carries connections to `127.0.0.1:localPort` to `host:port` on the tailnet: for programs
+   * outside this process. A library in it takes a tailnet socket directly ({@link net}), with no
+   * kernel hop and no door into the tailnet for other local users.
+   */
   async forward(localPort: number, host: string, port: number): Promise<net.Server> {
     this.resolve(host); // fail now on an unknown name
     const server = await listenForward(localPort, `${host}:${port}`, () => this.dial(host, port), this.log);
