@@ -5,8 +5,9 @@
  * (the reference). The servers are Debian's PostgreSQL and Redis and a node:https server on this
  * machine's loopback, reached over the tailnet through a real tailscaled (userspace networking
  * forwards inbound tailnet TCP to its loopback), on Headscale + derper; our node is in this process.
- * Rows: pg round trips per second, pg COPY TO STDOUT MB/s, Redis pipelined ops/s, https MB/s; each
- * hook row's ratio is to its forward row, with the distance to loopback in the note.
+ * Rows: pg round trips per second, pg COPY TO STDOUT MB/s, Redis pipelined ops/s, https MB/s and
+ * CPU-s per GB, each the median of three rounds that alternate the paths; each hook row's ratio is
+ * to its forward row, with the distance to loopback in the note.
  */
 import { randomBytes } from 'node:crypto';
 import https from 'node:https';
@@ -25,11 +26,12 @@ import { Report } from './report.js';
 
 const TS = 'bench-db';
 const MB = 1024 * 1024;
-const RTT_SECONDS = 4;
+const RTT_SECONDS = 3;
 const COPY_ROWS = 400_000; // ~50 MB of COPY text
 const PIPELINES = 20;
 const PIPELINE_OPS = 10_000;
-const HTTPS_MB = 100;
+const HTTPS_MB = 64;
+const ROUNDS = 3;
 
 /** One way to reach a server: host and port as the client sees them, and the socket hook if any. */
 interface Path {
@@ -98,7 +100,7 @@ async function measure(r: Report, cleanup: Cleanup): Promise<void> {
       { name: 'loopback', host: '127.0.0.1', port },
     ];
   };
-  const report = (what: string, unit: string, values: Map<Path['name'], number>, note = '') => {
+  const report = (what: string, unit: string, values: Map<Path['name'], number>, note: string) => {
     const loop = values.get('loopback')!;
     r.add({ name: `${what}, loopback`, value: loop, unit, note });
     r.add({
@@ -116,11 +118,9 @@ async function measure(r: Report, cleanup: Cleanup): Promise<void> {
       note: `${(hook / loop).toFixed(2)}× loopback`,
     });
   };
+  const med = `median of ${ROUNDS}, paths alternating`;
 
-  const pgPaths = await paths(pgPort);
-  const rtt = new Map<Path['name'], number>();
-  const copy = new Map<Path['name'], number>();
-  for (const p of pgPaths) {
+  const pg1 = await medians(await paths(pgPort), async (p) => {
     const client = new pg.Client({
       host: p.host,
       port: p.port,
@@ -129,46 +129,70 @@ async function measure(r: Report, cleanup: Cleanup): Promise<void> {
       stream: p.socket,
     });
     await client.connect();
-    rtt.set(p.name, await roundTrips(client));
-    copy.set(p.name, await copyMBps(client));
+    const out = { rtt: await roundTrips(client), copy: await copyMBps(client) };
     await client.end();
-  }
-  report('pg round trips (SELECT 1)', 'queries/s', rtt, `${RTT_SECONDS} s, one connection`);
-  report('pg COPY TO STDOUT', 'MB/s', copy, `${COPY_ROWS.toLocaleString('en-US')} rows`);
+    return out;
+  });
+  report('pg round trips (SELECT 1)', 'queries/s', pg1.rtt!, `${RTT_SECONDS} s, one connection; ${med}`);
+  report('pg COPY TO STDOUT', 'MB/s', pg1.copy!, `${COPY_ROWS.toLocaleString('en-US')} rows; ${med}`);
 
-  const ops = new Map<Path['name'], number>();
-  for (const p of await paths(redisPort)) {
+  const redis1 = await medians(await paths(redisPort), async (p) => {
+    const Connector = p.socket ? (connectorFor(tn) as never) : undefined;
     const redis = new Redis({
       host: p.host,
       port: p.port,
       lazyConnect: true,
-      ...(p.socket ? { Connector: connectorFor(tn) as never } : {}),
+      ...(Connector ? { Connector } : {}),
     });
     await redis.connect();
-    ops.set(p.name, await pipelined(redis));
+    const ops = await pipelined(redis);
     redis.disconnect();
-  }
+    return { ops };
+  });
   report(
     'Redis pipelined SET/GET',
     'ops/s',
-    ops,
-    `${PIPELINES} pipelines of ${PIPELINE_OPS.toLocaleString('en-US')}`,
+    redis1.ops!,
+    `${PIPELINES} pipelines of ${PIPELINE_OPS}; ${med}`,
   );
 
-  const mbps = new Map<Path['name'], number>();
-  const cpu = new Map<Path['name'], number>();
-  for (const p of await paths(webPort)) {
+  const web1 = await medians(await paths(webPort), async (p) => {
     const agent = p.socket ? tn.httpsAgent({ ca: ca.ca }) : new https.Agent({ ca: ca.ca, servername: TS });
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     await download(agent, p, HTTPS_MB);
-    mbps.set(p.name, HTTPS_MB / ((performance.now() - t0) / 1000));
+    const seconds = (performance.now() - t0) / 1000;
     const c = process.cpuUsage(c0);
-    cpu.set(p.name, (c.user + c.system) / 1e6 / ((HTTPS_MB * MB) / 1e9));
     agent.destroy();
+    return { mbps: HTTPS_MB / seconds, cpu: (c.user + c.system) / 1e6 / ((HTTPS_MB * MB) / 1e9) };
+  });
+  report('https download', 'MB/s', web1.mbps!, `${HTTPS_MB} MB; ${med}`);
+  report('https download, this process', 'CPU s/GB', web1.cpu!, 'client and our node; lower is better');
+}
+
+/**
+ * Runs `measure` on every path once to warm up, then ROUNDS times in turn (so that the shared machine's load falls on
+ * every path alike), and gives the median of each figure per path.
+ */
+async function medians(
+  paths: Path[],
+  measure: (p: Path) => Promise<Record<string, number>>,
+): Promise<Record<string, Map<Path['name'], number>>> {
+  const runs: Record<string, Map<Path['name'], number[]>> = {};
+  for (const p of paths) await measure(p); // a round to warm up the JIT and the connections' paths, not counted
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const p of paths) {
+      for (const [k, v] of Object.entries(await measure(p))) {
+        const byPath = (runs[k] ??= new Map());
+        byPath.set(p.name, [...(byPath.get(p.name) ?? []), v]);
+      }
+    }
   }
-  report('https download', 'MB/s', mbps, `${HTTPS_MB} MB`);
-  report('https download, this process', 'CPU s/GB', cpu, 'client (and our node) only; lower is better');
+  const out: Record<string, Map<Path['name'], number>> = {};
+  for (const [k, byPath] of Object.entries(runs)) {
+    out[k] = new Map([...byPath].map(([name, vs]) => [name, vs.sort((x, y) => x - y)[vs.length >> 1]!]));
+  }
+  return out;
 }
 
 /** Sequential `SELECT 1` for RTT_SECONDS: queries per second. */
