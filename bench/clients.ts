@@ -67,7 +67,10 @@ async function measure(r: Report, cleanup: Cleanup): Promise<void> {
     pump();
   });
   await new Promise<void>((ok) => web.listen(0, '127.0.0.1', ok));
-  cleanup.add('https', () => new Promise((ok) => web.close(() => ok(undefined))));
+  cleanup.add('https', () => {
+    web.closeAllConnections(); // tailscaled's keep-alive connections to it would hold close() forever
+    return new Promise((ok) => web.close(() => ok(undefined)));
+  });
   const webPort = (web.address() as AddressInfo).port;
 
   const derper = await Derper.start(cleanup);
