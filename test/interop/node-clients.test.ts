@@ -373,7 +373,9 @@ skipUnless([...missingPeers(['headscale', 'tailscaled', 'tailscale', 'derper']),
 
       it('a name not on the tailnet: ENOTFOUND; a port nobody listens on: ECONNREFUSED', async () => {
         expect((await pgError(pgConfig({ host: 'no-such-node' })))?.code).toBe('ENOTFOUND');
-        expect((await pgError(pgConfig({ host: 'db.example.com' })))?.message).toMatch(/not a tailnet host/);
+        expect((await pgError(pgConfig({ host: 'db.example.com' })))?.message).toMatch(
+          /unknown tailnet host/,
+        );
         expect((await pgError(pgConfig({ port: port.closed })))?.code).toBe('ECONNREFUSED');
       });
 

@@ -59,10 +59,8 @@ export function tailnetLookup(names: () => TailnetNames, opts: { direct?: boolea
     process.nextTick(() => {
       if (addresses.length === 0) {
         const why = found
-          ? `the node has no IPv${family} address`
-          : tailnet
-            ? 'no node of the tailnet has this name'
-            : 'not a tailnet host (pass direct: true to resolve other names through the OS)';
+          ? `unknown tailnet host: the node has no IPv${family} address`
+          : 'unknown tailnet host: not the MagicDNS name of any node';
         callback(new LookupError(host, why), '');
       } else if (o.all) {
         callback(
