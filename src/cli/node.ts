@@ -75,7 +75,7 @@ export async function up(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** The local API: GET /status, POST /ping?host=H, POST /down. Only the state dir's owner can reach it. */
+/** The local API: GET /status, POST /ping?host=H[&type=disco|tsmp|icmp], POST /down. Only the state dir's owner can reach it. */
 async function serveLocalApi(tn: Tailnet, stateDir: string): Promise<http.Server> {
   const path = socketPath(stateDir);
   await rm(path, { force: true });
@@ -86,7 +86,10 @@ async function serveLocalApi(tn: Tailnet, stateDir: string): Promise<http.Server
     };
     if (req.method === 'GET' && url.pathname === '/status') return reply(200, tn.status());
     if (req.method === 'POST' && url.pathname === '/ping') {
-      tn.ping(url.searchParams.get('host') ?? '').then(
+      const type = url.searchParams.get('type') ?? 'disco';
+      if (type !== 'disco' && type !== 'tsmp' && type !== 'icmp')
+        return reply(400, { error: `ping type '${type}'` });
+      tn.ping(url.searchParams.get('host') ?? '', { type }).then(
         (r) => reply(200, r),
         (err: Error) => reply(502, { error: err.message }),
       );
@@ -159,13 +162,15 @@ export async function ping(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('ping takes one HOST');
   const host = positionals[0]!;
   const count = values.count ? port(values.count, '-c') : 1;
+  if (values.tsmp && values.icmp) throw new UsageError('ping takes --tsmp or --icmp, not both');
+  const type = values.tsmp ? 'tsmp' : values.icmp ? 'icmp' : 'disco';
   let ok = 0;
   for (let i = 0; i < count; i++) {
     try {
       const r = await call<{ node: string; ip: string; via: string; latencyMs: number }>(
         dir,
         'POST',
-        `/ping?host=${encodeURIComponent(host)}`,
+        `/ping?host=${encodeURIComponent(host)}&type=${type}`,
       );
       console.log(`pong from ${r.node} (${r.ip}) via ${r.via} in ${Math.round(r.latencyMs)}ms`);
       ok++;

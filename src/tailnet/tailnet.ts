@@ -31,6 +31,7 @@ import { type HttpProxy, startHttpProxy } from './http-proxy.js';
 import { Magicsock } from './magicsock.js';
 import { NameResolver, UnknownHostError } from './names.js';
 import { DEFAULT_CONTROL_URL, type TailnetOptions } from './options.js';
+import { type PingReply, type PingType, pingPeer } from './ping.js';
 import { Socks5Server } from './socks5-server.js';
 import {
   buildStatus,
@@ -41,6 +42,7 @@ import {
   type WhoIs,
   whoisIn,
 } from './status.js';
+import { Tsmp } from './tsmp/tsmp.js';
 
 export type { PeerStatus, TailnetStatus, WhoIs };
 export { DEFAULT_CONTROL_URL, type TailnetOptions };
@@ -57,6 +59,7 @@ export class Tailnet extends EventEmitter {
   stack: Stack | undefined;
   private tcp: TcpEndpoint | undefined;
   private udp: UdpSockets | undefined;
+  private tsmp: Tsmp | undefined;
   private readonly fetcher = new TailnetFetch((h, p) => this.dial(h, p));
   private readonly closers = new Set<() => Promise<void> | void>();
   private filter: PacketFilter = new PacketFilter([], []);
@@ -181,9 +184,11 @@ export class Tailnet extends EventEmitter {
     }
     const self = nm.self.addresses.map(unprefix);
     if (!this.stack) {
-      this.stack = new Stack(new FilteredLink(dev, () => this.filter), { addresses: self });
+      const denied = (ip: Uint8Array, why: string) => this.tsmp?.denied(ip, why);
+      this.stack = new Stack(new FilteredLink(dev, () => this.filter, denied), { addresses: self });
       this.tcp = new TcpEndpoint(this.stack);
       this.udp = new UdpSockets(this.stack);
+      this.tsmp = new Tsmp(this.stack, { logger: this.log });
     }
     this.filter = new PacketFilter(nm.packetFilter, self, this.filter);
     this.names = new NameResolver(
@@ -285,18 +290,19 @@ export class Tailnet extends EventEmitter {
   }
 
   /**
-   * A disco ping, as `tailscale ping`: reports whether the pong came over a direct path or
-   * DERP, and the latency. Rejects if no pong arrives within 5 s.
+   * A ping, as `tailscale ping`: `disco` (the default) reports whether the pong came over a
+   * direct path or DERP; `tsmp` and `icmp` go through WireGuard to the peer's node or IP stack.
+   * Rejects with a PingTimeoutError if no pong arrives within 5 s.
    */
-  async ping(host: string): Promise<{ node: string; ip: string; via: string; latencyMs: number }> {
+  async ping(host: string, opts: { type?: PingType } = {}): Promise<PingReply> {
     const peer = this.peerFor(host);
-    const r = await this.magicsock!.ping(keyBytes(peer.nodeKey));
-    if (!r) throw new Error(`ping ${host}: no reply within 5 s`);
-    const via =
-      r.via === 'derp'
-        ? `DERP(${this.derpCode(peer.homeDERP || this.magicsock!.homeRegion)})`
-        : `${r.via.ip.includes(':') ? `[${r.via.ip}]` : r.via.ip}:${r.via.port}`;
-    return { node: peer.shortName, ip: unprefix(peer.addresses[0] ?? ''), via, latencyMs: r.latencyMs };
+    const deps = {
+      magicsock: this.magicsock!,
+      tsmp: this.tsmp!,
+      stack: this.stack!,
+      derpCode: (r?: number) => this.derpCode(r),
+    };
+    return pingPeer(deps, peer, host, opts.type);
   }
 
   private derpCode(region: number | undefined): string {
@@ -459,6 +465,7 @@ export class Tailnet extends EventEmitter {
     await this.fetcher.close();
     this.tcp?.close();
     this.udp?.close();
+    this.tsmp?.close();
     for (const c of this.closers) await c();
     this.stack?.close();
     await this.control?.close();

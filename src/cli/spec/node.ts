@@ -106,14 +106,19 @@ export const STATUS = defineCommand({
 
 export const PING = defineCommand({
   name: 'ping',
-  summary: 'disco-ping a peer and show the path (direct or DERP) and latency',
-  usage: '--state-dir DIR HOST [-c N]',
+  summary: 'ping a peer: disco (the path, direct or DERP, and latency), TSMP or ICMP',
+  usage: '--state-dir DIR HOST [-c N] [--tsmp | --icmp]',
   args: [{ name: 'HOST', help: 'a MagicDNS name, FQDN or tailnet address' }],
   options: {
     'state-dir': STATE_DIR,
     count: { type: 'string', short: 'c', value: 'N', help: 'pings to send, one a second', default: '1' },
+    tsmp: {
+      type: 'boolean',
+      help: "a TSMP ping: through WireGuard to the peer's node, not its host's IP stack",
+    },
+    icmp: { type: 'boolean', help: "an ICMP echo: through WireGuard and the peer's IP stack" },
   },
-  examples: ['quackscale ping --state-dir ./b alpha -c 3'],
+  examples: ['quackscale ping --state-dir ./b alpha -c 3', 'quackscale ping --state-dir ./b alpha --tsmp'],
 });
 
 export const DOWN = defineCommand({
