@@ -75,7 +75,7 @@ export async function up(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** The local API: GET /status, POST /ping?host=H[&type=disco|tsmp|icmp], POST /down. Only the state dir's owner can reach it. */
+/** The local API: GET /status, GET /localapi/v0/status (tailscale's JSON), POST /ping?host=H[&type=disco|tsmp|icmp], POST /down. Only the state dir's owner can reach it. */
 async function serveLocalApi(tn: Tailnet, stateDir: string): Promise<http.Server> {
   const path = socketPath(stateDir);
   await rm(path, { force: true });
@@ -85,6 +85,9 @@ async function serveLocalApi(tn: Tailnet, stateDir: string): Promise<http.Server
       res.writeHead(code, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
     };
     if (req.method === 'GET' && url.pathname === '/status') return reply(200, tn.status());
+    // tailscaled's LocalAPI path for the same ipnstate.Status JSON.
+    if (req.method === 'GET' && url.pathname === '/localapi/v0/status')
+      return reply(200, tn.tailscaleStatus());
     if (req.method === 'POST' && url.pathname === '/ping') {
       const type = url.searchParams.get('type') ?? 'disco';
       if (type !== 'disco' && type !== 'tsmp' && type !== 'icmp')
@@ -134,11 +137,11 @@ export async function status(argv: string[]): Promise<number> {
   const args = parseCommand(STATUS, argv);
   if (!args) return 0;
   const { values } = args;
-  const st = await call<TailnetStatus>(values['state-dir'], 'GET', '/status');
   if (values.json) {
-    console.log(JSON.stringify(st, null, 2));
+    console.log(JSON.stringify(await call(values['state-dir'], 'GET', '/localapi/v0/status'), null, 2));
     return 0;
   }
+  const st = await call<TailnetStatus>(values['state-dir'], 'GET', '/status');
   const rows = [[st.self.addresses[0] ?? '-', st.self.hostname, 'self', `derp ${st.self.derpRegion ?? '-'}`]];
   for (const p of st.peers)
     rows.push([p.addresses[0] ?? '-', p.hostname, p.online === false ? 'offline' : 'online', p.path]);

@@ -50,8 +50,32 @@ export interface MagicPeer {
   homeDERP: number;
 }
 
+/** WireGuard datagrams to and from one peer, by path (disco and STUN are not counted). */
+export interface PeerTraffic {
+  directTxPackets: number;
+  directTxBytes: number;
+  derpTxPackets: number;
+  derpTxBytes: number;
+  directRxPackets: number;
+  directRxBytes: number;
+  derpRxPackets: number;
+  derpRxBytes: number;
+}
+
+const noTraffic = (): PeerTraffic => ({
+  directTxPackets: 0,
+  directTxBytes: 0,
+  derpTxPackets: 0,
+  derpTxBytes: 0,
+  directRxPackets: 0,
+  directRxBytes: 0,
+  derpRxPackets: 0,
+  derpRxBytes: 0,
+});
+
 interface PeerState {
   info: MagicPeer;
+  traffic: PeerTraffic;
   endpoint: PeerEndpoint;
   path: PeerPath;
   /** The disco box key, computed on first disco message (an X25519 each: not for every netmap peer). */
@@ -160,6 +184,7 @@ export class Magicsock implements Bind {
         endpoint: new PeerEndpoint(info.nodeKey),
         path,
         shared: undefined,
+        traffic: noTraffic(),
       };
       this.peers.set(k, st);
     }
@@ -211,6 +236,20 @@ export class Magicsock implements Bind {
   }
 
   /**
+   * A peer's WireGuard traffic by path, and how long ago (ms) a data packet was last sent to it
+   * (Infinity if never); undefined for a peer magicsock does not know.
+   */
+  peerActivity(nodeKey: Uint8Array): { traffic: Readonly<PeerTraffic>; lastSendAgoMs: number } | undefined {
+    const st = this.peers.get(peerKey(nodeKey));
+    return st && { traffic: st.traffic, lastSendAgoMs: this.clock.now() - st.path.lastSend };
+  }
+
+  /** The endpoints we advertise (interfaces and STUN), as last set. */
+  get localEndpoints(): readonly string[] {
+    return this.opts.endpoints ?? [];
+  }
+
+  /**
    * The host's addresses changed (roaming): direct paths are unproven until pinged again, and
    * DERP reconnects from the new address (magicsock Rebind, resetEndpointStates).
    */
@@ -236,11 +275,18 @@ export class Magicsock implements Bind {
     const st = this.peers.get(to.key);
     if (!st) return;
     const { udp, derp } = st.path.addrForSend();
+    const t = st.traffic;
     if (udp) {
       this.stats.udpOut++;
+      t.directTxPackets++;
+      t.directTxBytes += datagram.length;
       this.udp.send(this.udpEndpoint(udp), datagram);
     }
-    if (derp) this.sendDerp(st, datagram);
+    if (derp) {
+      t.derpTxPackets++;
+      t.derpTxBytes += datagram.length;
+      this.sendDerp(st, datagram);
+    }
   }
 
   onDatagram(handler: (from: Endpoint, datagram: Uint8Array) => void): void {
@@ -283,6 +329,10 @@ export class Magicsock implements Bind {
       return;
     }
     const st = this.byAddr.get(from.key);
+    if (st) {
+      st.traffic.directRxPackets++;
+      st.traffic.directRxBytes += d.length;
+    }
     this.handler(st ? st.endpoint : from, d);
   }
 
@@ -293,7 +343,10 @@ export class Magicsock implements Bind {
       return;
     }
     const st = this.peers.get(peerKey(src));
-    if (st) this.handler(st.endpoint, d);
+    if (!st) return;
+    st.traffic.derpRxPackets++;
+    st.traffic.derpRxBytes += d.length;
+    this.handler(st.endpoint, d);
   }
 
   // ---- disco --------------------------------------------------------------------------------

@@ -4,10 +4,8 @@
  * node, not its host stack) and an ICMP echo (through both nodes' IP stacks).
  */
 import type { NetNode } from '../control/netmap.js';
-import type { Stack } from '../netstack/stack.js';
-import type { Magicsock } from './magicsock.js';
+import type { NodeInternals } from './internals.js';
 import { keyBytes, unprefix } from './status.js';
-import type { Tsmp } from './tsmp/tsmp.js';
 
 /** What {@link pingPeer} sends: tailcfg.PingDisco, PingTSMP, PingICMP. */
 export type PingType = 'disco' | 'tsmp' | 'icmp';
@@ -37,15 +35,6 @@ export class PingTimeoutError extends Error {
   }
 }
 
-/** What a ping needs of the node. */
-export interface PingDeps {
-  magicsock: Magicsock;
-  tsmp: Tsmp;
-  stack: Stack;
-  /** A DERP region's code for `via`. */
-  derpCode(region: number | undefined): string;
-}
-
 const PING_TIMEOUT_MS = 5000;
 
 /**
@@ -53,33 +42,35 @@ const PING_TIMEOUT_MS = 5000;
  * peer's first one by default. Rejects with {@link PingTimeoutError} when no pong comes.
  *
  * @example
- * const r = await pingPeer(deps, tn.peerFor('db'), 'db', 'tsmp');   // { via: 'TSMP', latencyMs: 3.1, … }
+ * const r = await pingPeer(node, tn.peerFor('db'), 'db', 'tsmp');   // { via: 'TSMP', latencyMs: 3.1, … }
  */
 export async function pingPeer(
-  deps: PingDeps,
+  node: NodeInternals,
   peer: NetNode,
   host: string,
   type: PingType = 'disco',
   ip = unprefix(peer.addresses[0] ?? ''),
 ): Promise<PingReply> {
+  const { magicsock, tsmp, stack } = node;
+  if (!magicsock || !tsmp || !stack) throw new Error('tailnet node is not up: call up() first');
   const base = { node: peer.shortName, ip, type };
   switch (type) {
     case 'disco': {
-      const r = await deps.magicsock.ping(keyBytes(peer.nodeKey));
+      const r = await magicsock.ping(keyBytes(peer.nodeKey));
       if (!r) throw new PingTimeoutError(host, type, PING_TIMEOUT_MS);
       const via =
         r.via === 'derp'
-          ? `DERP(${deps.derpCode(peer.homeDERP || deps.magicsock.homeRegion)})`
+          ? `DERP(${node.derpCode(peer.homeDERP || magicsock.homeRegion)})`
           : `${r.via.ip.includes(':') ? `[${r.via.ip}]` : r.via.ip}:${r.via.port}`;
       return { ...base, via, latencyMs: r.latencyMs };
     }
     case 'tsmp': {
-      const r = await deps.tsmp.ping(ip, PING_TIMEOUT_MS);
+      const r = await tsmp.ping(ip, PING_TIMEOUT_MS);
       if (!r) throw new PingTimeoutError(host, type, PING_TIMEOUT_MS);
       return { ...base, via: 'TSMP', latencyMs: r.latencyMs, peerAPIPort: r.peerAPIPort };
     }
     case 'icmp': {
-      const r = await deps.stack.ping(ip, { timeoutMs: PING_TIMEOUT_MS }).catch((err: unknown) => {
+      const r = await stack.ping(ip, { timeoutMs: PING_TIMEOUT_MS }).catch((err: unknown) => {
         if ((err as { code?: string }).code === 'TIMEOUT')
           throw new PingTimeoutError(host, type, PING_TIMEOUT_MS);
         throw err;

@@ -28,6 +28,7 @@ import { PacketFilter } from './filter.js';
 import { FilteredLink } from './filtered-link.js';
 import { listenForward, relayToLocal } from './forward.js';
 import { type HttpProxy, startHttpProxy } from './http-proxy.js';
+import type { NodeInternals } from './internals.js';
 import { Magicsock } from './magicsock.js';
 import { NameResolver, UnknownHostError } from './names.js';
 import { DEFAULT_CONTROL_URL, type TailnetOptions } from './options.js';
@@ -42,9 +43,10 @@ import {
   type WhoIs,
   whoisIn,
 } from './status.js';
+import { buildIpnStatus, type IpnStatus } from './status-json.js';
 import { Tsmp } from './tsmp/tsmp.js';
 
-export type { PeerStatus, TailnetStatus, WhoIs };
+export type { IpnStatus, PeerStatus, TailnetStatus, WhoIs };
 export { DEFAULT_CONTROL_URL, type TailnetOptions };
 
 /** How often idle WireGuard peers are trimmed back to lazy: wgengine's lazyPeerIdleThreshold. */
@@ -81,6 +83,8 @@ export class Tailnet extends EventEmitter {
   /** The DERP home region last reported to control. */
   private reportedHome: number | undefined;
   private homeReported: Promise<void> | undefined;
+  /** The last AuthURL control gave (an interactive login waiting for approval). */
+  private authURL = '';
 
   constructor(opts: TailnetOptions) {
     super();
@@ -103,6 +107,7 @@ export class Tailnet extends EventEmitter {
       controlKey: this.opts.controlKey,
       store: this.opts.stateStore,
       onAuthURL: (url) => {
+        this.authURL = url;
         this.emit('authURL', url);
         this.opts.onAuthURL?.(url);
       },
@@ -295,14 +300,7 @@ export class Tailnet extends EventEmitter {
    * Rejects with a PingTimeoutError if no pong arrives within 5 s.
    */
   async ping(host: string, opts: { type?: PingType } = {}): Promise<PingReply> {
-    const peer = this.peerFor(host);
-    const deps = {
-      magicsock: this.magicsock!,
-      tsmp: this.tsmp!,
-      stack: this.stack!,
-      derpCode: (r?: number) => this.derpCode(r),
-    };
-    return pingPeer(deps, peer, host, opts.type);
+    return pingPeer(this.internals(), this.peerFor(host), host, opts.type);
   }
 
   private derpCode(region: number | undefined): string {
@@ -443,6 +441,30 @@ export class Tailnet extends EventEmitter {
       filterDrops: this.filter.stats.dropReasons,
       peerCounts: this.device?.peerCounts ?? { configured: 0, lazy: 0 },
     });
+  }
+
+  /** The node's status in `tailscale status --json`'s shape (ipnstate.Status; status-json.ts). */
+  tailscaleStatus(): IpnStatus {
+    return buildIpnStatus(this.internals());
+  }
+
+  private internals(): NodeInternals {
+    const { control, magicsock, device, stack, tcp, filter, tsmp, netmap, closed, authURL } = this;
+    const derpCode = (r: number | undefined) => this.derpCode(r);
+    return {
+      hostname: this.opts.hostname,
+      control,
+      magicsock,
+      device,
+      stack,
+      tcp,
+      filter,
+      tsmp,
+      netmap,
+      closed,
+      authURL,
+      derpCode,
+    };
   }
 
   private requireNetmap(): NetMap {

@@ -99,9 +99,15 @@ export const STATUS = defineCommand({
     'One line per node: first address, name, online state and path (direct endpoint or DERP region).',
   options: {
     'state-dir': STATE_DIR,
-    json: { type: 'boolean', help: 'print the whole status as JSON' },
+    json: {
+      type: 'boolean',
+      help: 'print the status as JSON in the shape of `tailscale status --json` (docs/operations-tools.md)',
+    },
   },
-  examples: ['quackscale status --state-dir ./b', 'quackscale status --state-dir ./b --json | jq .peers'],
+  examples: [
+    'quackscale status --state-dir ./b',
+    "quackscale status --state-dir ./b --json | jq '.Peer[] | {HostName, CurAddr, Relay}'",
+  ],
 });
 
 export const PING = defineCommand({
