@@ -47,6 +47,8 @@ export interface IpnPeerStatus {
   PeerAPIURL: string[] | null;
   TaildropTarget: number;
   NoFileSharingReason: string;
+  Capabilities?: string[];
+  CapMap?: Record<string, unknown[]>;
   InNetworkMap: boolean;
   InMagicSock: boolean;
   InEngine: boolean;
@@ -71,6 +73,62 @@ export interface IpnStatus {
   Peer: Record<string, IpnPeerStatus> | null;
   User: Record<string, { ID: number; LoginName: string; DisplayName: string; ProfilePicURL?: string }> | null;
   ClientVersion: null;
+}
+
+/** ipnstate.PeerStatus's fields in its declaration order, which encoding/json keeps. */
+const PEER_FIELDS: ReadonlyArray<keyof IpnPeerStatus> = [
+  'ID',
+  'NodeID',
+  'PublicKey',
+  'HostName',
+  'DNSName',
+  'OS',
+  'UserID',
+  'TailscaleIPs',
+  'AllowedIPs',
+  'Tags',
+  'PrimaryRoutes',
+  'Addrs',
+  'CurAddr',
+  'Relay',
+  'PeerRelay',
+  'RxBytes',
+  'TxBytes',
+  'Created',
+  'LastWrite',
+  'LastSeen',
+  'LastHandshake',
+  'Online',
+  'ExitNode',
+  'ExitNodeOption',
+  'Active',
+  'PeerAPIURL',
+  'TaildropTarget',
+  'NoFileSharingReason',
+  'Capabilities',
+  'CapMap',
+  'InNetworkMap',
+  'InMagicSock',
+  'InEngine',
+  'Expired',
+  'KeyExpiry',
+];
+/** local.go's marker heading Self.Capabilities, which now come from the CapMap (tailscale#11508). */
+const DEPRECATED_CAPS =
+  'HTTPS://TAILSCALE.COM/s/DEPRECATED-NODE-CAPS#see-https://github.com/tailscale/tailscale/issues/11508';
+
+/** `ps` with its fields in Go's order, the omitted (`omitempty`) ones left out. */
+function ordered(ps: IpnPeerStatus): IpnPeerStatus {
+  const out: Record<string, unknown> = {};
+  for (const k of PEER_FIELDS) if (ps[k] !== undefined) out[k] = ps[k];
+  return out as unknown as IpnPeerStatus;
+}
+
+/** The node's CapMap as Go copies it (a nil value list becomes an empty one), or undefined when empty. */
+function capMap(n: NetNode): Record<string, unknown[]> | undefined {
+  const m = (n.raw as { CapMap?: Record<string, unknown[] | null> }).CapMap;
+  if (!m || Object.keys(m).length === 0) return undefined;
+  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v ?? []]));
 }
 
 const goTime = (t: string | number | undefined | null): string => {
@@ -163,6 +221,9 @@ export function buildIpnStatus(node: NodeInternals, now = Date.now()): IpnStatus
     Online: backendState === 'Running',
     InNetworkMap: nm !== undefined,
   };
+  // local.go updateStatusLocked: Self's capabilities are its CapMap's keys, after a marker.
+  self.CapMap = nm && capMap(nm.self);
+  if (self.CapMap) self.Capabilities = [DEPRECATED_CAPS, ...Object.keys(self.CapMap).sort()];
   let peers: Record<string, IpnPeerStatus> | null = null;
   for (const p of nm?.peers.values() ?? []) {
     const key = keyBytes(p.nodeKey);
@@ -171,7 +232,7 @@ export function buildIpnStatus(node: NodeInternals, now = Date.now()): IpnStatus
     const path = ms?.pathOf(key);
     const sentAgo = activity?.lastSendAgoMs ?? Number.POSITIVE_INFINITY;
     peers ??= {};
-    peers[p.nodeKey] = {
+    peers[p.nodeKey] = ordered({
       ...blankPeer(),
       ...fromNode(p),
       HostName: p.hostinfo?.Hostname ?? '',
@@ -191,7 +252,9 @@ export function buildIpnStatus(node: NodeInternals, now = Date.now()): IpnStatus
       InNetworkMap: true,
       InMagicSock: activity !== undefined,
       InEngine: w !== undefined,
-    };
+      Capabilities: nonEmpty((p.raw as { Capabilities?: string[] }).Capabilities),
+      CapMap: capMap(p),
+    });
   }
   const users: IpnStatus['User'] = nm && nm.userProfiles.size > 0 ? {} : null;
   for (const [id, u] of nm?.userProfiles ?? []) users![String(id)] = userProfile(u);
@@ -203,7 +266,7 @@ export function buildIpnStatus(node: NodeInternals, now = Date.now()): IpnStatus
     HaveNodeKey: node.control?.state.nodeKey !== undefined,
     AuthURL: node.device ? '' : node.authURL,
     TailscaleIPs: nm ? selfIPs : null,
-    Self: self,
+    Self: ordered(self),
     Health: [],
     MagicDNSSuffix: suffix,
     CurrentTailnet: nm

@@ -1,4 +1,5 @@
-// `quackscale control serve --derp`, `up`, `status`, `ping`, `down` as a user runs them (the built CLI).
+// `quackscale control serve --derp`, `up`, `status` (and --json), `ping` (and --tsmp), `down` as a user runs
+// them (the built CLI).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import http from 'node:http';
@@ -80,6 +81,12 @@ it.skipIf(!existsSync(CLI) && process.env.CI !== 'true')(
     expect(ping).toMatch(
       /^pong from alpha \(100\.64\.0\.\d+\) via (DERP\(local\)|127\.0\.0\.1:\d+) in \d+ms$/m,
     );
+    const tsmp = (await run(['ping', '--state-dir', join(dir, 'bravo'), 'alpha', '--tsmp'])).stdout;
+    expect(tsmp).toMatch(/^pong from alpha \(100\.64\.0\.\d+\) via TSMP in \d+ms$/m);
+    // --json: `tailscale status --json`'s shape, which scripts parse.
+    const json = JSON.parse((await run(['status', '--state-dir', join(dir, 'bravo'), '--json'])).stdout);
+    expect(json).toMatchObject({ BackendState: 'Running', Self: { HostName: 'bravo' } });
+    expect(Object.values(json.Peer).map((p) => (p as { HostName: string }).HostName)).toEqual(['alpha']);
     const body = await new Promise<string>((res, rej) => {
       http
         .get({ createConnection: () => net.connect(fwd, '127.0.0.1'), path: '/' }, (r) => {
