@@ -32,8 +32,7 @@ describe('tailscaleStatus()', () => {
     const deadline = Date.now() + 10_000;
     // Until control has told `a` of baker with its DERP home (which baker reports once connected).
     const seen = () => Object.values(a.tailscaleStatus().Peer ?? {}).some((p) => p.Relay === 'local');
-    while (!seen() && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
+    while (!seen() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   });
   afterAll(async () => {
     await a.close();
@@ -44,7 +43,13 @@ describe('tailscaleStatus()', () => {
   it('Self and the Peer map keyed by node key, as tailscaled fills them', () => {
     const st = a.tailscaleStatus();
     const bs = b.tailscaleStatus();
-    expect(st).toMatchObject({ BackendState: 'Running', TUN: false, HaveNodeKey: true, AuthURL: '', Health: [] });
+    expect(st).toMatchObject({
+      BackendState: 'Running',
+      TUN: false,
+      HaveNodeKey: true,
+      AuthURL: '',
+      Health: [],
+    });
     expect(st.TailscaleIPs).toEqual(a.status().self.addresses);
     expect(st.Self).toMatchObject({
       HostName: 'able',
@@ -99,7 +104,12 @@ describe('tailscaleStatus()', () => {
   it('NoState before up, Stopped after close, with no peers (null, as Go writes a nil map)', async () => {
     const tn = new Tailnet({ hostname: 'idle', controlURL: local.controlURL, stateDir: tmp('qs-stjson-i-') });
     const st = tn.tailscaleStatus();
-    expect(st).toMatchObject({ BackendState: 'NoState', Peer: null, TailscaleIPs: null, CurrentTailnet: null });
+    expect(st).toMatchObject({
+      BackendState: 'NoState',
+      Peer: null,
+      TailscaleIPs: null,
+      CurrentTailnet: null,
+    });
     expect(st.Self.HostName).toBe('idle');
     await tn.close();
     expect(tn.tailscaleStatus().BackendState).toBe('Stopped');
