@@ -6,6 +6,7 @@
 import { chmod, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
+import { serveMetrics } from '../tailnet/metrics/listen.js';
 import { Tailnet, type TailnetStatus } from '../tailnet/tailnet.js';
 import { parseCommand } from './command.js';
 import { cliLogger, UsageError, waitForSignal } from './log.js';
@@ -47,8 +48,16 @@ export async function up(argv: string[]): Promise<number> {
     logger: log,
     onAuthURL: (url) => console.log(`To authenticate, visit:\n\n\t${url}\n`),
   });
-  const st = await tn.up();
+  // Bound before joining, so that a taken port fails `up` at once, naming the address.
+  const metricsAddr = values['metrics-listen'];
+  const metrics =
+    metricsAddr === undefined ? undefined : await serveMetrics(metricsAddr, () => tn.metrics().text);
+  const st = await tn.up().catch(async (err: unknown) => {
+    await metrics?.close();
+    throw err;
+  });
   console.log(`${st.self.name || st.self.hostname} ${st.self.addresses.join(' ')}`);
+  if (metrics) console.log(`metrics: ${metrics.url}`);
   for (const s of serves) {
     await tn.serveLocal(s.port, s.local);
     log.info(`serving tailnet TCP ${s.port} -> 127.0.0.1:${s.local}`);
@@ -70,6 +79,7 @@ export async function up(argv: string[]): Promise<number> {
   await Promise.race([waitForSignal(), new Promise((resolve) => api.once('down', resolve))]);
   log.info('shutting down');
   api.close();
+  await metrics?.close();
   await rm(socketPath(stateDir), { force: true });
   await tn.close();
   return 0;

@@ -75,6 +75,11 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   #loopDone: Promise<void> | undefined;
   #closed = false;
   #lastError: Error | undefined;
+  /**
+   * Map streams opened (the first, then every reconnect), and when (Date.now()) the last map
+   * message of any kind and the last netmap change arrived (0: none yet), for metrics.
+   */
+  readonly stats = { mapStreams: 0, lastMessageAt: 0, lastNetmapAt: 0 };
 
   private constructor(
     opts: ControlClientOptions,
@@ -208,12 +213,14 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
       let got = false;
       // Each stream starts from nothing, as Go starts a new mapSession: its first message is a full map.
       let first = true;
+      this.stats.mapStreams++;
       try {
         await streamMap(
           this.#transport,
           this.#mapParams(),
           (resp) => {
             got = true;
+            this.stats.lastMessageAt = Date.now();
             if (resp.KeepAlive) {
               this.emit('keepalive');
               return;
@@ -221,6 +228,7 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
             const { netmap, changes } = applyMapResponse(first ? undefined : this.#netmap, resp);
             first = false;
             this.#netmap = netmap;
+            this.stats.lastNetmapAt = this.stats.lastMessageAt;
             if (netmap.self.expired) throw new NodeExpiredError(this.serverURL);
             void this.#noteSelf(netmap);
             this.emit('netmap', netmap, changes);

@@ -2,13 +2,18 @@
 export { type FilterRule, PacketFilter } from './filter.js';
 export { type HttpProxy, type HttpProxyOptions, startHttpProxy } from './http-proxy.js';
 export { type LocalTailnet, type LocalTailnetOptions, startLocalTailnet } from './local.js';
+export type { NodeMetrics } from './metrics/collect.js';
+export { MetricsListenError, type MetricsServer, serveMetrics } from './metrics/listen.js';
+export { type MetricFamily, type MetricSample, renderPrometheus } from './metrics/prometheus.js';
 export { isTailnetAddress, NameResolver, UnknownHostError } from './names.js';
+export { type PingReply, PingTimeoutError, type PingType } from './ping.js';
 export {
   SOCKS5_REPLY,
   type Socks5Destination,
   Socks5Server,
   type Socks5ServerOptions,
 } from './socks5-server.js';
+export { GO_ZERO_TIME, type IpnPeerStatus, type IpnStatus } from './status-json.js';
 export {
   DEFAULT_CONTROL_URL,
   type PeerStatus,

@@ -12,6 +12,12 @@ import type { PacketFilter } from './filter.js';
 import type { Magicsock } from './magicsock.js';
 import type { Tsmp } from './tsmp/tsmp.js';
 
+/** A DERP region's code from the netmap's DERP map, or its number (`?` for none) when unknown. */
+export function derpCodeIn(netmap: NetMap | undefined, region: number | undefined): string {
+  const r = region === undefined ? undefined : netmap?.derpMap?.Regions[String(region)];
+  return r?.RegionCode ?? String(region ?? '?');
+}
+
 /** What a node is made of right now; the optional parts exist once it is up. */
 export interface NodeInternals {
   hostname: string | undefined;

@@ -244,6 +244,14 @@ export class Magicsock implements Bind {
     return st && { traffic: st.traffic, lastSendAgoMs: this.clock.now() - st.path.lastSend };
   }
 
+  /** DERP connections made and failed (every region, reconnects included), and the regions connected now. */
+  derpStats(): { connects: number; connectFailures: number; connected: number[] } {
+    const d = this.derp;
+    return d
+      ? { ...d.stats, connected: d.connectedRegions() }
+      : { connects: 0, connectFailures: 0, connected: [] };
+  }
+
   /** The endpoints we advertise (interfaces and STUN), as last set. */
   get localEndpoints(): readonly string[] {
     return this.opts.endpoints ?? [];

@@ -28,8 +28,9 @@ import { PacketFilter } from './filter.js';
 import { FilteredLink } from './filtered-link.js';
 import { listenForward, relayToLocal } from './forward.js';
 import { type HttpProxy, startHttpProxy } from './http-proxy.js';
-import type { NodeInternals } from './internals.js';
+import { derpCodeIn, type NodeInternals } from './internals.js';
 import { Magicsock } from './magicsock.js';
+import { type NodeMetrics, nodeMetrics } from './metrics/collect.js';
 import { NameResolver, UnknownHostError } from './names.js';
 import { DEFAULT_CONTROL_URL, type TailnetOptions } from './options.js';
 import { type PingReply, type PingType, pingPeer } from './ping.js';
@@ -303,11 +304,6 @@ export class Tailnet extends EventEmitter {
     return pingPeer(this.internals(), this.peerFor(host), host, opts.type);
   }
 
-  private derpCode(region: number | undefined): string {
-    const r = region === undefined ? undefined : this.netmap?.derpMap?.Regions[String(region)];
-    return r?.RegionCode ?? String(region ?? '?');
-  }
-
   // ---- sockets --------------------------------------------------------------------------------
 
   /**
@@ -434,7 +430,7 @@ export class Tailnet extends EventEmitter {
       netmap: this.netmap,
       wireguard: this.device?.status().peers ?? [],
       pathOf: (k) => this.magicsock?.pathOf(k) ?? { kind: 'none' },
-      derpCode: (r) => this.derpCode(r),
+      derpCode: (r) => derpCodeIn(this.netmap, r),
       running: this.device !== undefined && !this.closed,
       hostname: this.opts.hostname,
       homeRegion: this.magicsock?.homeRegion,
@@ -448,9 +444,14 @@ export class Tailnet extends EventEmitter {
     return buildIpnStatus(this.internals());
   }
 
+  /** The node's metrics, as objects and as Prometheus text (metrics/; names in docs/operations-tools.md). */
+  metrics(): NodeMetrics {
+    return nodeMetrics(this.internals());
+  }
+
   private internals(): NodeInternals {
     const { control, magicsock, device, stack, tcp, filter, tsmp, netmap, closed, authURL } = this;
-    const derpCode = (r: number | undefined) => this.derpCode(r);
+    const derpCode = (r: number | undefined) => derpCodeIn(netmap, r);
     return {
       hostname: this.opts.hostname,
       control,

@@ -1,5 +1,5 @@
-// `quackscale control serve --derp`, `up`, `status` (and --json), `ping` (and --tsmp), `down` as a user runs
-// them (the built CLI).
+// `quackscale control serve --derp`, `up` (and --metrics-listen), `status` (and --json), `ping` (and --tsmp),
+// `down` as a user runs them (the built CLI).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import http from 'node:http';
@@ -70,7 +70,27 @@ it.skipIf(!existsSync(CLI) && process.env.CI !== 'true')(
       );
     };
     const fwd = await freePort();
-    const a = await node('alpha', ['--serve', `9000:${webPort}`]);
+    const metricsPort = await freePort();
+    // A metrics port that is taken fails `up` at once, naming it (exit 1), before joining.
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const takenPort = (taken.address() as net.AddressInfo).port;
+    await expect(
+      run([
+        'up',
+        '--state-dir',
+        join(dir, 'x'),
+        '--control-url',
+        `http://127.0.0.1:${ctlPort}`,
+        '--metrics-listen',
+        String(takenPort),
+      ]),
+    ).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining(`127.0.0.1:${takenPort} is already in use`),
+    });
+    taken.close();
+    const a = await node('alpha', ['--serve', `9000:${webPort}`, '--metrics-listen', String(metricsPort)]);
     await node('bravo', ['--forward', `${fwd}:alpha:9000`]);
     // The local API socket is private to the owner.
     expect(statSync(join(dir, 'alpha', 'quackscale.sock')).mode & 0o777).toBe(0o600);
@@ -97,6 +117,11 @@ it.skipIf(!existsSync(CLI) && process.env.CI !== 'true')(
         .on('error', rej);
     });
     expect(body).toBe('served by alpha');
+    const scrape = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    expect(scrape.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(await scrape.text()).toMatch(
+      /^quackscale_peer_sent_bytes_total\{peer="bravo",path="(derp|direct)"\} [1-9]\d*$/m,
+    );
     const exited = new Promise((r) => a.on('exit', r));
     await run(['down', '--state-dir', join(dir, 'alpha')]);
     expect(await exited).toBe(0);

@@ -81,10 +81,18 @@ export const UP = defineCommand({
       value: 'IP:PORT',
       help: "advertise this UDP endpoint instead of discovering them (port 0: the node's own port)",
     },
+    'metrics-listen': {
+      type: 'string',
+      value: 'ADDR',
+      help:
+        'serve Prometheus metrics at http://ADDR/metrics; ADDR is PORT (on 127.0.0.1), HOST:PORT or ' +
+        '[IPv6]:PORT (names in docs/operations-tools.md)',
+    },
     verbose: { type: 'boolean', short: 'v', help: 'log debug detail' },
   },
   examples: [
     'quackscale up --control-url http://127.0.0.1:8080 --authkey "$KEY" --state-dir ./a --hostname alpha',
+    'quackscale up --state-dir ./a --metrics-listen 9100      # curl http://127.0.0.1:9100/metrics',
     'quackscale up --state-dir ./a --serve 9000:8999            # tailnet port 9000 -> local 8999',
     'quackscale up --state-dir ./b --forward 18998:alpha:9000   # local 18998 -> alpha:9000',
     'TS_AUTHKEY=tskey-… quackscale up --state-dir ./n --socks5 1080',
