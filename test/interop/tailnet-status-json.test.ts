@@ -129,6 +129,11 @@ skipUnless(missingPeers(['headscale', 'tailscaled', 'tailscale', 'derper']))(
       expect(ours.Self.Addrs).toEqual([usThere.CurAddr]);
       expect(theirs.Self.Addrs).toEqual([themHere.CurAddr]);
       expect(ours.CurrentTailnet).toEqual(theirs.CurrentTailnet);
+      // Our metrics say the same: the 100 KB responses came in over the direct path.
+      const m = tn.metrics().text;
+      expect(m).toMatch(/^quackscale_peer_direct\{peer="ts-json"\} 1$/m);
+      const direct = /^quackscale_peer_received_bytes_total\{peer="ts-json",path="direct"\} (\d+)$/m.exec(m);
+      expect(Number(direct?.[1])).toBeGreaterThan(100_000);
       expect(ours.MagicDNSSuffix).toBe(theirs.MagicDNSSuffix);
     });
   },
