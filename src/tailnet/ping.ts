@@ -21,6 +21,9 @@ export interface PingReply {
   type: PingType;
   /** The peer's peerapi port from a TSMP pong (0: none). */
   peerAPIPort?: number;
+  /** A disco pong's direct `ip:port`, or the DERP region it came through. */
+  endpoint?: string;
+  derpRegion?: number;
 }
 
 /** Thrown when no pong comes back in time. */
@@ -58,11 +61,12 @@ export async function pingPeer(
     case 'disco': {
       const r = await magicsock.ping(keyBytes(peer.nodeKey));
       if (!r) throw new PingTimeoutError(host, type, PING_TIMEOUT_MS);
-      const via =
-        r.via === 'derp'
-          ? `DERP(${node.derpCode(peer.homeDERP || magicsock.homeRegion)})`
-          : `${r.via.ip.includes(':') ? `[${r.via.ip}]` : r.via.ip}:${r.via.port}`;
-      return { ...base, via, latencyMs: r.latencyMs };
+      if (r.via === 'derp') {
+        const region = peer.homeDERP || magicsock.homeRegion;
+        return { ...base, via: `DERP(${node.derpCode(region)})`, latencyMs: r.latencyMs, derpRegion: region };
+      }
+      const endpoint = `${r.via.ip.includes(':') ? `[${r.via.ip}]` : r.via.ip}:${r.via.port}`;
+      return { ...base, via: endpoint, latencyMs: r.latencyMs, endpoint };
     }
     case 'tsmp': {
       const r = await tsmp.ping(ip, PING_TIMEOUT_MS);

@@ -34,6 +34,7 @@ import { type NodeMetrics, nodeMetrics } from './metrics/collect.js';
 import { NameResolver, UnknownHostError } from './names.js';
 import { DEFAULT_CONTROL_URL, type TailnetOptions } from './options.js';
 import { type PingReply, type PingType, pingPeer } from './ping.js';
+import { pingRequestAnswerer } from './ping-request.js';
 import { Socks5Server } from './socks5-server.js';
 import {
   buildStatus,
@@ -114,6 +115,8 @@ export class Tailnet extends EventEmitter {
       },
     });
     this.control = control;
+    const answerPing = pingRequestAnswerer(() => this.internals(), this.log);
+    control.on('ping-request', answerPing);
     await control.login();
     const nodeKey = control.state.nodeKey!;
     const disco = control.state.discoKey;

@@ -119,7 +119,7 @@ export class Headscale {
 
   static async start(
     cleanup: Cleanup,
-    opts: { ephemeralTimeout?: string; derpPort?: number; policy?: string } = {},
+    opts: { ephemeralTimeout?: string; derpPort?: number; policy?: string; metricsPort?: number } = {},
   ): Promise<Headscale> {
     const dir = await tempDir(cleanup, 'qs-hs-');
     // An ACL policy (HuJSON) in a file; without one Headscale allows all.
@@ -140,7 +140,8 @@ export class Headscale {
       [
         `server_url: http://127.0.0.1:${port}`,
         `listen_addr: 127.0.0.1:${port}`,
-        'metrics_listen_addr: ""',
+        // Its debug listener (/metrics, /debug/ping) only when a test asks for it.
+        `metrics_listen_addr: "${opts.metricsPort ? `127.0.0.1:${opts.metricsPort}` : ''}"`,
         `grpc_listen_addr: 127.0.0.1:${grpcPort}`,
         'disable_check_updates: true',
         `unix_socket: ${join(dir, 'headscale.sock')}`,
