@@ -3,14 +3,17 @@
  * tailscaled + tailscale. The running node answers a local API over a unix socket in its
  * state dir (0600), which the other subcommands talk to.
  */
-import { chmod, rm } from 'node:fs/promises';
+import { chmod, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
+import { parseDerpMap } from '../derp/derpmap.js';
 import { serveMetrics } from '../tailnet/metrics/listen.js';
+import { runNetcheck } from '../tailnet/netcheck/netcheck.js';
+import { formatNetcheck } from '../tailnet/netcheck/report.js';
 import { Tailnet, type TailnetStatus } from '../tailnet/tailnet.js';
 import { parseCommand } from './command.js';
 import { cliLogger, UsageError, waitForSignal } from './log.js';
-import { DOWN, PING, STATUS, UP } from './spec/node.js';
+import { DOWN, NETCHECK, PING, STATUS, UP } from './spec/node.js';
 
 const socketPath = (stateDir: string) => join(stateDir, 'quackscale.sock');
 
@@ -85,7 +88,7 @@ export async function up(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** The local API: GET /status, GET /localapi/v0/status (tailscale's JSON), POST /ping?host=H[&type=disco|tsmp|icmp], POST /down. Only the state dir's owner can reach it. */
+/** The local API: GET /status, GET /localapi/v0/status (tailscale's JSON), GET /derpmap, POST /ping?host=H[&type=disco|tsmp|icmp], POST /down. Only the state dir's owner can reach it. */
 async function serveLocalApi(tn: Tailnet, stateDir: string): Promise<http.Server> {
   const path = socketPath(stateDir);
   await rm(path, { force: true });
@@ -108,6 +111,7 @@ async function serveLocalApi(tn: Tailnet, stateDir: string): Promise<http.Server
       );
       return;
     }
+    if (req.method === 'GET' && url.pathname === '/derpmap') return reply(200, tn.derpMap ?? null);
     if (req.method === 'POST' && url.pathname === '/down') {
       reply(200, { ok: true });
       server.emit('down');
@@ -200,5 +204,23 @@ export async function down(argv: string[]): Promise<number> {
   const args = parseCommand(DOWN, argv);
   if (!args) return 0;
   await call(args.values['state-dir'], 'POST', '/down');
+  return 0;
+}
+
+/** `quackscale netcheck`: run in this process, on the DERP map of the running node or of a file. */
+export async function netcheck(argv: string[]): Promise<number> {
+  const args = parseCommand(NETCHECK, argv);
+  if (!args) return 0;
+  const { values } = args;
+  const dir = values['state-dir'];
+  const file = values['derp-map'];
+  if ((dir === undefined) === (file === undefined))
+    throw new UsageError('netcheck takes --state-dir or --derp-map');
+  const raw =
+    file !== undefined ? await readFile(file, 'utf8') : await call<unknown>(dir!, 'GET', '/derpmap');
+  if (raw === null) throw new Error(`the node of ${dir} has no DERP map yet`);
+  const map = parseDerpMap(raw);
+  const report = await runNetcheck(map);
+  process.stdout.write(values.json ? `${JSON.stringify(report, null, '\t')}\n` : formatNetcheck(report, map));
   return 0;
 }

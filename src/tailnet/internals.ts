@@ -10,6 +10,7 @@ import type { TcpEndpoint } from '../netstack/tcp/endpoint.js';
 import type { Device } from '../wireguard/device.js';
 import type { PacketFilter } from './filter.js';
 import type { Magicsock } from './magicsock.js';
+import type { TailnetOptions } from './options.js';
 import type { Tsmp } from './tsmp/tsmp.js';
 
 /** A DERP region's code from the netmap's DERP map, or its number (`?` for none) when unknown. */
@@ -20,7 +21,8 @@ export function derpCodeIn(netmap: NetMap | undefined, region: number | undefine
 
 /** What a node is made of right now; the optional parts exist once it is up. */
 export interface NodeInternals {
-  hostname: string | undefined;
+  /** What the node was given (read only; it holds the auth key, so never log it whole). */
+  opts: Readonly<TailnetOptions>;
   closed: boolean;
   /** The last AuthURL control gave (an interactive login waiting for approval), or ''. */
   authURL: string;
@@ -32,6 +34,4 @@ export interface NodeInternals {
   filter: PacketFilter;
   tsmp: Tsmp | undefined;
   netmap: NetMap | undefined;
-  /** A DERP region's code from the DERP map (its number when unknown). */
-  derpCode(region: number | undefined): string;
 }

@@ -15,7 +15,7 @@
  */
 import type { PingRequest, PingResponse } from '../control/tailcfg.js';
 import type { Logger } from '../wireguard/logger.js';
-import type { NodeInternals } from './internals.js';
+import { derpCodeIn, type NodeInternals } from './internals.js';
 import { type PingType, pingPeer } from './ping.js';
 import { unprefix } from './status.js';
 
@@ -135,7 +135,9 @@ async function pingFor(
       NodeName: peer.shortName,
       LatencySeconds: r.latencyMs / 1000,
       ...(r.endpoint ? { Endpoint: r.endpoint } : {}),
-      ...(r.derpRegion ? { DERPRegionID: r.derpRegion, DERPRegionCode: node.derpCode(r.derpRegion) } : {}),
+      ...(r.derpRegion
+        ? { DERPRegionID: r.derpRegion, DERPRegionCode: derpCodeIn(node.netmap, r.derpRegion) }
+        : {}),
       ...(r.peerAPIPort ? { PeerAPIPort: r.peerAPIPort } : {}),
     };
   } catch (err) {

@@ -4,7 +4,7 @@
  * node, not its host stack) and an ICMP echo (through both nodes' IP stacks).
  */
 import type { NetNode } from '../control/netmap.js';
-import type { NodeInternals } from './internals.js';
+import { derpCodeIn, type NodeInternals } from './internals.js';
 import { keyBytes, unprefix } from './status.js';
 
 /** What {@link pingPeer} sends: tailcfg.PingDisco, PingTSMP, PingICMP. */
@@ -63,7 +63,12 @@ export async function pingPeer(
       if (!r) throw new PingTimeoutError(host, type, PING_TIMEOUT_MS);
       if (r.via === 'derp') {
         const region = peer.homeDERP || magicsock.homeRegion;
-        return { ...base, via: `DERP(${node.derpCode(region)})`, latencyMs: r.latencyMs, derpRegion: region };
+        return {
+          ...base,
+          via: `DERP(${derpCodeIn(node.netmap, region)})`,
+          latencyMs: r.latencyMs,
+          derpRegion: region,
+        };
       }
       const endpoint = `${r.via.ip.includes(':') ? `[${r.via.ip}]` : r.via.ip}:${r.via.port}`;
       return { ...base, via: endpoint, latencyMs: r.latencyMs, endpoint };

@@ -9,7 +9,7 @@
 import type { NetNode } from '../control/netmap.js';
 import type { UserProfile } from '../control/tailcfg.js';
 import { CLIENT_VERSION } from '../control/version.js';
-import type { NodeInternals } from './internals.js';
+import { derpCodeIn, type NodeInternals } from './internals.js';
 import { keyBytes, unprefix } from './status.js';
 
 /** Go's time.Time zero value as encoding/json writes it. */
@@ -211,13 +211,13 @@ export function buildIpnStatus(node: NodeInternals, now = Date.now()): IpnStatus
   const self: IpnPeerStatus = {
     ...blankPeer(),
     ...(nm ? fromNode(nm.self) : {}),
-    HostName: nm?.self.hostinfo?.Hostname ?? node.hostname ?? '',
+    HostName: nm?.self.hostinfo?.Hostname ?? node.opts.hostname ?? '',
     DNSName: nm?.self.name ?? '',
     OS: nm?.self.hostinfo?.OS ?? process.platform,
     UserID: nm?.self.user ?? 0,
     TailscaleIPs: nm ? selfIPs : null,
     Addrs: [...(ms?.localEndpoints ?? [])],
-    Relay: ms?.homeRegion === undefined ? '' : node.derpCode(ms.homeRegion),
+    Relay: ms?.homeRegion === undefined ? '' : derpCodeIn(node.netmap, ms.homeRegion),
     Online: backendState === 'Running',
     InNetworkMap: nm !== undefined,
   };
@@ -241,7 +241,7 @@ export function buildIpnStatus(node: NodeInternals, now = Date.now()): IpnStatus
       UserID: p.user,
       TailscaleIPs: singleIPs(p.addresses),
       CurAddr: path?.kind === 'direct' ? path.addr : '',
-      Relay: p.homeDERP ? node.derpCode(p.homeDERP) : '',
+      Relay: p.homeDERP ? derpCodeIn(node.netmap, p.homeDERP) : '',
       RxBytes: w?.rxBytes ?? 0,
       TxBytes: w?.txBytes ?? 0,
       LastWrite: Number.isFinite(sentAgo) ? goTime(now - sentAgo) : GO_ZERO_TIME,

@@ -28,18 +28,19 @@ import { PacketFilter } from './filter.js';
 import { FilteredLink } from './filtered-link.js';
 import { listenForward, relayToLocal } from './forward.js';
 import { type HttpProxy, startHttpProxy } from './http-proxy.js';
-import { derpCodeIn, type NodeInternals } from './internals.js';
+import type { NodeInternals } from './internals.js';
 import { Magicsock } from './magicsock.js';
 import { type NodeMetrics, nodeMetrics } from './metrics/collect.js';
 import { NameResolver, UnknownHostError } from './names.js';
+import { type NetcheckReport, runNetcheck } from './netcheck/netcheck.js';
 import { DEFAULT_CONTROL_URL, type TailnetOptions } from './options.js';
 import { type PingReply, type PingType, pingPeer } from './ping.js';
 import { pingRequestAnswerer } from './ping-request.js';
 import { Socks5Server } from './socks5-server.js';
 import {
-  buildStatus,
   keyBytes,
   type PeerStatus,
+  statusOf,
   type TailnetStatus,
   unprefix,
   type WhoIs,
@@ -429,22 +430,23 @@ export class Tailnet extends EventEmitter {
   }
 
   status(): TailnetStatus {
-    return buildStatus({
-      netmap: this.netmap,
-      wireguard: this.device?.status().peers ?? [],
-      pathOf: (k) => this.magicsock?.pathOf(k) ?? { kind: 'none' },
-      derpCode: (r) => derpCodeIn(this.netmap, r),
-      running: this.device !== undefined && !this.closed,
-      hostname: this.opts.hostname,
-      homeRegion: this.magicsock?.homeRegion,
-      filterDrops: this.filter.stats.dropReasons,
-      peerCounts: this.device?.peerCounts ?? { configured: 0, lazy: 0 },
-    });
+    return statusOf(this.internals());
   }
 
   /** The node's status in `tailscale status --json`'s shape (ipnstate.Status; status-json.ts). */
   tailscaleStatus(): IpnStatus {
     return buildIpnStatus(this.internals());
+  }
+
+  /** A netcheck (netcheck/): UDP, public endpoints, NAT mapping, latency to each DERP region. */
+  netcheck(): Promise<NetcheckReport> {
+    this.requireNetmap();
+    return runNetcheck(this.derpMap!, { currentHome: this.magicsock?.homeRegion });
+  }
+
+  /** The DERP map control gave, once up. */
+  get derpMap(): DerpMap | undefined {
+    return this.netmap?.derpMap as DerpMap | undefined;
   }
 
   /** The node's metrics, as objects and as Prometheus text (metrics/; names in docs/operations-tools.md). */
@@ -453,22 +455,8 @@ export class Tailnet extends EventEmitter {
   }
 
   private internals(): NodeInternals {
-    const { control, magicsock, device, stack, tcp, filter, tsmp, netmap, closed, authURL } = this;
-    const derpCode = (r: number | undefined) => derpCodeIn(netmap, r);
-    return {
-      hostname: this.opts.hostname,
-      control,
-      magicsock,
-      device,
-      stack,
-      tcp,
-      filter,
-      tsmp,
-      netmap,
-      closed,
-      authURL,
-      derpCode,
-    };
+    const { control, magicsock, device, stack, tcp, filter, tsmp, netmap, closed, authURL, opts } = this;
+    return { control, magicsock, device, stack, tcp, filter, tsmp, netmap, closed, authURL, opts };
   }
 
   private requireNetmap(): NetMap {

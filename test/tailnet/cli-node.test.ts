@@ -1,5 +1,5 @@
 // `quackscale control serve --derp`, `up` (and --metrics-listen), `status` (and --json), `ping` (and --tsmp),
-// `down` as a user runs them (the built CLI).
+// `netcheck`, `down` as a user runs them (the built CLI).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import http from 'node:http';
@@ -107,6 +107,12 @@ it.skipIf(!existsSync(CLI) && process.env.CI !== 'true')(
     const json = JSON.parse((await run(['status', '--state-dir', join(dir, 'bravo'), '--json'])).stdout);
     expect(json).toMatchObject({ BackendState: 'Running', Self: { HostName: 'bravo' } });
     expect(Object.values(json.Peer).map((p) => (p as { HostName: string }).HostName)).toEqual(['alpha']);
+    // netcheck with the running node's DERP map: the embedded relay's STUN answers on loopback.
+    const nc = JSON.parse((await run(['netcheck', '--state-dir', join(dir, 'bravo'), '--json'])).stdout);
+    expect(nc).toMatchObject({ UDP: true, IPv4: true, PreferredDERP: 900 });
+    expect((await run(['netcheck', '--state-dir', join(dir, 'bravo')])).stdout).toMatch(
+      /^\t\* Nearest DERP: quackscale embedded DERP$/m,
+    );
     const body = await new Promise<string>((res, rej) => {
       http
         .get({ createConnection: () => net.connect(fwd, '127.0.0.1'), path: '/' }, (r) => {

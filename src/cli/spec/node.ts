@@ -142,3 +142,24 @@ export const DOWN = defineCommand({
   options: { 'state-dir': STATE_DIR },
   examples: ['quackscale down --state-dir ./a'],
 });
+
+export const NETCHECK = defineCommand({
+  name: 'netcheck',
+  summary: 'report UDP, public endpoints, NAT mapping and DERP latency, as `tailscale netcheck`',
+  usage: '(--state-dir DIR | --derp-map FILE) [--json]',
+  description:
+    'STUN to every region of the DERP map from fresh sockets of this process (the node keeps running ' +
+    'undisturbed): whether UDP works over IPv4 and IPv6, the public endpoints, whether the NAT maps each ' +
+    'destination to a new port (MappingVariesByDestIP), the latency to each region and the nearest; with ' +
+    'no UDP answer, the latency over HTTPS. The DERP map comes from the running node of --state-dir, or ' +
+    'a JSON file (`tailscale debug derp-map` writes one).',
+  options: {
+    'state-dir': { ...STATE_DIR, required: false },
+    'derp-map': { type: 'string', value: 'FILE', help: 'a DERP map as JSON (tailcfg.DERPMap)' },
+    json: {
+      type: 'boolean',
+      help: 'print the report as JSON, in the shape of `tailscale netcheck --format=json` (docs/operations-tools.md)',
+    },
+  },
+  examples: ['quackscale netcheck --state-dir ./a', 'quackscale netcheck --derp-map derp.json --json'],
+});

@@ -8,7 +8,7 @@
  * docs/operations-tools.md lists every name.
  */
 
-import type { NodeInternals } from '../internals.js';
+import { derpCodeIn, type NodeInternals } from '../internals.js';
 import { keyBytes } from '../status.js';
 import { type MetricFamily, type MetricSample, type MetricType, renderPrometheus } from './prometheus.js';
 
@@ -218,7 +218,7 @@ export function collectMetrics(node: NodeInternals, now = Date.now()): MetricFam
     'derp_connected',
     'gauge',
     'DERP regions the node is connected to now.',
-    (derp?.connected ?? []).map((r) => ({ labels: { region: node.derpCode(r) }, value: 1 })),
+    (derp?.connected ?? []).map((r) => ({ labels: { region: derpCodeIn(node.netmap, r) }, value: 1 })),
   );
   family('home_derp_region_id', 'gauge', "The home DERP region's ID (0: none).", one(ms?.homeRegion ?? 0));
 
