@@ -27,6 +27,8 @@ export interface DerpClientManagerOptions {
   /** Packets held per region while it connects; more are dropped. */
   pendingLimit?: number;
   logger?: DerpLogger;
+  /** Replaces the latency probes of {@link DerpClientManager.pickHome} (an in-memory network). */
+  measure?: (timeoutMs: number) => Promise<Map<number, number>>;
   /** Replaces DerpClient.connect (tests). */
   connect?: (opts: DerpClientOptions) => Promise<DerpClient>;
 }
@@ -286,6 +288,7 @@ export class DerpClientManager {
 
   /** Round-trip estimates per region (ms), for choosing home; unreachable regions are absent. */
   measureLatency(timeoutMs = 2000): Promise<Map<number, number>> {
+    if (this.opts.measure) return this.opts.measure(timeoutMs);
     return measureRegionLatency(this.opts.derpMap, { timeoutMs, useHttp: this.opts.useHttp });
   }
 

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { DerpMap } from '../derp/derpmap.js';
-import { DerpClientManager } from '../derp/manager.js';
+import { DerpClientManager, type DerpClientManagerOptions } from '../derp/manager.js';
 import { isStun, parseStunResponse, stunRequest } from '../derp/stun.js';
 import type { Bind, Endpoint } from '../wireguard/bind.js';
 import { type Clock, systemClock } from '../wireguard/clock.js';
@@ -98,7 +98,14 @@ export interface MagicsockOptions {
   derpOnly?: boolean;
   clock?: Clock;
   logger?: Logger;
+  /** A UDP transport instead of real sockets (quackscale/testing's in-memory network). */
+  udp?: MagicUdp;
+  /** How DERP connects and measures, instead of the network (quackscale/testing). */
+  derp?: Pick<DerpClientManagerOptions, 'connect' | 'measure'>;
 }
+
+/** What magicsock needs of its UDP socket: what {@link UdpBind} offers. */
+export type MagicUdp = Pick<UdpBind, 'port' | 'send' | 'onDatagram' | 'close' | 'stats'>;
 
 export class Magicsock implements Bind {
   private handler: (from: Endpoint, d: Uint8Array) => void = () => {};
@@ -116,7 +123,7 @@ export class Magicsock implements Bind {
 
   private constructor(
     private readonly opts: MagicsockOptions,
-    readonly udp: UdpBind,
+    readonly udp: MagicUdp,
   ) {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger ?? silentLogger;
@@ -125,7 +132,7 @@ export class Magicsock implements Bind {
 
   /** Opens the UDP socket. DERP starts with {@link setDerpMap}. */
   static async open(opts: MagicsockOptions): Promise<Magicsock> {
-    return new Magicsock(opts, await UdpBind.open({ port: opts.port ?? 0, host: opts.host }));
+    return new Magicsock(opts, opts.udp ?? (await UdpBind.open({ port: opts.port ?? 0, host: opts.host })));
   }
 
   get port(): number {
@@ -158,6 +165,7 @@ export class Magicsock implements Bind {
       derpMap: map,
       useHttp: this.opts.derpHttp,
       logger: this.log,
+      ...this.opts.derp,
     });
     derp.onPacket((region, src, data) => this.receiveDerp(region, src, data));
     this.derp = derp;
