@@ -6,6 +6,8 @@ export type { NodeMetrics } from './metrics/collect.js';
 export { MetricsListenError, type MetricsServer, serveMetrics } from './metrics/listen.js';
 export { type MetricFamily, type MetricSample, renderPrometheus } from './metrics/prometheus.js';
 export { isTailnetAddress, NameResolver, UnknownHostError } from './names.js';
+export { type NetcheckOptions, runNetcheck } from './netcheck/netcheck.js';
+export { formatNetcheck, type NetcheckReport } from './netcheck/report.js';
 export { type PingReply, PingTimeoutError, type PingType } from './ping.js';
 export {
   SOCKS5_REPLY,

@@ -15,6 +15,7 @@ import { networkInterfaces } from 'node:os';
 import type { DerpMap, DerpNode } from '../../derp/derpmap.js';
 import { choosePreferredRegion, httpLatency } from '../../derp/latency.js';
 import { isStun, parseStunResponse, stunRequest } from '../../derp/stun.js';
+import { UdpEndpoint } from '../../wireguard/udp-bind.js';
 import type { NetcheckReport } from './report.js';
 
 export type { NetcheckReport };
@@ -88,7 +89,8 @@ function probePlan(map: DerpMap, v4: boolean, v6: boolean): Map<string, Probe[]>
 }
 
 const ns = (ms: number) => Math.round(ms * 1e6);
-const endpoint = (ip: string, port: number) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
+/** `ip:port` / `[ip]:port` with the address in its canonical text, as Go's netip.AddrPort prints it. */
+const endpoint = (ip: string, port: number) => UdpEndpoint.from(ip, port).toString();
 
 /** Binds a UDP socket of the family, or undefined when the host cannot. */
 function bind(family: Family, host?: string): Promise<dgram.Socket | undefined> {
