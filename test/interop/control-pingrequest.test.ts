@@ -5,8 +5,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PingResponse } from '../../src/control/tailcfg.js';
 import { startLocalTailnet } from '../../src/tailnet/local.js';
-import { Tailnet } from '../../src/tailnet/tailnet.js';
-import { Derper, freePort, Headscale, missingPeers, Tailscaled, tempDir } from './control-peers.js';
+import type { Tailnet } from '../../src/tailnet/tailnet.js';
+import {
+  Derper,
+  freePort,
+  Headscale,
+  missingPeers,
+  startOurNode,
+  Tailscaled,
+  tempDir,
+} from './control-peers.js';
 import { Cleanup, waitFor } from './rig/exec.js';
 import { skipUnless } from './rig/requirements.js';
 
@@ -16,21 +24,8 @@ skipUnless(missingPeers(['headscale', 'tailscaled', 'tailscale', 'derper']))('Pi
     expect((await cleanup.run()).map((e) => e.message)).toEqual([]);
   });
 
-  async function ourNode(controlURL: string, authKey: string, hostname: string, derpHttp: boolean) {
-    const port = await freePort();
-    const tn = new Tailnet({
-      hostname,
-      controlURL,
-      authKey,
-      stateDir: await tempDir(cleanup, 'qs-tn-'),
-      derpHttp,
-      port,
-      endpoints: [`127.0.0.1:${port}`],
-    });
-    cleanup.add(`close ${hostname}`, () => tn.close());
-    await tn.up();
-    return tn;
-  }
+  const ourNode = (controlURL: string, authKey: string, hostname: string) =>
+    startOurNode(cleanup, { controlURL, authKey, hostname });
 
   describe('from Headscale (/debug/ping)', () => {
     let hs: Headscale;
@@ -53,7 +48,7 @@ skipUnless(missingPeers(['headscale', 'tailscaled', 'tailscale', 'derper']))('Pi
       await ts.up(hs.url, key, 'ts-hsping');
       const tsId = Number((await ts.status()).Self.NodeID);
       expect(await debugPing(tsId)).toMatch(/^Node \d+ responded in /);
-      const tn = await ourNode(hs.url, key, 'quack-hsping', true);
+      const tn = await ourNode(hs.url, key, 'quack-hsping');
       const ourId = tn.tailscaleStatus().Self.NodeID;
       const r = await debugPing(ourId);
       console.log(`[pingrequest] headscale /debug/ping of our node: ${r}`);
@@ -76,7 +71,7 @@ skipUnless(missingPeers(['headscale', 'tailscaled', 'tailscale', 'derper']))('Pi
       // The rig's TS_DEBUG_* set: tailscaled advertises only 127.0.0.1 (the embedded relay answers plain HTTP too).
       ts = await Tailscaled.start(cleanup, 'ourping', {});
       await ts.up(local.controlURL, key, 'ts-ourping');
-      tn = await ourNode(local.controlURL, key, 'quack-ourping', true);
+      tn = await ourNode(local.controlURL, key, 'quack-ourping');
       const st = await ts.status();
       tsIp = st.Self.TailscaleIPs.find((a) => a.includes('.'))!;
       tsId = Number(st.Self.NodeID);

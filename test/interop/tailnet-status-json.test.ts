@@ -7,8 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Magicsock } from '../../src/tailnet/magicsock.js';
 import type { IpnStatus } from '../../src/tailnet/status-json.js';
-import { Tailnet } from '../../src/tailnet/tailnet.js';
-import { Derper, freePort, Headscale, missingPeers, Tailscaled, tempDir } from './control-peers.js';
+import type { Tailnet } from '../../src/tailnet/tailnet.js';
+import { Derper, Headscale, missingPeers, startOurNode, Tailscaled } from './control-peers.js';
 import { Cleanup, waitFor } from './rig/exec.js';
 import { skipUnless } from './rig/requirements.js';
 
@@ -42,18 +42,7 @@ skipUnless(missingPeers(['headscale', 'tailscaled', 'tailscale', 'derper']))(
       const key = await hs.createKey(await hs.createUser('alice'), { reusable: true });
       ts = await Tailscaled.start(cleanup, 'stjson', {});
       await ts.up(hs.url, key, 'ts-json');
-      const port = await freePort();
-      tn = new Tailnet({
-        hostname: 'quack-json',
-        controlURL: hs.url,
-        authKey: key,
-        stateDir: await tempDir(cleanup, 'qs-tn-'),
-        derpHttp: true,
-        port,
-        endpoints: [`127.0.0.1:${port}`],
-      });
-      cleanup.add('close our node', () => tn.close());
-      await tn.up();
+      tn = await startOurNode(cleanup, { controlURL: hs.url, authKey: key, hostname: 'quack-json' });
       await waitFor(
         'each sees the other with its DERP home',
         async () => {

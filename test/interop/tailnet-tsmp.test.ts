@@ -6,9 +6,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Tailnet } from '../../src/tailnet/tailnet.js';
+import type { Tailnet } from '../../src/tailnet/tailnet.js';
 import type { Tsmp } from '../../src/tailnet/tsmp/tsmp.js';
-import { Derper, freePort, Headscale, missingPeers, Tailscaled, tempDir } from './control-peers.js';
+import { Derper, freePort, Headscale, missingPeers, startOurNode, Tailscaled } from './control-peers.js';
 import { Cleanup, exec, waitFor } from './rig/exec.js';
 import { skipUnless } from './rig/requirements.js';
 
@@ -54,18 +54,8 @@ skipUnless(missingPeers(['headscale', 'tailscaled', 'tailscale', 'derper']))('TS
     socks = await freePort();
     ts = await Tailscaled.start(cleanup, 'tsmp', { socks5Port: socks });
     await ts.up(hs.url, await hs.createKey(await hs.createUser('ts')), 'ts-tsmp');
-    const port = await freePort();
-    tn = new Tailnet({
-      hostname: 'quack-tsmp',
-      controlURL: hs.url,
-      authKey: await hs.createKey(await hs.createUser('qs')),
-      stateDir: await tempDir(cleanup, 'qs-tn-'),
-      derpHttp: true,
-      port,
-      endpoints: [`127.0.0.1:${port}`],
-    });
-    cleanup.add('close our node', () => tn.close());
-    await tn.up();
+    const authKey = await hs.createKey(await hs.createUser('qs'));
+    tn = await startOurNode(cleanup, { controlURL: hs.url, authKey, hostname: 'quack-tsmp' });
     for (const p of [open, closedPort]) {
       (await tn.listen(p)).on('connection', (s) =>
         http.createServer((_q, r) => r.end('ok')).emit('connection', s),

@@ -1,16 +1,12 @@
 // Control's PingRequests answered by our node (ping-request.ts), sent by our control server (ControlServer.
 // pingNode, through the embedded local tailnet): a HEAD to prove the node alive, disco, TSMP and ICMP pings of
 // a peer with their PingResponse, and a c2n request to /echo.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PingResponse } from '../../src/control/tailcfg.js';
-import { type LocalTailnet, startLocalTailnet } from '../../src/tailnet/local.js';
+import type { LocalTailnet } from '../../src/tailnet/local.js';
 import { C2nRequestError, parseC2nRequest, serveC2n } from '../../src/tailnet/ping-request.js';
 import { Tailnet } from '../../src/tailnet/tailnet.js';
-
-const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
+import { type LocalPair, localPair, tmp } from './local-pair.js';
 
 describe('c2n requests', () => {
   it('parses an HTTP/1.1 request and echoes /echo; other paths are 404', () => {
@@ -38,37 +34,19 @@ describe('c2n requests', () => {
 });
 
 describe('PingRequest from our control server', () => {
+  let pair: LocalPair;
   let local: LocalTailnet;
   let a: Tailnet;
   let b: Tailnet;
   let aId = 0;
   let bIp = '';
   beforeAll(async () => {
-    local = await startLocalTailnet({ stateDir: tmp('qs-pingreq-') });
-    const node = async (hostname: string) => {
-      const tn = new Tailnet({
-        hostname,
-        controlURL: local.controlURL,
-        authKey: await local.authKey(),
-        stateDir: tmp('qs-pingreq-n-'),
-        endpoints: [],
-      });
-      await tn.up();
-      return tn;
-    };
-    a = await node('pa');
-    b = await node('pb');
+    pair = await localPair(['pa', 'pb']);
+    ({ local, a, b } = pair);
     aId = a.tailscaleStatus().Self.NodeID;
     bIp = b.tailscaleStatus().TailscaleIPs![0]!;
-    const deadline = Date.now() + 10_000;
-    while (!a.status().peers.some((p) => p.hostname === 'pb') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
   });
-  afterAll(async () => {
-    await a.close();
-    await b.close();
-    await local.close();
-  });
+  afterAll(() => pair.close());
 
   it('no Types: the node answers with a HEAD over Noise', async () => {
     const ans = await local.pingNode(aId, { timeoutMs: 5000 });

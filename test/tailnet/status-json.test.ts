@@ -1,44 +1,21 @@
 // `tailscale status --json`'s shape from our node (status-json.ts), on the embedded local tailnet: the
 // fields scripts read, before any traffic, after it, and before up / after close.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalTailnet, startLocalTailnet } from '../../src/tailnet/local.js';
+import type { LocalTailnet } from '../../src/tailnet/local.js';
 import { GO_ZERO_TIME } from '../../src/tailnet/status-json.js';
 import { Tailnet } from '../../src/tailnet/tailnet.js';
-
-const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
+import { type LocalPair, localPair, tmp } from './local-pair.js';
 
 describe('tailscaleStatus()', () => {
+  let pair: LocalPair;
   let local: LocalTailnet;
   let a: Tailnet;
   let b: Tailnet;
   beforeAll(async () => {
-    local = await startLocalTailnet({ stateDir: tmp('qs-stjson-') });
-    const node = async (hostname: string) => {
-      const tn = new Tailnet({
-        hostname,
-        controlURL: local.controlURL,
-        authKey: await local.authKey(),
-        stateDir: tmp('qs-stjson-n-'),
-        endpoints: [],
-      });
-      await tn.up();
-      return tn;
-    };
-    a = await node('able');
-    b = await node('baker');
-    const deadline = Date.now() + 10_000;
-    // Until control has told `a` of baker with its DERP home (which baker reports once connected).
-    const seen = () => Object.values(a.tailscaleStatus().Peer ?? {}).some((p) => p.Relay === 'local');
-    while (!seen() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    pair = await localPair(['able', 'baker']);
+    ({ local, a, b } = pair);
   });
-  afterAll(async () => {
-    await a.close();
-    await b.close();
-    await local.close();
-  });
+  afterAll(() => pair.close());
 
   it('Self and the Peer map keyed by node key, as tailscaled fills them', () => {
     const st = a.tailscaleStatus();

@@ -1,14 +1,10 @@
 // The node's metrics (metrics/collect.ts) on the embedded local tailnet, before and after traffic: per-peer
 // bytes and packets by path, handshakes, drops by reason, TCP connections by state, DERP and control.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalTailnet, startLocalTailnet } from '../../../src/tailnet/local.js';
+import type { LocalTailnet } from '../../../src/tailnet/local.js';
 import type { MetricFamily } from '../../../src/tailnet/metrics/prometheus.js';
 import { Tailnet } from '../../../src/tailnet/tailnet.js';
-
-const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
+import { type LocalPair, localPair, tmp } from '../local-pair.js';
 
 /** The sample of `name` whose labels include `labels`, or undefined. */
 function value(fams: MetricFamily[], name: string, labels: Record<string, string> = {}): number | undefined {
@@ -18,37 +14,17 @@ function value(fams: MetricFamily[], name: string, labels: Record<string, string
 }
 
 describe('tn.metrics()', () => {
+  let pair: LocalPair;
   let local: LocalTailnet;
   let a: Tailnet;
   let b: Tailnet;
   beforeAll(async () => {
-    // b lets a in on port 7002 only: a dial to 7003 is a filter drop (and a TSMP rejection).
-    local = await startLocalTailnet({
-      stateDir: tmp('qs-metrics-'),
-      policy: { acls: [{ action: 'accept', src: ['*'], dst: ['mbravo:7002'] }] },
+    pair = await localPair(['malpha', 'mbravo'], {
+      acls: [{ action: 'accept', src: ['*'], dst: ['mbravo:7002'] }],
     });
-    const node = async (hostname: string) => {
-      const tn = new Tailnet({
-        hostname,
-        controlURL: local.controlURL,
-        authKey: await local.authKey(),
-        stateDir: tmp('qs-metrics-n-'),
-        endpoints: [],
-      });
-      await tn.up();
-      return tn;
-    };
-    a = await node('malpha');
-    b = await node('mbravo');
-    const deadline = Date.now() + 10_000;
-    while (!a.status().peers.some((p) => p.hostname === 'mbravo') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
+    ({ local, a, b } = pair);
   });
-  afterAll(async () => {
-    await a.close();
-    await b.close();
-    await local.close();
-  });
+  afterAll(() => pair.close());
 
   it('an idle peer has no series; up, DERP, control and netmap age are there from the start', () => {
     const m = a.metrics().families;
