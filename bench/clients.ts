@@ -186,8 +186,8 @@ async function medians(
   for (let round = 0; round < ROUNDS; round++) {
     for (const p of paths) {
       for (const [k, v] of Object.entries(await measure(p))) {
-        const byPath = (runs[k] ??= new Map());
-        byPath.set(p.name, [...(byPath.get(p.name) ?? []), v]);
+        runs[k] ??= new Map();
+        runs[k].set(p.name, [...(runs[k].get(p.name) ?? []), v]);
       }
     }
   }

@@ -17,7 +17,7 @@ import {
 } from './spec/control.js';
 import { DERP_PROBE, DERP_SERVE } from './spec/derp.js';
 import { EXTENSIONS_FETCH } from './spec/extensions.js';
-import { DOWN, PING, STATUS, UP } from './spec/node.js';
+import { DOWN, NETCHECK, PING, STATUS, UP } from './spec/node.js';
 import { SQL } from './spec/sql.js';
 import { WG_EXPOSE, WG_FORWARD, WG_PING, WG_UP } from './spec/wg.js';
 
@@ -35,6 +35,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { spec: STATUS, load: async () => (await import('./node.js')).status },
   { spec: PING, load: async () => (await import('./node.js')).ping },
   { spec: DOWN, load: async () => (await import('./node.js')).down },
+  { spec: NETCHECK, load: async () => (await import('./node.js')).netcheck },
   { spec: WG_UP, load: async () => (await import('./wg.js')).wgUp },
   { spec: WG_PING, load: async () => (await import('./wg.js')).wgPing },
   { spec: WG_FORWARD, load: async () => (await import('./wg-proxy.js')).wgForward },

@@ -3,13 +3,17 @@
  * tailscaled + tailscale. The running node answers a local API over a unix socket in its
  * state dir (0600), which the other subcommands talk to.
  */
-import { chmod, rm } from 'node:fs/promises';
+import { chmod, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
+import { parseDerpMap } from '../derp/derpmap.js';
+import { serveMetrics } from '../tailnet/metrics/listen.js';
+import { runNetcheck } from '../tailnet/netcheck/netcheck.js';
+import { formatNetcheck } from '../tailnet/netcheck/report.js';
 import { Tailnet, type TailnetStatus } from '../tailnet/tailnet.js';
 import { parseCommand } from './command.js';
 import { cliLogger, UsageError, waitForSignal } from './log.js';
-import { DOWN, PING, STATUS, UP } from './spec/node.js';
+import { DOWN, NETCHECK, PING, STATUS, UP } from './spec/node.js';
 
 const socketPath = (stateDir: string) => join(stateDir, 'quackscale.sock');
 
@@ -47,8 +51,16 @@ export async function up(argv: string[]): Promise<number> {
     logger: log,
     onAuthURL: (url) => console.log(`To authenticate, visit:\n\n\t${url}\n`),
   });
-  const st = await tn.up();
+  // Bound before joining, so that a taken port fails `up` at once, naming the address.
+  const metricsAddr = values['metrics-listen'];
+  const metrics =
+    metricsAddr === undefined ? undefined : await serveMetrics(metricsAddr, () => tn.metrics().text);
+  const st = await tn.up().catch(async (err: unknown) => {
+    await metrics?.close();
+    throw err;
+  });
   console.log(`${st.self.name || st.self.hostname} ${st.self.addresses.join(' ')}`);
+  if (metrics) console.log(`metrics: ${metrics.url}`);
   for (const s of serves) {
     await tn.serveLocal(s.port, s.local);
     log.info(`serving tailnet TCP ${s.port} -> 127.0.0.1:${s.local}`);
@@ -70,12 +82,13 @@ export async function up(argv: string[]): Promise<number> {
   await Promise.race([waitForSignal(), new Promise((resolve) => api.once('down', resolve))]);
   log.info('shutting down');
   api.close();
+  await metrics?.close();
   await rm(socketPath(stateDir), { force: true });
   await tn.close();
   return 0;
 }
 
-/** The local API: GET /status, POST /ping?host=H, POST /down. Only the state dir's owner can reach it. */
+/** The local API: GET /status, GET /localapi/v0/status (tailscale's JSON), GET /derpmap, POST /ping?host=H[&type=disco|tsmp|icmp], POST /down. Only the state dir's owner can reach it. */
 async function serveLocalApi(tn: Tailnet, stateDir: string): Promise<http.Server> {
   const path = socketPath(stateDir);
   await rm(path, { force: true });
@@ -85,13 +98,20 @@ async function serveLocalApi(tn: Tailnet, stateDir: string): Promise<http.Server
       res.writeHead(code, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
     };
     if (req.method === 'GET' && url.pathname === '/status') return reply(200, tn.status());
+    // tailscaled's LocalAPI path for the same ipnstate.Status JSON.
+    if (req.method === 'GET' && url.pathname === '/localapi/v0/status')
+      return reply(200, tn.tailscaleStatus());
     if (req.method === 'POST' && url.pathname === '/ping') {
-      tn.ping(url.searchParams.get('host') ?? '').then(
+      const type = url.searchParams.get('type') ?? 'disco';
+      if (type !== 'disco' && type !== 'tsmp' && type !== 'icmp')
+        return reply(400, { error: `ping type '${type}'` });
+      tn.ping(url.searchParams.get('host') ?? '', { type }).then(
         (r) => reply(200, r),
         (err: Error) => reply(502, { error: err.message }),
       );
       return;
     }
+    if (req.method === 'GET' && url.pathname === '/derpmap') return reply(200, tn.derpMap ?? null);
     if (req.method === 'POST' && url.pathname === '/down') {
       reply(200, { ok: true });
       server.emit('down');
@@ -131,11 +151,11 @@ export async function status(argv: string[]): Promise<number> {
   const args = parseCommand(STATUS, argv);
   if (!args) return 0;
   const { values } = args;
-  const st = await call<TailnetStatus>(values['state-dir'], 'GET', '/status');
   if (values.json) {
-    console.log(JSON.stringify(st, null, 2));
+    console.log(JSON.stringify(await call(values['state-dir'], 'GET', '/localapi/v0/status'), null, 2));
     return 0;
   }
+  const st = await call<TailnetStatus>(values['state-dir'], 'GET', '/status');
   const rows = [[st.self.addresses[0] ?? '-', st.self.hostname, 'self', `derp ${st.self.derpRegion ?? '-'}`]];
   for (const p of st.peers)
     rows.push([p.addresses[0] ?? '-', p.hostname, p.online === false ? 'offline' : 'online', p.path]);
@@ -159,13 +179,15 @@ export async function ping(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('ping takes one HOST');
   const host = positionals[0]!;
   const count = values.count ? port(values.count, '-c') : 1;
+  if (values.tsmp && values.icmp) throw new UsageError('ping takes --tsmp or --icmp, not both');
+  const type = values.tsmp ? 'tsmp' : values.icmp ? 'icmp' : 'disco';
   let ok = 0;
   for (let i = 0; i < count; i++) {
     try {
       const r = await call<{ node: string; ip: string; via: string; latencyMs: number }>(
         dir,
         'POST',
-        `/ping?host=${encodeURIComponent(host)}`,
+        `/ping?host=${encodeURIComponent(host)}&type=${type}`,
       );
       console.log(`pong from ${r.node} (${r.ip}) via ${r.via} in ${Math.round(r.latencyMs)}ms`);
       ok++;
@@ -182,5 +204,23 @@ export async function down(argv: string[]): Promise<number> {
   const args = parseCommand(DOWN, argv);
   if (!args) return 0;
   await call(args.values['state-dir'], 'POST', '/down');
+  return 0;
+}
+
+/** `quackscale netcheck`: run in this process, on the DERP map of the running node or of a file. */
+export async function netcheck(argv: string[]): Promise<number> {
+  const args = parseCommand(NETCHECK, argv);
+  if (!args) return 0;
+  const { values } = args;
+  const dir = values['state-dir'];
+  const file = values['derp-map'];
+  if ((dir === undefined) === (file === undefined))
+    throw new UsageError('netcheck takes --state-dir or --derp-map');
+  const raw =
+    file !== undefined ? await readFile(file, 'utf8') : await call<unknown>(dir!, 'GET', '/derpmap');
+  if (raw === null) throw new Error(`the node of ${dir} has no DERP map yet`);
+  const map = parseDerpMap(raw);
+  const report = await runNetcheck(map);
+  process.stdout.write(values.json ? `${JSON.stringify(report, null, '\t')}\n` : formatNetcheck(report, map));
   return 0;
 }

@@ -16,7 +16,7 @@ import { type LoginResult, loginFlow, logoutFlow } from './login.js';
 import { type MapRequestParams, sendMapUpdate, streamMap } from './mapsession.js';
 import { applyMapResponse, type NetMap, type NetMapChange } from './netmap.js';
 import { type ControlState, type ControlStateStore, StateDir } from './state.js';
-import type { Hostinfo } from './tailcfg.js';
+import type { Hostinfo, PingRequest } from './tailcfg.js';
 import { Ts2021Transport } from './transport.js';
 import { CAPABILITY_VERSION } from './version.js';
 
@@ -57,6 +57,8 @@ export interface ControlClientEvents {
   'auth-url': [string];
   retry: [Error, number];
   error: [Error];
+  /** Control asks for a ping (any map message may carry one; controlclient/direct.go answerPing). */
+  'ping-request': [PingRequest];
 }
 
 /** A ts2021 client bound to one state directory. */
@@ -75,6 +77,11 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   #loopDone: Promise<void> | undefined;
   #closed = false;
   #lastError: Error | undefined;
+  /**
+   * Map streams opened (the first, then every reconnect), and when (Date.now()) the last map
+   * message of any kind and the last netmap change arrived (0: none yet), for metrics.
+   */
+  readonly stats = { mapStreams: 0, lastMessageAt: 0, lastNetmapAt: 0 };
 
   private constructor(
     opts: ControlClientOptions,
@@ -124,6 +131,17 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
       controlKey:
         this.#opts.controlKey === undefined ? undefined : PublicKey.parse('machine', this.#opts.controlKey),
     });
+  }
+
+  /**
+   * An HTTP request to control over the Noise channel (as Go's noise client, which carries any
+   * URL to the control server: only its path and query are used). Resolves with the status.
+   */
+  async noiseRequest(method: string, url: string, body?: Uint8Array): Promise<number> {
+    const u = new URL(url, this.serverURL);
+    const res = await this.#transport.request(method, `${u.pathname}${u.search}`, body);
+    res.stream.resume();
+    return res.status;
   }
 
   /** The latest netmap, if any. */
@@ -208,12 +226,15 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
       let got = false;
       // Each stream starts from nothing, as Go starts a new mapSession: its first message is a full map.
       let first = true;
+      this.stats.mapStreams++;
       try {
         await streamMap(
           this.#transport,
           this.#mapParams(),
           (resp) => {
             got = true;
+            this.stats.lastMessageAt = Date.now();
+            if (resp.PingRequest) this.emit('ping-request', resp.PingRequest);
             if (resp.KeepAlive) {
               this.emit('keepalive');
               return;
@@ -221,6 +242,7 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
             const { netmap, changes } = applyMapResponse(first ? undefined : this.#netmap, resp);
             first = false;
             this.#netmap = netmap;
+            this.stats.lastNetmapAt = this.stats.lastMessageAt;
             if (netmap.self.expired) throw new NodeExpiredError(this.serverURL);
             void this.#noteSelf(netmap);
             this.emit('netmap', netmap, changes);

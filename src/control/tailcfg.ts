@@ -185,11 +185,41 @@ export interface UserProfile extends Unknown {
   DisplayName: string;
 }
 
+/**
+ * Control asking the node to prove it is alive or reach a peer (tailcfg.PingRequest): with no
+ * Types, a HEAD to URL; "c2n", an HTTP request in Payload whose response is POSTed to URL over
+ * Noise; otherwise comma-separated PingTypes to IP, each PingResponse POSTed to URL.
+ */
+export interface PingRequest extends Unknown {
+  URL: string;
+  URLIsNoise?: boolean;
+  Log?: boolean;
+  Types?: string;
+  IP?: string;
+  /** base64 (Go []byte): for c2n, an HTTP/1.x request. */
+  Payload?: string | null;
+}
+
+/** tailcfg.PingResponse: what a ping of a PingRequest found. */
+export interface PingResponse extends Unknown {
+  Type: string;
+  IP?: string;
+  NodeIP?: string;
+  NodeName?: string;
+  Err?: string;
+  LatencySeconds?: number;
+  Endpoint?: string;
+  DERPRegionID?: number;
+  DERPRegionCode?: string;
+  PeerAPIPort?: number;
+  IsLocalIP?: boolean;
+}
+
 export interface MapResponse extends Unknown {
   MapSessionHandle?: string;
   Seq?: number;
   KeepAlive?: boolean;
-  PingRequest?: Unknown | null;
+  PingRequest?: PingRequest | null;
   PopBrowserURL?: string;
   Node?: Node | null;
   DERPMap?: DERPMap | null;

@@ -89,13 +89,18 @@ export class Ts2021Transport {
     return session;
   }
 
-  /** Sends a request with a JSON body; resolves when the response headers arrive. */
+  /**
+   * Sends a request with a JSON body (bytes go as they are); resolves when the response headers
+   * arrive.
+   */
   async request(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<StreamResponse> {
     const session = await this.#sessionFor();
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const raw = body instanceof Uint8Array;
+    const payload =
+      body === undefined ? undefined : raw ? Buffer.from(body) : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
       const headers: http2.OutgoingHttpHeaders = { ':method': method, ':path': path };
-      if (payload) headers['content-type'] = 'application/json';
+      if (payload && !raw) headers['content-type'] = 'application/json';
       let stream: http2.ClientHttp2Stream;
       try {
         stream = session.request(headers, { endStream: payload === undefined, signal });

@@ -50,6 +50,11 @@ export interface DerpClientOptions extends DialOptions {
   logger?: DerpLogger;
   /** Close when nothing arrives for this long (derp_client.go Recv: 120 s). */
   readTimeoutMs?: number;
+  /**
+   * A byte stream already at the DERP protocol (after the HTTP upgrade), instead of dialling
+   * `url`: an in-memory relay (quackscale/testing).
+   */
+  conn?: () => Promise<DerpConn>;
 }
 
 type PacketHandler = (source: Uint8Array, data: Uint8Array) => void;
@@ -88,7 +93,9 @@ export class DerpClient {
   /** Dials, logs in, and resolves once the server's ServerInfo has been opened. */
   static async connect(opts: DerpClientOptions): Promise<DerpClient> {
     const log = opts.logger ?? silentDerpLogger;
-    const { conn, leftover } = await dialDerp(opts);
+    const { conn, leftover } = opts.conn
+      ? { conn: await opts.conn(), leftover: Buffer.alloc(0) }
+      : await dialDerp(opts);
     const client = new DerpClient(conn, opts, log);
     await client.login(leftover, opts.timeoutMs ?? 10_000);
     return client;

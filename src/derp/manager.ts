@@ -27,6 +27,8 @@ export interface DerpClientManagerOptions {
   /** Packets held per region while it connects; more are dropped. */
   pendingLimit?: number;
   logger?: DerpLogger;
+  /** Replaces the latency probes of {@link DerpClientManager.pickHome} (an in-memory network). */
+  measure?: (timeoutMs: number) => Promise<Map<number, number>>;
   /** Replaces DerpClient.connect (tests). */
   connect?: (opts: DerpClientOptions) => Promise<DerpClient>;
 }
@@ -63,6 +65,8 @@ export class DerpClientManager {
   private readonly sweepTimer: NodeJS.Timeout;
   private closed = false;
   home: number | undefined;
+  /** Connections made (every region, reconnects included) and dial rounds that found no node answering. */
+  readonly stats = { connects: 0, connectFailures: 0 };
   /** Our node public key: the address peers send to. */
   readonly publicKey: Uint8Array;
 
@@ -103,6 +107,11 @@ export class DerpClientManager {
   isConnected(regionId: number): boolean {
     const c = this.regions.get(regionId)?.client;
     return c !== undefined && !c.closed;
+  }
+
+  /** The regions with a logged-in connection now. */
+  connectedRegions(): number[] {
+    return [...this.regions.keys()].filter((r) => this.isConnected(r));
   }
 
   /** How many times the region has been (re)connected; tests watch reconnections with it. */
@@ -203,6 +212,7 @@ export class DerpClientManager {
       }
     }
     rc.dialing = false;
+    this.stats.connectFailures++;
     const delay = rc.backoff.next();
     this.log.debug(
       `derp: region ${rc.regionId} connect failed (${errorMessage(lastErr)}); retry in ${Math.round(delay)} ms`,
@@ -214,6 +224,7 @@ export class DerpClientManager {
   private attach(rc: RegionConn, client: DerpClient): void {
     rc.client = client;
     rc.connects++;
+    this.stats.connects++;
     rc.backoff.reset();
     client.onPacket((src, data) => {
       rc.lastActive = Date.now();
@@ -277,6 +288,7 @@ export class DerpClientManager {
 
   /** Round-trip estimates per region (ms), for choosing home; unreachable regions are absent. */
   measureLatency(timeoutMs = 2000): Promise<Map<number, number>> {
+    if (this.opts.measure) return this.opts.measure(timeoutMs);
     return measureRegionLatency(this.opts.derpMap, { timeoutMs, useHttp: this.opts.useHttp });
   }
 

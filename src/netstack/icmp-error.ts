@@ -32,6 +32,8 @@ export interface IcmpErrorInfo {
   remotePort: number;
   /** 'port' for Port Unreachable; 'host' for every other unreachable code. */
   reason: 'port' | 'host';
+  /** Why, in words, when the error came with more than a code (see {@link Stack.reportUnreachable}). */
+  detail?: string;
 }
 
 /**

@@ -205,6 +205,15 @@ export class Stack {
   }
 
   /**
+   * Tells the transport protocol of a packet we sent that its destination is unreachable, as an
+   * ICMP Destination Unreachable quoting that packet would (a TCP connection still opening then
+   * fails at once). For links that learn of it by other means, such as a tunnel's own signalling.
+   */
+  reportUnreachable(info: IcmpErrorInfo): void {
+    if (!this.closed) this.errorHandlers[info.protocol]?.(info);
+  }
+
+  /**
    * Answers `pkt` (received for us) with an ICMP Port Unreachable (RFC 1122 §4.1.3.1), rate
    * limited. Returns whether one was sent.
    */

@@ -7,8 +7,11 @@
  * - UDP passes when it answers a flow we sent (an LRU of outbound flows), or by rule;
  * - ICMP echo replies and errors pass; other ICMP passes if any rule opens any port of the
  *   destination to the source;
+ * - TSMP (IP protocol 99, Tailscale's own signalling inside WireGuard) always passes, as
+ *   filter.go's "tsmp ok": it is answered or acted on by the node, never by an application;
  * - other protocols pass only by a rule that opens all ports.
- * Denied packets are dropped and counted, never answered.
+ * Denied packets are dropped and counted; the node may answer a denied TCP SYN with a TSMP
+ * rejection (tsmp/), never with anything that reaches an application.
  */
 import { type Cidr, cidrContains, parseCidr } from '../netstack/address.js';
 import { NetstackError } from '../netstack/errors.js';
@@ -27,6 +30,10 @@ const TCP = 6;
 const UDP = 17;
 const ICMP4 = 1;
 const ICMP6 = 58;
+/** The drop reason of a TCP SYN no rule admits: the one a TSMP rejection answers. */
+export const NO_RULE_FOR_TCP = 'no rule for tcp';
+/** ipproto.TSMP (types/ipproto): IANA's "any private encryption scheme". */
+const TSMP = 99;
 const DEFAULT_PROTOCOLS = [TCP, UDP, ICMP4, ICMP6];
 /** wgengine/filter lruMax: outbound UDP flows remembered for their replies. */
 const UDP_FLOWS_MAX = 512;
@@ -115,6 +122,8 @@ export class PacketFilter {
   private readonly locals: Cidr[];
   private readonly udpFlows: Map<string, true>;
   readonly stats: FilterStats;
+  /** Why the last dropped packet was dropped: read right after {@link acceptIn} returns undefined. */
+  lastDropReason = '';
 
   /**
    * `localAddresses`: the node's own addresses (100.x, fd7a:…); packets to others are dropped.
@@ -206,7 +215,7 @@ export class PacketFilter {
         const flags = buf[pkt.payloadOffset + 13]!;
         const isSyn = (flags & 0x02) !== 0 && (flags & 0x10) === 0;
         if (!isSyn) return undefined;
-        return this.matchPort(pkt, readPort(pkt, 2)) ? undefined : 'no rule for tcp';
+        return this.matchPort(pkt, readPort(pkt, 2)) ? undefined : NO_RULE_FOR_TCP;
       }
       case UDP: {
         if (pkt.payloadLength < 8) return 'malformed';
@@ -214,6 +223,8 @@ export class PacketFilter {
         if (this.udpFlows.has(key)) return undefined;
         return this.matchPort(pkt, readPort(pkt, 2)) ? undefined : 'no rule for udp';
       }
+      case TSMP:
+        return undefined;
       default:
         return this.matchAllPorts(pkt) ? undefined : `no rule for protocol ${pkt.protocol}`;
     }
@@ -263,6 +274,7 @@ export class PacketFilter {
   }
 
   private drop(reason: string): FilterVerdict {
+    this.lastDropReason = reason;
     this.stats.dropped++;
     this.stats.dropReasons[reason] = (this.stats.dropReasons[reason] ?? 0) + 1;
     return 'drop';

@@ -3,6 +3,8 @@
  * inbound packets the netmap's rules deny are dropped (and counted in the filter's stats),
  * outbound packets are noted so that replies to our own UDP flows are let back in
  * (wgengine/filter runOut/runIn). Bursts and checksum offload pass through to the device.
+ * `onDenied` hears of each dropped packet with the filter's reason (the node answers denied TCP
+ * SYNs with a TSMP rejection there, as tstun/wrap.go does after its filter).
  */
 import type { PacketLink } from '../netstack/link.js';
 import type { IpPacket } from '../netstack/packet.js';
@@ -12,6 +14,7 @@ export class FilteredLink implements PacketLink {
   constructor(
     private readonly inner: PacketLink,
     private readonly filter: () => PacketFilter,
+    private readonly onDenied?: (ip: Uint8Array, reason: string) => void,
   ) {}
 
   get mtu(): number {
@@ -30,8 +33,10 @@ export class FilteredLink implements PacketLink {
   /** Accepted packets go up with the filter's parse of them, which the stack then reuses. */
   onPacket(handler: (ip: Uint8Array, parsed?: IpPacket, linkSum?: number) => void): void {
     this.inner.onPacket((ip, _parsed, linkSum) => {
-      const parsed = this.filter().acceptIn(ip);
+      const filter = this.filter();
+      const parsed = filter.acceptIn(ip);
       if (parsed !== undefined) handler(ip, parsed, linkSum);
+      else this.onDenied?.(ip, filter.lastDropReason);
     });
   }
 

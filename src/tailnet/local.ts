@@ -16,6 +16,7 @@ import { mkdir } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import type { ApprovedNode, ApproveOptions } from '../control/server/interactive.js';
+import type { PingAnswer } from '../control/server/ping.js';
 import type { AclPolicy } from '../control/server/policy.js';
 import { ControlServer } from '../control/server/server.js';
 import type { DERPMap } from '../control/tailcfg.js';
@@ -50,6 +51,8 @@ export interface LocalTailnet {
   approve(authURL: string, opts?: ApproveOptions): Promise<ApprovedNode>;
   /** Rejects an interactive login by its AuthURL (or id). */
   reject(authURL: string): void;
+  /** Sends a node a PingRequest and resolves with its answer (ControlServer.pingNode). */
+  pingNode(nodeId: number, opts?: Parameters<ControlServer['pingNode']>[1]): Promise<PingAnswer | undefined>;
   close(): Promise<void>;
 }
 
@@ -114,6 +117,7 @@ export async function startLocalTailnet(opts: LocalTailnetOptions): Promise<Loca
       authKey: (o = {}) => c.createAuthKey({ reusable: o.reusable ?? true, ephemeral: o.ephemeral ?? false }),
       approve: (url, o) => c.approve(url, o),
       reject: (url) => c.reject(url),
+      pingNode: (id, o) => c.pingNode(id, o),
       close: async () => {
         await c.close();
         await derp.close();

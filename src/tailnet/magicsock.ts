@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { DerpMap } from '../derp/derpmap.js';
-import { DerpClientManager } from '../derp/manager.js';
+import { DerpClientManager, type DerpClientManagerOptions } from '../derp/manager.js';
 import { isStun, parseStunResponse, stunRequest } from '../derp/stun.js';
 import type { Bind, Endpoint } from '../wireguard/bind.js';
 import { type Clock, systemClock } from '../wireguard/clock.js';
@@ -50,8 +50,32 @@ export interface MagicPeer {
   homeDERP: number;
 }
 
+/** WireGuard datagrams to and from one peer, by path (disco and STUN are not counted). */
+export interface PeerTraffic {
+  directTxPackets: number;
+  directTxBytes: number;
+  derpTxPackets: number;
+  derpTxBytes: number;
+  directRxPackets: number;
+  directRxBytes: number;
+  derpRxPackets: number;
+  derpRxBytes: number;
+}
+
+const noTraffic = (): PeerTraffic => ({
+  directTxPackets: 0,
+  directTxBytes: 0,
+  derpTxPackets: 0,
+  derpTxBytes: 0,
+  directRxPackets: 0,
+  directRxBytes: 0,
+  derpRxPackets: 0,
+  derpRxBytes: 0,
+});
+
 interface PeerState {
   info: MagicPeer;
+  traffic: PeerTraffic;
   endpoint: PeerEndpoint;
   path: PeerPath;
   /** The disco box key, computed on first disco message (an X25519 each: not for every netmap peer). */
@@ -74,7 +98,14 @@ export interface MagicsockOptions {
   derpOnly?: boolean;
   clock?: Clock;
   logger?: Logger;
+  /** A UDP transport instead of real sockets (quackscale/testing's in-memory network). */
+  udp?: MagicUdp;
+  /** How DERP connects and measures, instead of the network (quackscale/testing). */
+  derp?: Pick<DerpClientManagerOptions, 'connect' | 'measure'>;
 }
+
+/** What magicsock needs of its UDP socket: what {@link UdpBind} offers. */
+export type MagicUdp = Pick<UdpBind, 'port' | 'send' | 'onDatagram' | 'close' | 'stats'>;
 
 export class Magicsock implements Bind {
   private handler: (from: Endpoint, d: Uint8Array) => void = () => {};
@@ -92,7 +123,7 @@ export class Magicsock implements Bind {
 
   private constructor(
     private readonly opts: MagicsockOptions,
-    readonly udp: UdpBind,
+    readonly udp: MagicUdp,
   ) {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger ?? silentLogger;
@@ -101,7 +132,7 @@ export class Magicsock implements Bind {
 
   /** Opens the UDP socket. DERP starts with {@link setDerpMap}. */
   static async open(opts: MagicsockOptions): Promise<Magicsock> {
-    return new Magicsock(opts, await UdpBind.open({ port: opts.port ?? 0, host: opts.host }));
+    return new Magicsock(opts, opts.udp ?? (await UdpBind.open({ port: opts.port ?? 0, host: opts.host })));
   }
 
   get port(): number {
@@ -134,6 +165,7 @@ export class Magicsock implements Bind {
       derpMap: map,
       useHttp: this.opts.derpHttp,
       logger: this.log,
+      ...this.opts.derp,
     });
     derp.onPacket((region, src, data) => this.receiveDerp(region, src, data));
     this.derp = derp;
@@ -160,6 +192,7 @@ export class Magicsock implements Bind {
         endpoint: new PeerEndpoint(info.nodeKey),
         path,
         shared: undefined,
+        traffic: noTraffic(),
       };
       this.peers.set(k, st);
     }
@@ -211,6 +244,28 @@ export class Magicsock implements Bind {
   }
 
   /**
+   * A peer's WireGuard traffic by path, and how long ago (ms) a data packet was last sent to it
+   * (Infinity if never); undefined for a peer magicsock does not know.
+   */
+  peerActivity(nodeKey: Uint8Array): { traffic: Readonly<PeerTraffic>; lastSendAgoMs: number } | undefined {
+    const st = this.peers.get(peerKey(nodeKey));
+    return st && { traffic: st.traffic, lastSendAgoMs: this.clock.now() - st.path.lastSend };
+  }
+
+  /** DERP connections made and failed (every region, reconnects included), and the regions connected now. */
+  derpStats(): { connects: number; connectFailures: number; connected: number[] } {
+    const d = this.derp;
+    return d
+      ? { ...d.stats, connected: d.connectedRegions() }
+      : { connects: 0, connectFailures: 0, connected: [] };
+  }
+
+  /** The endpoints we advertise (interfaces and STUN), as last set. */
+  get localEndpoints(): readonly string[] {
+    return this.opts.endpoints ?? [];
+  }
+
+  /**
    * The host's addresses changed (roaming): direct paths are unproven until pinged again, and
    * DERP reconnects from the new address (magicsock Rebind, resetEndpointStates).
    */
@@ -236,11 +291,18 @@ export class Magicsock implements Bind {
     const st = this.peers.get(to.key);
     if (!st) return;
     const { udp, derp } = st.path.addrForSend();
+    const t = st.traffic;
     if (udp) {
       this.stats.udpOut++;
+      t.directTxPackets++;
+      t.directTxBytes += datagram.length;
       this.udp.send(this.udpEndpoint(udp), datagram);
     }
-    if (derp) this.sendDerp(st, datagram);
+    if (derp) {
+      t.derpTxPackets++;
+      t.derpTxBytes += datagram.length;
+      this.sendDerp(st, datagram);
+    }
   }
 
   onDatagram(handler: (from: Endpoint, datagram: Uint8Array) => void): void {
@@ -283,6 +345,10 @@ export class Magicsock implements Bind {
       return;
     }
     const st = this.byAddr.get(from.key);
+    if (st) {
+      st.traffic.directRxPackets++;
+      st.traffic.directRxBytes += d.length;
+    }
     this.handler(st ? st.endpoint : from, d);
   }
 
@@ -293,7 +359,10 @@ export class Magicsock implements Bind {
       return;
     }
     const st = this.peers.get(peerKey(src));
-    if (st) this.handler(st.endpoint, d);
+    if (!st) return;
+    st.traffic.derpRxPackets++;
+    st.traffic.derpRxBytes += d.length;
+    this.handler(st.endpoint, d);
   }
 
   // ---- disco --------------------------------------------------------------------------------

@@ -95,6 +95,11 @@ export class PeerPath {
     return { udp: this.best?.addr, derp: this.hasDerp || !this.best };
   }
 
+  /** When a data packet was last sent to the peer (the path's clock), or -Infinity if never. */
+  get lastSend(): number {
+    return this.lastSendExt;
+  }
+
   /** The path `status()` reports. */
   current(): { kind: 'direct'; addr: AddrPort; latencyMs: number } | { kind: 'derp' } {
     const now = this.clock.now();

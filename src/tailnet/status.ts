@@ -4,6 +4,7 @@
  */
 import type { NetMap } from '../control/netmap.js';
 import type { PeerStatus as WireGuardPeerStatus } from '../wireguard/peer.js';
+import { derpCodeIn, type NodeInternals } from './internals.js';
 
 /** One peer as {@link Tailnet.status} reports it. */
 export interface PeerStatus {
@@ -98,6 +99,22 @@ export function buildStatus(i: StatusInputs): TailnetStatus {
     filterDrops: { ...i.filterDrops },
     wireguardPeers: { ...i.peerCounts },
   };
+}
+
+/** {@link buildStatus} of a node's parts now. */
+export function statusOf(node: NodeInternals): TailnetStatus {
+  const { netmap, device, magicsock } = node;
+  return buildStatus({
+    netmap,
+    wireguard: device?.status().peers ?? [],
+    pathOf: (k) => magicsock?.pathOf(k) ?? { kind: 'none' },
+    derpCode: (r) => derpCodeIn(node.netmap, r),
+    running: device !== undefined && !node.closed,
+    hostname: node.opts.hostname,
+    homeRegion: magicsock?.homeRegion,
+    filterDrops: node.filter.stats.dropReasons,
+    peerCounts: device?.peerCounts ?? { configured: 0, lazy: 0 },
+  });
 }
 
 /** The node of the netmap (self or a peer) that has `addr`, as a WhoIs answer. */

@@ -33,26 +33,33 @@ import { PacketFilter } from './filter.js';
 import { FilteredLink } from './filtered-link.js';
 import { listenForward, relayToLocal } from './forward.js';
 import { type HttpProxy, startHttpProxy } from './http-proxy.js';
+import type { NodeInternals } from './internals.js';
 import { Magicsock } from './magicsock.js';
+import { type NodeMetrics, nodeMetrics } from './metrics/collect.js';
 import { NameResolver, UnknownHostError } from './names.js';
 import { TailnetHttpAgent, TailnetHttpsAgent } from './net/agents.js';
 import { createTailnetDispatcher, type TailnetDispatcherOptions } from './net/dispatcher.js';
 import { createTailnetNet, type TailnetNet, type TailnetNetOptions } from './net/net.js';
 import { type RemoteLike, remoteAddressOf } from './net/remote-address.js';
 import type { TailnetSocketHost } from './net/socket.js';
+import { type NetcheckReport, runNetcheck } from './netcheck/netcheck.js';
 import { DEFAULT_CONTROL_URL, type TailnetOptions } from './options.js';
+import { type PingReply, type PingType, pingPeer } from './ping.js';
+import { pingRequestAnswerer } from './ping-request.js';
 import { Socks5Server } from './socks5-server.js';
 import {
-  buildStatus,
   keyBytes,
   type PeerStatus,
+  statusOf,
   type TailnetStatus,
   unprefix,
   type WhoIs,
   whoisIn,
 } from './status.js';
+import { buildIpnStatus, type IpnStatus } from './status-json.js';
+import { Tsmp } from './tsmp/tsmp.js';
 
-export type { PeerStatus, TailnetStatus, WhoIs };
+export type { IpnStatus, PeerStatus, TailnetStatus, WhoIs };
 export { DEFAULT_CONTROL_URL, type TailnetOptions };
 
 /** How often idle WireGuard peers are trimmed back to lazy: wgengine's lazyPeerIdleThreshold. */
@@ -67,6 +74,7 @@ export class Tailnet extends EventEmitter {
   stack: Stack | undefined;
   private tcp: TcpEndpoint | undefined;
   private udp: UdpSockets | undefined;
+  private tsmp: Tsmp | undefined;
   private readonly socketHost: TailnetSocketHost = {
     tcp: () => this.requireTcp(),
     routes: (address) => this.routes(address),
@@ -105,6 +113,8 @@ export class Tailnet extends EventEmitter {
   /** The DERP home region last reported to control. */
   private reportedHome: number | undefined;
   private homeReported: Promise<void> | undefined;
+  /** The last AuthURL control gave (an interactive login waiting for approval). */
+  private authURL = '';
 
   constructor(opts: TailnetOptions) {
     super();
@@ -127,11 +137,14 @@ export class Tailnet extends EventEmitter {
       controlKey: this.opts.controlKey,
       store: this.opts.stateStore,
       onAuthURL: (url) => {
+        this.authURL = url;
         this.emit('authURL', url);
         this.opts.onAuthURL?.(url);
       },
     });
     this.control = control;
+    const answerPing = pingRequestAnswerer(() => this.internals(), this.log);
+    control.on('ping-request', answerPing);
     await control.login();
     const nodeKey = control.state.nodeKey!;
     const disco = control.state.discoKey;
@@ -208,9 +221,11 @@ export class Tailnet extends EventEmitter {
     }
     const self = nm.self.addresses.map(unprefix);
     if (!this.stack) {
-      this.stack = new Stack(new FilteredLink(dev, () => this.filter), { addresses: self });
+      const denied = (ip: Uint8Array, why: string) => this.tsmp?.denied(ip, why);
+      this.stack = new Stack(new FilteredLink(dev, () => this.filter, denied), { addresses: self });
       this.tcp = new TcpEndpoint(this.stack, this.opts.tcp);
       this.udp = new UdpSockets(this.stack);
+      this.tsmp = new Tsmp(this.stack, { logger: this.log });
     }
     this.filter = new PacketFilter(nm.packetFilter, self, this.filter);
     this.names = new NameResolver(
@@ -312,23 +327,12 @@ export class Tailnet extends EventEmitter {
   }
 
   /**
-   * A disco ping, as `tailscale ping`: reports whether the pong came over a direct path or
-   * DERP, and the latency. Rejects if no pong arrives within 5 s.
+   * A ping, as `tailscale ping`: `disco` (the default) reports whether the pong came over a
+   * direct path or DERP; `tsmp` and `icmp` go through WireGuard to the peer's node or IP stack.
+   * Rejects with a PingTimeoutError if no pong arrives within 5 s.
    */
-  async ping(host: string): Promise<{ node: string; ip: string; via: string; latencyMs: number }> {
-    const peer = this.peerFor(host);
-    const r = await this.magicsock!.ping(keyBytes(peer.nodeKey));
-    if (!r) throw new Error(`ping ${host}: no reply within 5 s`);
-    const via =
-      r.via === 'derp'
-        ? `DERP(${this.derpCode(peer.homeDERP || this.magicsock!.homeRegion)})`
-        : `${r.via.ip.includes(':') ? `[${r.via.ip}]` : r.via.ip}:${r.via.port}`;
-    return { node: peer.shortName, ip: unprefix(peer.addresses[0] ?? ''), via, latencyMs: r.latencyMs };
-  }
-
-  private derpCode(region: number | undefined): string {
-    const r = region === undefined ? undefined : this.netmap?.derpMap?.Regions[String(region)];
-    return r?.RegionCode ?? String(region ?? '?');
+  async ping(host: string, opts: { type?: PingType } = {}): Promise<PingReply> {
+    return pingPeer(this.internals(), this.peerFor(host), host, opts.type);
   }
 
   // ---- sockets --------------------------------------------------------------------------------
@@ -521,17 +525,33 @@ export class Tailnet extends EventEmitter {
   }
 
   status(): TailnetStatus {
-    return buildStatus({
-      netmap: this.netmap,
-      wireguard: this.device?.status().peers ?? [],
-      pathOf: (k) => this.magicsock?.pathOf(k) ?? { kind: 'none' },
-      derpCode: (r) => this.derpCode(r),
-      running: this.device !== undefined && !this.closed,
-      hostname: this.opts.hostname,
-      homeRegion: this.magicsock?.homeRegion,
-      filterDrops: this.filter.stats.dropReasons,
-      peerCounts: this.device?.peerCounts ?? { configured: 0, lazy: 0 },
-    });
+    return statusOf(this.internals());
+  }
+
+  /** The node's status in `tailscale status --json`'s shape (ipnstate.Status; status-json.ts). */
+  tailscaleStatus(): IpnStatus {
+    return buildIpnStatus(this.internals());
+  }
+
+  /** A netcheck (netcheck/): UDP, public endpoints, NAT mapping, latency to each DERP region. */
+  netcheck(): Promise<NetcheckReport> {
+    this.requireNetmap();
+    return runNetcheck(this.derpMap!, { currentHome: this.magicsock?.homeRegion });
+  }
+
+  /** The DERP map control gave, once up. */
+  get derpMap(): DerpMap | undefined {
+    return this.netmap?.derpMap as DerpMap | undefined;
+  }
+
+  /** The node's metrics, as objects and as Prometheus text (metrics/; names in docs/operations-tools.md). */
+  metrics(): NodeMetrics {
+    return nodeMetrics(this.internals());
+  }
+
+  private internals(): NodeInternals {
+    const { control, magicsock, device, stack, tcp, filter, tsmp, netmap, closed, authURL, opts } = this;
+    return { control, magicsock, device, stack, tcp, filter, tsmp, netmap, closed, authURL, opts };
   }
 
   private requireNetmap(): NetMap {
@@ -554,6 +574,7 @@ export class Tailnet extends EventEmitter {
     await this.fetcher.close();
     this.tcp?.close();
     this.udp?.close();
+    this.tsmp?.close();
     for (const c of this.closers) await c();
     this.stack?.close();
     await this.control?.close();

@@ -81,6 +81,12 @@ export interface DeviceStats {
   rateLimited: number;
   staleInitiations: number;
   handshakeErrors: number;
+  /** Handshakes completed, as initiator or responder. */
+  handshakesCompleted: number;
+  /** Initiations sent, retries included. */
+  handshakeInitiationsSent: number;
+  /** Times a peer gave up after MAX_TIMER_HANDSHAKES retries without an answer (§6.4). */
+  handshakeTimeouts: number;
 }
 
 /** Emitted as `'handshake'` whenever a session is established with a peer. */
@@ -116,6 +122,9 @@ export class Device extends EventEmitter implements PeerHost {
     rateLimited: 0,
     staleInitiations: 0,
     handshakeErrors: 0,
+    handshakesCompleted: 0,
+    handshakeInitiationsSent: 0,
+    handshakeTimeouts: 0,
   };
   private readonly peersByKey = new Map<string, Peer>();
   private readonly lazyByKey = new Map<string, LazyPeer>();
@@ -411,6 +420,7 @@ export class Device extends EventEmitter implements PeerHost {
   }
 
   onHandshakeComplete(peer: Peer, initiator: boolean): void {
+    this.stats.handshakesCompleted++;
     this.logger.debug(
       `peer ${peer.publicKeyText}: handshake complete (${initiator ? 'initiator' : 'responder'})`,
     );

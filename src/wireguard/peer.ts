@@ -40,6 +40,8 @@ export interface PeerHost {
   readonly self: StaticIdentity;
   readonly logger: Logger;
   readonly scheduler: TimerScheduler;
+  /** The device's handshake counters (DeviceStats). */
+  readonly stats: { handshakeInitiationsSent: number; handshakeTimeouts: number };
   /** A fresh random index registered to this peer's pending handshake. */
   allocateIndex(peer: Peer): number;
   registerKeypair(peer: Peer, kp: Keypair): void;
@@ -194,6 +196,7 @@ export class Peer {
     this.cookies.addMacs(message);
     this.host.logger.debug(`peer ${this.publicKeyText}: sending handshake initiation`);
     this.host.bind.send(this.endpoint, message);
+    this.host.stats.handshakeInitiationsSent++;
     this.txBytes += message.length;
     this.timers.mod(PeerTimer.RetransmitHandshake, REKEY_TIMEOUT + jitter());
     this.timers.del(PeerTimer.SendKeepalive);
@@ -282,6 +285,7 @@ export class Peer {
           this.host.logger.info(
             `peer ${this.publicKeyText}: handshake did not complete after ${this.handshakeAttempts + 1} attempts, giving up`,
           );
+          this.host.stats.handshakeTimeouts++;
           this.timers.del(PeerTimer.SendKeepalive);
           this.staged = [];
           if (!this.timers.isPending(PeerTimer.ZeroKeyMaterial)) {

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DERPMap } from '../../src/control/tailcfg.js';
+import { Tailnet } from '../../src/tailnet/tailnet.js';
 import { type Cleanup, exec, type Spawned, spawnIn, waitFor } from './rig/exec.js';
 
 export const PEERS_BIN = process.env.PEERS_BIN ?? '/opt/tsbin';
@@ -119,7 +120,7 @@ export class Headscale {
 
   static async start(
     cleanup: Cleanup,
-    opts: { ephemeralTimeout?: string; derpPort?: number; policy?: string } = {},
+    opts: { ephemeralTimeout?: string; derpPort?: number; policy?: string; metricsPort?: number } = {},
   ): Promise<Headscale> {
     const dir = await tempDir(cleanup, 'qs-hs-');
     // An ACL policy (HuJSON) in a file; without one Headscale allows all.
@@ -140,7 +141,8 @@ export class Headscale {
       [
         `server_url: http://127.0.0.1:${port}`,
         `listen_addr: 127.0.0.1:${port}`,
-        'metrics_listen_addr: ""',
+        // Its debug listener (/metrics, /debug/ping) only when a test asks for it.
+        `metrics_listen_addr: "${opts.metricsPort ? `127.0.0.1:${opts.metricsPort}` : ''}"`,
         `grpc_listen_addr: 127.0.0.1:${grpcPort}`,
         'disable_check_updates: true',
         `unix_socket: ${join(dir, 'headscale.sock')}`,
@@ -326,4 +328,27 @@ export function missingPeers(names: readonly string[]): string[] {
   return names
     .filter((n) => !existsSync(join(PEERS_BIN, n)))
     .map((n) => `${join(PEERS_BIN, n)} (scripts/build-peers.sh)`);
+}
+
+/**
+ * One of our nodes, up, advertising only its 127.0.0.1 endpoint (no traffic leaves loopback), over
+ * plain-HTTP DERP unless `derpHttp: false`; closed and its state removed on cleanup.
+ */
+export async function startOurNode(
+  cleanup: Cleanup,
+  opts: { controlURL: string; authKey: string; hostname: string; derpHttp?: boolean },
+): Promise<Tailnet> {
+  const port = await freePort();
+  const tn = new Tailnet({
+    hostname: opts.hostname,
+    controlURL: opts.controlURL,
+    authKey: opts.authKey,
+    stateDir: await tempDir(cleanup, 'qs-tn-'),
+    derpHttp: opts.derpHttp ?? true,
+    port,
+    endpoints: [`127.0.0.1:${port}`],
+  });
+  cleanup.add(`close ${opts.hostname}`, () => tn.close());
+  await tn.up();
+  return tn;
 }

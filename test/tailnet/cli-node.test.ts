@@ -1,4 +1,5 @@
-// `quackscale control serve --derp`, `up`, `status`, `ping`, `down` as a user runs them (the built CLI).
+// `quackscale control serve --derp`, `up` (and --metrics-listen), `status` (and --json), `ping` (and --tsmp),
+// `netcheck`, `down` as a user runs them (the built CLI).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import http from 'node:http';
@@ -69,7 +70,27 @@ it.skipIf(!existsSync(CLI) && process.env.CI !== 'true')(
       );
     };
     const fwd = await freePort();
-    const a = await node('alpha', ['--serve', `9000:${webPort}`]);
+    const metricsPort = await freePort();
+    // A metrics port that is taken fails `up` at once, naming it (exit 1), before joining.
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const takenPort = (taken.address() as net.AddressInfo).port;
+    await expect(
+      run([
+        'up',
+        '--state-dir',
+        join(dir, 'x'),
+        '--control-url',
+        `http://127.0.0.1:${ctlPort}`,
+        '--metrics-listen',
+        String(takenPort),
+      ]),
+    ).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining(`127.0.0.1:${takenPort} is already in use`),
+    });
+    taken.close();
+    const a = await node('alpha', ['--serve', `9000:${webPort}`, '--metrics-listen', String(metricsPort)]);
     await node('bravo', ['--forward', `${fwd}:alpha:9000`]);
     // The local API socket is private to the owner.
     expect(statSync(join(dir, 'alpha', 'quackscale.sock')).mode & 0o777).toBe(0o600);
@@ -79,6 +100,18 @@ it.skipIf(!existsSync(CLI) && process.env.CI !== 'true')(
     const ping = (await run(['ping', '--state-dir', join(dir, 'bravo'), 'alpha', '-c', '2'])).stdout;
     expect(ping).toMatch(
       /^pong from alpha \(100\.64\.0\.\d+\) via (DERP\(local\)|127\.0\.0\.1:\d+) in \d+ms$/m,
+    );
+    const tsmp = (await run(['ping', '--state-dir', join(dir, 'bravo'), 'alpha', '--tsmp'])).stdout;
+    expect(tsmp).toMatch(/^pong from alpha \(100\.64\.0\.\d+\) via TSMP in \d+ms$/m);
+    // --json: `tailscale status --json`'s shape, which scripts parse.
+    const json = JSON.parse((await run(['status', '--state-dir', join(dir, 'bravo'), '--json'])).stdout);
+    expect(json).toMatchObject({ BackendState: 'Running', Self: { HostName: 'bravo' } });
+    expect(Object.values(json.Peer).map((p) => (p as { HostName: string }).HostName)).toEqual(['alpha']);
+    // netcheck with the running node's DERP map: the embedded relay's STUN answers on loopback.
+    const nc = JSON.parse((await run(['netcheck', '--state-dir', join(dir, 'bravo'), '--json'])).stdout);
+    expect(nc).toMatchObject({ UDP: true, IPv4: true, PreferredDERP: 900 });
+    expect((await run(['netcheck', '--state-dir', join(dir, 'bravo')])).stdout).toMatch(
+      /^\t\* Nearest DERP: quackscale embedded DERP$/m,
     );
     const body = await new Promise<string>((res, rej) => {
       http
@@ -90,6 +123,11 @@ it.skipIf(!existsSync(CLI) && process.env.CI !== 'true')(
         .on('error', rej);
     });
     expect(body).toBe('served by alpha');
+    const scrape = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    expect(scrape.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(await scrape.text()).toMatch(
+      /^quackscale_peer_sent_bytes_total\{peer="bravo",path="(derp|direct)"\} [1-9]\d*$/m,
+    );
     const exited = new Promise((r) => a.on('exit', r));
     await run(['down', '--state-dir', join(dir, 'alpha')]);
     expect(await exited).toBe(0);

@@ -81,10 +81,18 @@ export const UP = defineCommand({
       value: 'IP:PORT',
       help: "advertise this UDP endpoint instead of discovering them (port 0: the node's own port)",
     },
+    'metrics-listen': {
+      type: 'string',
+      value: 'ADDR',
+      help:
+        'serve Prometheus metrics at http://ADDR/metrics; ADDR is PORT (on 127.0.0.1), HOST:PORT or ' +
+        '[IPv6]:PORT (names in docs/operations-tools.md)',
+    },
     verbose: { type: 'boolean', short: 'v', help: 'log debug detail' },
   },
   examples: [
     'quackscale up --control-url http://127.0.0.1:8080 --authkey "$KEY" --state-dir ./a --hostname alpha',
+    'quackscale up --state-dir ./a --metrics-listen 9100      # curl http://127.0.0.1:9100/metrics',
     'quackscale up --state-dir ./a --serve 9000:8999            # tailnet port 9000 -> local 8999',
     'quackscale up --state-dir ./b --forward 18998:alpha:9000   # local 18998 -> alpha:9000',
     'TS_AUTHKEY=tskey-… quackscale up --state-dir ./n --socks5 1080',
@@ -99,21 +107,32 @@ export const STATUS = defineCommand({
     'One line per node: first address, name, online state and path (direct endpoint or DERP region).',
   options: {
     'state-dir': STATE_DIR,
-    json: { type: 'boolean', help: 'print the whole status as JSON' },
+    json: {
+      type: 'boolean',
+      help: 'print the status as JSON in the shape of `tailscale status --json` (docs/operations-tools.md)',
+    },
   },
-  examples: ['quackscale status --state-dir ./b', 'quackscale status --state-dir ./b --json | jq .peers'],
+  examples: [
+    'quackscale status --state-dir ./b',
+    "quackscale status --state-dir ./b --json | jq '.Peer[] | {HostName, CurAddr, Relay}'",
+  ],
 });
 
 export const PING = defineCommand({
   name: 'ping',
-  summary: 'disco-ping a peer and show the path (direct or DERP) and latency',
-  usage: '--state-dir DIR HOST [-c N]',
+  summary: 'ping a peer: disco (the path, direct or DERP, and latency), TSMP or ICMP',
+  usage: '--state-dir DIR HOST [-c N] [--tsmp | --icmp]',
   args: [{ name: 'HOST', help: 'a MagicDNS name, FQDN or tailnet address' }],
   options: {
     'state-dir': STATE_DIR,
     count: { type: 'string', short: 'c', value: 'N', help: 'pings to send, one a second', default: '1' },
+    tsmp: {
+      type: 'boolean',
+      help: "a TSMP ping: through WireGuard to the peer's node, not its host's IP stack",
+    },
+    icmp: { type: 'boolean', help: "an ICMP echo: through WireGuard and the peer's IP stack" },
   },
-  examples: ['quackscale ping --state-dir ./b alpha -c 3'],
+  examples: ['quackscale ping --state-dir ./b alpha -c 3', 'quackscale ping --state-dir ./b alpha --tsmp'],
 });
 
 export const DOWN = defineCommand({
@@ -122,4 +141,25 @@ export const DOWN = defineCommand({
   usage: '--state-dir DIR',
   options: { 'state-dir': STATE_DIR },
   examples: ['quackscale down --state-dir ./a'],
+});
+
+export const NETCHECK = defineCommand({
+  name: 'netcheck',
+  summary: 'report UDP, public endpoints, NAT mapping and DERP latency, as `tailscale netcheck`',
+  usage: '(--state-dir DIR | --derp-map FILE) [--json]',
+  description:
+    'STUN to every region of the DERP map from fresh sockets of this process (the node keeps running ' +
+    'undisturbed): whether UDP works over IPv4 and IPv6, the public endpoints, whether the NAT maps each ' +
+    'destination to a new port (MappingVariesByDestIP), the latency to each region and the nearest; with ' +
+    'no UDP answer, the latency over HTTPS. The DERP map comes from the running node of --state-dir, or ' +
+    'a JSON file (`tailscale debug derp-map` writes one).',
+  options: {
+    'state-dir': { ...STATE_DIR, required: false },
+    'derp-map': { type: 'string', value: 'FILE', help: 'a DERP map as JSON (tailcfg.DERPMap)' },
+    json: {
+      type: 'boolean',
+      help: 'print the report as JSON, in the shape of `tailscale netcheck --format=json` (docs/operations-tools.md)',
+    },
+  },
+  examples: ['quackscale netcheck --state-dir ./a', 'quackscale netcheck --derp-map derp.json --json'],
 });

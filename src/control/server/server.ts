@@ -17,7 +17,7 @@ import { decodeMapRequest, decodeRegisterRequest } from '../decode.js';
 import { UPGRADE_HEADER_VALUE } from '../dial.js';
 import { ProtocolError } from '../errors.js';
 import { type ControlLogger, silentLogger } from '../logger.js';
-import type { DERPMap, MapRequest } from '../tailcfg.js';
+import type { DERPMap, MapRequest, PingRequest } from '../tailcfg.js';
 import { MIN_CAPABILITY_VERSION } from '../version.js';
 import type { WebSocketLike } from '../ws-stream.js';
 import { AdminCredential, localAdminURL } from './admin.js';
@@ -31,6 +31,7 @@ import {
 } from './interactive.js';
 import type { MapperConfig } from './mapper.js';
 import { PendingRegistrationError, PendingRegistrations } from './pending.js';
+import { PING_RESPONSE_PATH, type PingAnswer, PingNodeError, PingTracker } from './ping.js';
 import { type AclPolicy, compileFilter, type PolicyNode, validatePolicy } from './policy.js';
 import { serveRegisterHTTP } from './register-page.js';
 import { Registry } from './registry.js';
@@ -87,6 +88,7 @@ export class ControlServer {
   /** Requests being handled: close() waits for them, so no state write outlives the server. */
   readonly #inflight = new Set<Promise<void>>();
   readonly #ephemeralTimers = new Map<number, NodeJS.Timeout>();
+  readonly #pings = new PingTracker();
   #policy: AclPolicy | undefined;
   #sweep: NodeJS.Timeout | undefined;
   #pending = false;
@@ -208,6 +210,27 @@ export class ControlServer {
   isOnline(id: number): boolean {
     for (const s of this.#sessions) if (s.nodeId === id && !s.closed) return true;
     return false;
+  }
+
+  /**
+   * Sends the node a PingRequest (answered over Noise) and resolves with its answer, or undefined
+   * after `timeoutMs` (default 10 s). `types`: none (a HEAD: the node is alive), `c2n` (with
+   * `payload`, an HTTP request), or PingTypes such as `disco,TSMP` (with `ip`, a peer's address).
+   */
+  async pingNode(
+    id: number,
+    opts: { types?: string; ip?: string; payload?: Uint8Array; timeoutMs?: number } = {},
+  ): Promise<PingAnswer | undefined> {
+    const live = [...this.#sessions].filter((s) => s.nodeId === id && !s.closed);
+    if (live.length === 0) throw new PingNodeError(`node ${id} has no map stream open`);
+    const { id: pingId, answer } = this.#pings.register(opts.timeoutMs ?? 10_000);
+    const host = new URL(this.#opts.serverURL ?? this.url).host;
+    const req: PingRequest = { URL: `https://${host}${PING_RESPONSE_PATH}?id=${pingId}`, URLIsNoise: true };
+    if (opts.types) req.Types = opts.types;
+    if (opts.ip) req.IP = opts.ip;
+    if (opts.payload) req.Payload = Buffer.from(opts.payload).toString('base64');
+    for (const s of live) s.ping(req);
+    return answer;
   }
 
   /** Expires a node's key now (an admin action, like `headscale nodes expire`). */
@@ -342,6 +365,7 @@ export class ControlServer {
   ): Promise<void> {
     stream.on('error', (err) => this.#log.debug(`h2 stream: ${err.message}`));
     const path = headers[':path'];
+    if (path?.startsWith(`${PING_RESPONSE_PATH}?`)) return this.#pings.serve(stream, headers);
     if (headers[':method'] !== 'POST' || (path !== '/machine/register' && path !== '/machine/map')) {
       stream.respond({ ':status': path?.startsWith('/machine/') ? 501 : 404 });
       stream.end('Not implemented\n');
@@ -446,6 +470,7 @@ export class ControlServer {
   /** Stops listening, ends every stream and connection. */
   async close(): Promise<void> {
     clearInterval(this.#sweep);
+    this.#pings.close();
     this.logins.opts.pending.clear();
     for (const t of this.#ephemeralTimers.values()) clearTimeout(t);
     for (const s of this.#sessions) s.close();

@@ -5,7 +5,7 @@
  */
 import type { ServerHttp2Stream } from 'node:http2';
 import { encodeMapMessage } from '../mapstream.js';
-import type { FilterRule, MapResponse } from '../tailcfg.js';
+import type { FilterRule, MapResponse, PingRequest } from '../tailcfg.js';
 import { deltaMap, fullMap, type MapperConfig, type StreamView } from './mapper.js';
 import type { NodeRecord } from './store.js';
 
@@ -36,6 +36,11 @@ export class MapSession {
   #write(resp: MapResponse): void {
     if (this.closed || this.stream.destroyed) return;
     this.stream.write(encodeMapMessage(JSON.stringify(resp), this.zstd));
+  }
+
+  /** Sends a PingRequest on its own message (tailcfg.MapResponse.PingRequest; ping.ts). */
+  ping(req: PingRequest): void {
+    this.#write({ PingRequest: req });
   }
 
   /** Sends the full map (first) or the delta since the last message (later), if any. */

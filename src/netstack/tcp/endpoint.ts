@@ -383,7 +383,7 @@ export class TcpEndpoint implements ConnectionHost {
     const c = this.find(info.local, info.localPort, info.remote, info.remotePort);
     if (c?.state !== 'SYN_SENT') return;
     const code = info.reason === 'port' ? 'ECONNREFUSED' : 'EHOSTUNREACH';
-    c.terminate(new SocketError(code, 'connect', formatIp(c.remote), c.remotePort));
+    c.terminate(new SocketError(code, 'connect', formatIp(c.remote), c.remotePort, info.detail));
   }
 
   /** LISTEN + SYN (RFC 9293 §3.10.7.2): a SYN-RECEIVED connection, unless the backlog is full. */

@@ -4,7 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HEADSCALE, missingPeers, tempDir } from '../control-peers.js';
+import { DERPER, HEADSCALE, missingPeers, tempDir } from '../control-peers.js';
 import { type Cleanup, exec, execIn, type Spawned, spawnIn, waitFor } from './exec.js';
 import { NatLab, SERVER_V4, type Site } from './natlab.js';
 import { CLI, LabOurs, LabTailscaled } from './natlab-nodes.js';
@@ -25,6 +25,13 @@ export function natlabMissing(): string[] {
   ];
 }
 
+/**
+ * A second DERP region for `secondRegion` labs: derper in the internet namespace, plain HTTP on :3340 and STUN
+ * on :3479. With two STUN servers a node can tell whether its NAT maps each destination to a new port
+ * (netcheck's MappingVariesByDestIP needs answers from two regions).
+ */
+const SECOND_REGION = { id: 998, code: 'lab2', derpPort: 3340, stunPort: 3479 };
+
 /** Headscale in the lab's internet namespace: control, its embedded DERP (region 999) and STUN on :3478. */
 export class LabControl {
   readonly url = `http://${SERVER_V4}:${CONTROL_PORT}`;
@@ -33,9 +40,10 @@ export class LabControl {
     readonly proc: Spawned,
   ) {}
 
-  static async start(lab: NatLab): Promise<LabControl> {
+  static async start(lab: NatLab, opts: { secondRegion?: boolean } = {}): Promise<LabControl> {
     const dir = await tempDir(lab.cleanup, 'qs-natlab-hs-');
     const config = join(dir, 'config.yaml');
+    const paths = opts.secondRegion ? [await startSecondRegion(lab, dir)] : [];
     await writeFile(
       config,
       [
@@ -54,7 +62,7 @@ export class LabControl {
         `            stun_listen_addr: "0.0.0.0:3478", private_key_path: ${join(dir, 'derp.key')},`,
         `            automatically_add_embedded_derp_region: true, ipv4: ${SERVER_V4} }`,
         '  urls: []',
-        '  paths: []',
+        `  paths: [${paths.join(', ')}]`,
         '  auto_update_enabled: false',
         'dns: { magic_dns: true, base_domain: natlab.test, override_local_dns: false, nameservers: { global: [] } }',
         'node: { expiry: 0, ephemeral: { inactivity_timeout: 120s } }',
@@ -102,6 +110,36 @@ export class LabControl {
   }
 }
 
+/** Starts derper for {@link SECOND_REGION} and writes the DERP map file Headscale adds it from. */
+async function startSecondRegion(lab: NatLab, dir: string): Promise<string> {
+  const r = SECOND_REGION;
+  const derper = spawnIn(
+    lab.inet,
+    DERPER,
+    ['-a', `${SERVER_V4}:${r.derpPort}`, '-stun-port', String(r.stunPort), '-c', join(dir, 'derper.json')],
+    { cleanup: lab.cleanup },
+  );
+  await waitFor(
+    'derper in the lab',
+    async () => {
+      if (!derper.isRunning()) throw new Error(`derper exited:\n${derper.output()}`);
+      const url = `http://${SERVER_V4}:${r.derpPort}/derp/probe`;
+      const ok = await execIn(lab.inet, 'curl', ['-fsS', '--max-time', '1', url], { check: false });
+      return ok.code === 0 ? true : undefined;
+    },
+    20_000,
+    200,
+  );
+  const file = join(dir, 'derp-second.yaml');
+  await writeFile(
+    file,
+    `regions:\n  ${r.id}:\n    regionid: ${r.id}\n    regioncode: ${r.code}\n    regionname: NAT lab 2\n    nodes:\n` +
+      `      - { name: ${r.id}a, regionid: ${r.id}, hostname: ${SERVER_V4}, ipv4: ${SERVER_V4}, ipv6: "none", ` +
+      `stunport: ${r.stunPort}, derpport: ${r.derpPort} }\n`,
+  );
+  return file;
+}
+
 export interface BlobFile {
   path: string;
   sha256(mb: number): string;
@@ -139,11 +177,18 @@ export class TailnetLab {
     readonly blob: BlobFile,
   ) {}
 
-  /** Sweeps what crashed runs left, then builds the lab, starts Headscale and writes a blob of `blobMB` MiB. */
-  static async create(cleanup: Cleanup, blobMB: number): Promise<TailnetLab> {
+  /**
+   * Sweeps what crashed runs left, then builds the lab, starts Headscale (and with `secondRegion` a second
+   * DERP region) and writes a blob of `blobMB` MiB.
+   */
+  static async create(
+    cleanup: Cleanup,
+    blobMB: number,
+    opts: { secondRegion?: boolean } = {},
+  ): Promise<TailnetLab> {
     await sweepLeftovers();
     const lab = await NatLab.create(cleanup);
-    const control = await LabControl.start(lab);
+    const control = await LabControl.start(lab, opts);
     return new TailnetLab(lab, control, await control.authKey(), await blobFile(cleanup, blobMB));
   }
 

@@ -68,9 +68,7 @@ describe('tn.net', () => {
     expect(net.isIPv6(v6)).toBe(true);
     expect(await lookup('100.64.7.7', {})).toEqual(['100.64.7.7', 4]);
     await expect(lookup('nosuch', {})).rejects.toMatchObject({ code: 'ENOTFOUND', hostname: 'nosuch' });
-    await expect(lookup('nosuch.tailnet.internal', {})).rejects.toThrow(
-      /unknown tailnet host/,
-    );
+    await expect(lookup('nosuch.tailnet.internal', {})).rejects.toThrow(/unknown tailnet host/);
     // Only with direct do other names go to the OS resolver; tailnet names never do.
     const direct = t.a.createNet({ direct: true });
     const os = await new Promise((r) => direct.lookup('localhost', { family: 4 }, (e, a) => r(e ?? a)));
