@@ -24,7 +24,6 @@ import { TcpEndpoint } from '../netstack/tcp/endpoint.js';
 import type { TcpServer } from '../netstack/tcp/server.js';
 import type { TcpSocket } from '../netstack/tcp/socket.js';
 import { type UdpSocket, UdpEndpoint as UdpSockets } from '../netstack/udp.js';
-import { runtime } from '../platform/runtime.js';
 import { Device } from '../wireguard/device.js';
 import { type Logger, silentLogger } from '../wireguard/logger.js';
 import { EndpointDiscovery, withPort } from './endpoints.js';
@@ -41,21 +40,14 @@ import { TailnetHttpAgent, TailnetHttpsAgent } from './net/agents.js';
 import { createTailnetDispatcher, type TailnetDispatcherOptions } from './net/dispatcher.js';
 import { createTailnetNet, type TailnetNet, type TailnetNetOptions } from './net/net.js';
 import { type RemoteLike, remoteAddressOf } from './net/remote-address.js';
-import type { TailnetSocketHost } from './net/socket.js';
+import { assertCanHandOff, type TailnetSocketHost } from './net/socket.js';
 import { type NetcheckReport, runNetcheck } from './netcheck/netcheck.js';
 import { DEFAULT_CONTROL_URL, type TailnetOptions } from './options.js';
+import { PeerTable } from './peers.js';
 import { type PingReply, type PingType, pingPeer } from './ping.js';
 import { pingRequestAnswerer } from './ping-request.js';
 import { Socks5Server } from './socks5-server.js';
-import {
-  keyBytes,
-  type PeerStatus,
-  statusOf,
-  type TailnetStatus,
-  unprefix,
-  type WhoIs,
-  whoisIn,
-} from './status.js';
+import { type PeerStatus, statusOf, type TailnetStatus, unprefix, type WhoIs, whoisIn } from './status.js';
 import { buildIpnStatus, type IpnStatus } from './status-json.js';
 import { Tsmp } from './tsmp/tsmp.js';
 
@@ -75,6 +67,7 @@ export class Tailnet extends EventEmitter {
   private tcp: TcpEndpoint | undefined;
   private udp: UdpSockets | undefined;
   private tsmp: Tsmp | undefined;
+  private peerTable: PeerTable | undefined;
   private readonly socketHost: TailnetSocketHost = {
     tcp: () => this.requireTcp(),
     routes: (address) => this.routes(address),
@@ -97,17 +90,6 @@ export class Tailnet extends EventEmitter {
   private filter: PacketFilter = new PacketFilter([], []);
   private names = new NameResolver([], '');
   private netmap: NetMap | undefined;
-  /** What was applied for each peer: its keys, allowed IPs, and the netmap node and DERP home then. */
-  private peerKeys = new Map<
-    number,
-    {
-      nodeKey: string;
-      allowed: string;
-      discoKey: string | undefined;
-      node: NetNode;
-      home: number | undefined;
-    }
-  >();
   private readonly log: Logger;
   private closed = false;
   /** The DERP home region last reported to control. */
@@ -171,6 +153,7 @@ export class Tailnet extends EventEmitter {
       logger: this.log,
       ...(this.opts.wireguardClock ? { clock: this.opts.wireguardClock } : {}),
     });
+    this.peerTable = new PeerTable(this.device, magicsock);
     // Lazy peers idle for LAZY_PEER_IDLE_MS go back to lazy (wgengine lazyPeerIdleThreshold).
     const trim = setInterval(() => this.device?.trimIdle(), LAZY_PEER_IDLE_MS);
     trim.unref();
@@ -232,53 +215,8 @@ export class Tailnet extends EventEmitter {
       [nm.self, ...nm.peers.values()].map((n) => ({ name: n.name, addresses: n.addresses.map(unprefix) })),
       nm.magicDNSSuffix || nm.domain,
     );
-    const seen = new Set<number>();
-    for (const peer of nm.peers.values()) {
-      seen.add(peer.id);
-      this.configurePeer(peer);
-    }
-    for (const [id, k] of this.peerKeys) {
-      if (seen.has(id)) continue;
-      dev.removePeer(keyBytes(k.nodeKey));
-      ms.removePeer(keyBytes(k.nodeKey));
-      this.peerKeys.delete(id);
-    }
+    this.peerTable?.apply(nm.peers.values());
     this.emit('netmap', nm, changes);
-  }
-
-  private configurePeer(peer: NetNode): void {
-    const dev = this.device!;
-    const prev = this.peerKeys.get(peer.id);
-    // Deltas keep unchanged peers' node objects: with thousands of peers, touch only the changed ones.
-    if (prev?.node === peer && prev.home === this.magicsock!.homeRegion) return;
-    const nodeKey = keyBytes(peer.nodeKey);
-    const allowed = [...peer.allowedIPs].sort().join(',');
-    // A changed key or allowed-IP set is a different WireGuard peer: start it afresh. So is a changed
-    // disco key: the peer restarted and lost its sessions, and ours would otherwise go on sealing with
-    // dead keys until WireGuard's rekey timeout (wgengine Reconfig removes such peers the same way).
-    const fresh =
-      !prev ||
-      prev.nodeKey !== peer.nodeKey ||
-      prev.allowed !== allowed ||
-      (prev.discoKey !== undefined && prev.discoKey !== peer.discoKey);
-    if (prev && fresh) dev.removePeer(keyBytes(prev.nodeKey));
-    // A new node key is a new magicsock peer too: drop the old key's paths and disco state.
-    if (prev && prev.nodeKey !== peer.nodeKey) this.magicsock!.removePeer(keyBytes(prev.nodeKey));
-    const endpoint = this.magicsock!.upsertPeer({
-      nodeKey,
-      discoKey: peer.discoKey ? keyBytes(peer.discoKey) : undefined,
-      endpoints: peer.endpoints,
-      homeDERP: peer.homeDERP,
-    });
-    // Lazily: configured on the first packet to it or handshake from it (Device.addLazyPeer).
-    if (fresh) dev.addLazyPeer({ publicKey: nodeKey, endpoint, allowedIPs: [...peer.allowedIPs] });
-    this.peerKeys.set(peer.id, {
-      nodeKey: peer.nodeKey,
-      allowed,
-      discoKey: peer.discoKey || undefined,
-      node: peer,
-      home: this.magicsock!.homeRegion,
-    });
   }
 
   /**
@@ -360,31 +298,27 @@ export class Tailnet extends EventEmitter {
    * this without options.
    */
   createNet(opts: TailnetNetOptions = {}): TailnetNet {
-    return createTailnetNet(this.socketHost, opts);
+    return opts.direct ? createTailnetNet(this.socketHost, opts) : this.net;
   }
 
   /** An http.Agent over the tailnet (keep-alive by default); closed with the node. */
   httpAgent(opts: http.AgentOptions & TailnetNetOptions = {}): http.Agent {
     const { direct, ...options } = opts;
-    return this.owned(new TailnetHttpAgent(this.netFor(direct), options));
+    return this.owned(new TailnetHttpAgent(this.createNet({ direct }), options));
   }
 
   /** An https.Agent over the tailnet: node's TLS (SNI, `ca`, host name checks) on tailnet sockets. */
   httpsAgent(opts: https.AgentOptions & TailnetNetOptions = {}): https.Agent {
     const { direct, ...options } = opts;
-    return this.owned(new TailnetHttpsAgent(this.netFor(direct), options));
+    return this.owned(new TailnetHttpsAgent(this.createNet({ direct }), options));
   }
 
   /** An undici Dispatcher over the tailnet, for `fetch(url, { dispatcher })`; closed with the node. */
   dispatcher(opts: TailnetDispatcherOptions & TailnetNetOptions = {}): Dispatcher {
     const { direct, ...options } = opts;
-    const d = createTailnetDispatcher(this.netFor(direct), options);
+    const d = createTailnetDispatcher(this.createNet({ direct }), options);
     this.closers.add(() => d.destroy());
     return d;
-  }
-
-  private netFor(direct: boolean | undefined): TailnetNet {
-    return direct ? this.createNet({ direct }) : this.net;
   }
 
   private owned<A extends http.Agent>(agent: A): A {
@@ -401,14 +335,7 @@ export class Tailnet extends EventEmitter {
     port: number,
     server?: { emit(event: 'connection', socket: TcpSocket): unknown },
   ): Promise<TcpServer> {
-    if (
-      runtime.name === 'bun' &&
-      typeof (server as { setSecureContext?: unknown })?.setSecureContext === 'function'
-    ) {
-      throw new Error(
-        "Bun's TLS servers cannot be handed a connection: terminate TLS in front, or run under Node or Deno",
-      );
-    }
+    if (server) assertCanHandOff(server);
     const listener = this.net.createServer(server ? (s) => server.emit('connection', s) : undefined);
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
@@ -422,13 +349,8 @@ export class Tailnet extends EventEmitter {
 
   /** A listener of ours: closing the node closes it and whatever connections it accepted. */
   private track(server: TcpServer): void {
-    const accepted = new Set<TcpSocket>();
-    server.on('connection', (s: TcpSocket) => {
-      accepted.add(s);
-      s.once('close', () => accepted.delete(s));
-    });
     this.closers.add(() => {
-      for (const s of accepted) s.destroy();
+      server.closeAllConnections();
       return new Promise<void>((r) => server.close(() => r()));
     });
   }

@@ -97,6 +97,11 @@ export class TcpServer extends EventEmitter {
     return this;
   }
 
+  /** Destroys every accepted socket still open (as http.Server.closeAllConnections). */
+  closeAllConnections(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
   /** How many accepted sockets are open (net.Server.getConnections). */
   getConnections(cb: (err: Error | null, count: number) => void): this {
     queueMicrotask(() => cb(null, this.sockets.size));

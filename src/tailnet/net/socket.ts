@@ -8,6 +8,7 @@ import type { TcpEndpoint } from '../../netstack/tcp/endpoint.js';
 import { SocketError } from '../../netstack/tcp/errors.js';
 import { TcpServer, type TcpServerOptions } from '../../netstack/tcp/server.js';
 import { TcpSocket, type TcpSocketOptions } from '../../netstack/tcp/socket.js';
+import { runtime } from '../../platform/runtime.js';
 import type { TailnetNames } from './lookup.js';
 
 /** What a tailnet socket needs of its node. */
@@ -62,5 +63,20 @@ export class TailnetServer extends TcpServer {
 
   protected override endpoint(): TcpEndpoint {
     return this.host.tcp();
+  }
+}
+
+/**
+ * Throws when `server` cannot take a connection it did not accept itself: Bun's TLS servers
+ * (https, http2 secure) cannot be handed one, so `tn.listen(port, server)` says so at once.
+ */
+export function assertCanHandOff(server: object): void {
+  if (
+    runtime.name === 'bun' &&
+    typeof (server as { setSecureContext?: unknown }).setSecureContext === 'function'
+  ) {
+    throw new Error(
+      "Bun's TLS servers cannot be handed a connection: terminate TLS in front, or run under Node or Deno",
+    );
   }
 }
