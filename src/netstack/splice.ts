@@ -1,7 +1,7 @@
 /**
  * Joins two byte streams both ways, as a port forwarder does: data flows in each direction
  * with backpressure (pipe), an end in one direction half-closes the other side, and an error
- * on either tears both down. Reports the byte counts once both have closed.
+ * or an abort on either tears both down. Reports the byte counts once both have closed.
  */
 import type { Duplex } from 'node:stream';
 
@@ -38,11 +38,14 @@ export function splice(a: Duplex, b: Duplex, onDone?: (r: SpliceResult) => void)
   a.on('error', fail);
   b.on('error', fail);
   let closed = 0;
-  const onClose = () => {
+  // A side closed without reading to its end was aborted (destroyed, or reset with no error
+  // event): pipe() only passes on an end, so the other side is torn down here.
+  const onClose = (from: Duplex, other: Duplex) => () => {
+    if (!from.readableEnded) other.destroy();
     if (++closed === 2) onDone?.(r);
   };
-  a.on('close', onClose);
-  b.on('close', onClose);
+  a.on('close', onClose(a, b));
+  b.on('close', onClose(b, a));
   return () => {
     a.destroy();
     b.destroy();

@@ -16,6 +16,13 @@ export function relayToLocal(conn: Duplex, port: number, localPort: number, log:
   );
 }
 
+/** A running forward: its listener, and a close that also ends the connections it carries. */
+export interface Forward {
+  server: net.Server;
+  /** Stops listening and destroys every open connection (net.Server.close alone waits for them). */
+  close(): Promise<void>;
+}
+
 /**
  * Listens on `127.0.0.1:localPort` (0: any) and carries each connection to `target` through
  * `dial`. Incoming bytes wait (paused) until the dial succeeds; a failed dial closes the
@@ -26,8 +33,11 @@ export async function listenForward(
   target: string,
   dial: () => Promise<Duplex>,
   log: Logger,
-): Promise<net.Server> {
+): Promise<Forward> {
+  const open = new Set<net.Socket>();
   const server = net.createServer((local) => {
+    open.add(local);
+    local.once('close', () => open.delete(local));
     local.pause();
     dial().then(
       (remote) => {
@@ -44,5 +54,11 @@ export async function listenForward(
     server.once('error', reject);
     server.listen(localPort, '127.0.0.1', () => resolve());
   });
-  return server;
+  return {
+    server,
+    close: () => {
+      for (const s of open) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }

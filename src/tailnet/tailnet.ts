@@ -389,9 +389,9 @@ export class Tailnet extends EventEmitter {
    */
   async forward(localPort: number, host: string, port: number): Promise<net.Server> {
     this.resolve(host); // fail now on an unknown name
-    const server = await listenForward(localPort, `${host}:${port}`, () => this.dial(host, port), this.log);
-    this.closers.add(() => new Promise<void>((r) => server.close(() => r())));
-    return server;
+    const fwd = await listenForward(localPort, `${host}:${port}`, () => this.dial(host, port), this.log);
+    this.closers.add(fwd.close);
+    return fwd.server;
   }
 
   /**
