@@ -22,7 +22,8 @@ const CHUNK = 2048;
 /**
  * Registers a table function whose rows are computed at bind time (the only callback that can
  * report an error before any output is promised, and where the SQL thread may block on the
- * node). `label` names it in error texts (default: `name`).
+ * node). `label` names it in error texts (default: `name`); `positional` are required
+ * parameters before the named ones.
  */
 export function registerRows<R>(
   connection: DuckDBConnection,
@@ -31,10 +32,12 @@ export function registerRows<R>(
   named: Record<string, DuckDBType>,
   compute: (bind: DuckDBTableFunctionBindInfo) => R[],
   label = name,
+  positional: readonly DuckDBType[] = [],
 ): void {
   connection.registerTableFunction(
     DuckDBTableFunction.create({
       name,
+      parameterTypes: positional,
       namedParameterTypes: named,
       bindFunction: (bind) => {
         try {

@@ -31,6 +31,12 @@ const withCoordinator = (extra: Partial<Extract<Reply, { ok: true }>> = {}): Rep
 
 /** quackscale_serve: the coordinator, a key for its own node, and that node joined (unless join => false). */
 async function serve(req: Extract<Request, { op: 'serve' }>): Promise<Reply> {
+  const node = host.state();
+  if (req.join && (node.running || node.login.status !== 'idle')) {
+    throw new Error(
+      `this process's node is already ${node.running ? 'up' : 'logging in'}: tailscale_down() first, or join => false`,
+    );
+  }
   await coordinator.start(req.start);
   let preauthKey: string;
   try {

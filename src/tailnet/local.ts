@@ -163,8 +163,11 @@ export async function startLocalTailnet(opts: LocalTailnetOptions): Promise<Loca
   const derpMap = relay?.derpMap ?? opts.derpMap ?? { Regions: {} };
   let control: ControlServer | undefined;
   try {
+    const controlStateDir = opts.controlStateDir ?? join(opts.stateDir, 'control');
+    // The file store makes it; with another store the admin token still goes there.
+    await mkdir(controlStateDir, { recursive: true, mode: 0o700 });
     control = await ControlServer.create({
-      stateDir: opts.controlStateDir ?? join(opts.stateDir, 'control'),
+      stateDir: controlStateDir,
       derpMap,
       baseDomain: opts.baseDomain,
       policy: opts.policy,

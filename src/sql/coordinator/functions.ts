@@ -21,15 +21,7 @@ import {
 import { defaultStateDir, expandHome, type FunctionDefaults } from '../functions.js';
 import type { NodeState, Reply } from '../protocol.js';
 import type { NodeSession } from '../session.js';
-import {
-  boolArg,
-  type Column,
-  registerOneRow,
-  registerRows,
-  registerWithMacro,
-  requiredString,
-  stringArg,
-} from '../table.js';
+import { boolArg, type Column, registerOneRow, registerRows, stringArg } from '../table.js';
 import { NO_COORDINATOR } from './host.js';
 import {
   type CoordinatorNode,
@@ -221,15 +213,23 @@ export async function registerCoordinator(
     field(session.coordinator({ op: 'nodes' }, idle), 'nodes'),
   );
 
-  await registerWithMacro<CoordinatorNode>(
+  // The node is required, so it is positional: the form every connection accepts.
+  registerRows<CoordinatorNode>(
     connection,
     'quackscale_remove_node',
     [...nodeColumns.slice(0, 5), { name: 'removed', type: BOOLEAN, value: () => true }],
-    { node: VARCHAR },
+    {},
     (bind) => {
-      const node = requiredString(bind, 'node', "quackscale_remove_node('bravo')");
+      const v = bind.getParameter(0);
+      const node = v === null ? '' : String(v).trim();
+      if (!node)
+        throw new Error(
+          "the node (id, name, hostname or address) is required, e.g. quackscale_remove_node('bravo')",
+        );
       return field(session.coordinator({ op: 'removeNode', node }, noCoordinator), 'nodes');
     },
+    'quackscale_remove_node',
+    [VARCHAR],
   );
 
   registerOneRow(

@@ -73,6 +73,7 @@ export class CoordinatorHost {
     const wildcard = start.host === '0.0.0.0' || start.host === '::';
     const local = await startLocalTailnet({
       stateDir: start.dir,
+      controlStateDir: start.dir,
       host: start.host,
       controlPort: start.port,
       derpPort: start.derpPort,
