@@ -81,6 +81,14 @@ export interface LocalTailnet {
   close(): Promise<void>;
 }
 
+/** Whether `err`, or an error it wraps, is EADDRINUSE. */
+function inUse(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') return true;
+  }
+  return false;
+}
+
 /** A coordinator could not listen where it was asked to; names the address. */
 export class ListenError extends Error {
   constructor(
@@ -88,8 +96,7 @@ export class ListenError extends Error {
     readonly address: string,
     options: { cause: unknown },
   ) {
-    const code = (options.cause as NodeJS.ErrnoException).code;
-    const why = code === 'EADDRINUSE' ? 'the port is taken' : (options.cause as Error).message;
+    const why = inUse(options.cause) ? 'the port is taken' : (options.cause as Error).message;
     super(`the ${what} cannot listen on ${address}: ${why}`, options);
     this.name = 'ListenError';
   }
