@@ -5,11 +5,12 @@
  * `onChange`, which the session layer turns into map deltas.
  */
 import { randomBytes } from 'node:crypto';
+import { StateError } from '../errors.js';
 import type { MachinePrivate } from '../keys.js';
 import type { Hostinfo, UserProfile } from '../tailcfg.js';
 import type { AuthKeyRecord } from './authkeys.js';
 import { allocateAddresses } from './ipam.js';
-import { AddressTakenError, type ControlStateStore } from './state-store.js';
+import type { ControlStateStore } from './state-store.js';
 import type { NodeRecord, ServerStateData } from './store.js';
 
 /** The user every node belongs to unless an admin approved it for another one. */
@@ -169,8 +170,8 @@ export class Registry {
 
   /**
    * A new node with the next free addresses. A store shared by several servers may find that
-   * another one handed out the same address first (AddressTakenError): then the next free one
-   * is tried, a bounded number of times.
+   * another one handed out the same address first: then the row is taken back and the next
+   * free address tried, a bounded number of times. Streams hear of the node once it is kept.
    */
   async #addNode(
     input: RegisterInput,
@@ -208,14 +209,24 @@ export class Registry {
         homeDERP: 0,
       };
       this.#data.nodes.push(node);
+      const drop = () => this.#data.nodes.splice(this.#data.nodes.indexOf(node), 1);
       try {
-        await this.#commit();
-        return node;
+        await this.#store.save(this.#data);
       } catch (err) {
-        this.#data.nodes.splice(this.#data.nodes.indexOf(node), 1);
-        if (!(err instanceof AddressTakenError) || attempt >= 16) throw err;
-        taken.add(ipv4);
+        drop();
+        throw err;
       }
+      if (!this.#store.addressIsOurs || (await this.#store.addressIsOurs(node))) {
+        this.onChange();
+        return node;
+      }
+      drop();
+      await this.#store.save(this.#data);
+      if (attempt >= 16)
+        throw new StateError(
+          `no free address after ${attempt} tries: the store's other servers took each one`,
+        );
+      taken.add(ipv4);
     }
   }
 

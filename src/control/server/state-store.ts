@@ -6,17 +6,13 @@
  */
 import type { MachinePrivate } from '../keys.js';
 import type { AuthKeyRecord, AuthKeyVerdict, NewAuthKeyOptions } from './authkeys.js';
-import type { ServerStateData } from './store.js';
+import type { NodeRecord, ServerStateData } from './store.js';
 
 /** The node table and the server's own key. */
 export interface ControlStateStore {
   /** The saved state, or a fresh one with a new Noise key (persisted before it resolves). */
   load(): Promise<{ data: ServerStateData; noiseKey: MachinePrivate }>;
-  /**
-   * Persists `data` (a snapshot taken now); resolves when it is stored. May reject with
-   * {@link AddressTakenError} for a node whose address another server sharing the store
-   * handed out first: the registry then picks another and saves again.
-   */
+  /** Persists what changed in `data`; resolves when it is stored. */
   save(data: ServerStateData): Promise<void>;
   /** Resolves once every save started so far has finished (or failed). */
   flush(): Promise<void>;
@@ -25,6 +21,12 @@ export interface ControlStateStore {
    * store has one server).
    */
   foreignAddresses?(): Promise<Set<string>>;
+  /**
+   * Whether the address of `node`, just saved, is this server's to give: false when another
+   * server sharing the store saved the same address first (the registry then picks another).
+   * Absent: always true.
+   */
+  addressIsOurs?(node: NodeRecord): Promise<boolean>;
 }
 
 /** Pre-auth keys: minted, checked at registration, marked used. */
@@ -35,12 +37,4 @@ export interface AuthKeyBackend {
   check(key: string, now?: Date): Promise<AuthKeyVerdict>;
   /** Records that `nodeId` registered with the key. */
   markUsed(record: AuthKeyRecord, nodeId: number): Promise<void>;
-}
-
-/** A new node's IPv4 address was handed out by another server sharing the store first. */
-export class AddressTakenError extends Error {
-  constructor(readonly ipv4: string) {
-    super(`address ${ipv4} was handed out by another control server sharing this store`);
-    this.name = 'AddressTakenError';
-  }
 }

@@ -4,7 +4,7 @@
 // changed, one transaction per save, retrying when another coordinator sharing a DuckLake
 // catalog committed first. A new node's address is checked after its commit: rows get row ids
 // in commit order, so of two coordinators that handed out the same address, the one whose row
-// has the lower id keeps it and the other picks again (AddressTakenError).
+// has the lower id keeps it and the other picks again (addressIsOurs).
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type MachinePrivate, PrivateKey } from '../../control/keys.js';
@@ -16,11 +16,7 @@ import {
   type NewAuthKeyOptions,
   verifyAuthKey,
 } from '../../control/server/authkeys.js';
-import {
-  AddressTakenError,
-  type AuthKeyBackend,
-  type ControlStateStore,
-} from '../../control/server/state-store.js';
+import type { AuthKeyBackend, ControlStateStore } from '../../control/server/state-store.js';
 import type { NodeRecord, ServerStateData } from '../../control/server/store.js';
 import { ident } from '../ducklake.js';
 import { literal } from '../settings.js';
@@ -209,7 +205,6 @@ export class DuckDBStateStore implements ControlStateStore, AuthKeyBackend {
   private async persist(data: ServerStateData): Promise<void> {
     const nodes = table(this.place, 'nodes');
     const stmts: string[] = [];
-    const added: NodeRecord[] = [];
     const ids = new Set(data.nodes.map((n) => n.id));
     for (const id of this.saved.keys()) {
       if (!ids.has(id)) stmts.push(`DELETE FROM ${nodes} WHERE ${this.mine()} AND id = ${id}`);
@@ -219,7 +214,6 @@ export class DuckDBStateStore implements ControlStateStore, AuthKeyBackend {
       const before = this.saved.get(n.id);
       if (before === part) continue;
       if (before === undefined) {
-        added.push(n);
         stmts.push(`INSERT INTO ${nodes} VALUES (${nodeValues(n, this.coordinator)})`);
       } else {
         // An UPDATE keeps the row id, which the address check reads.
@@ -244,22 +238,22 @@ export class DuckDBStateStore implements ControlStateStore, AuthKeyBackend {
       );
     }
     if (stmts.length === 0) return;
+    // What these statements write, taken now: `data` is live and may change during the write.
+    const written = new Map(data.nodes.map((n) => [n.id, storedPart(n)]));
+    const userCount = users.length;
     await this.write(stmts.join('; '));
-    this.saved = new Map(data.nodes.map((n) => [n.id, storedPart(n)]));
-    this.savedUsers = users.length;
+    this.saved = written;
+    this.savedUsers = userCount;
     this.savedCounters = counters;
-    for (const n of added) await this.checkAddress(n);
   }
 
-  /** Whether `n`'s address is ours: the earliest committed row with it wins. */
-  private async checkAddress(n: NodeRecord): Promise<void> {
+  /** The earliest committed row with the address wins (row ids are given in commit order). */
+  async addressIsOurs(n: NodeRecord): Promise<boolean> {
+    await this.saving;
     const [first] = await this.sql.select(
       `SELECT coordinator, id FROM ${table(this.place, 'nodes')} WHERE ipv4 = ${literal(n.ipv4)} ORDER BY rowid LIMIT 1`,
     );
-    if (!first || (first.coordinator === this.coordinator && first.id === n.id)) return;
-    await this.write(`DELETE FROM ${table(this.place, 'nodes')} WHERE ${this.mine()} AND id = ${n.id}`);
-    this.saved.delete(n.id);
-    throw new AddressTakenError(n.ipv4);
+    return first === undefined || (first.coordinator === this.coordinator && first.id === n.id);
   }
 
   async foreignAddresses(): Promise<Set<string>> {
