@@ -163,10 +163,15 @@ export class CoordinatorHost {
     return { ...row, online: false };
   }
 
-  /** Stops the servers, after their last writes; the tables stay. */
+  /**
+   * Stops the servers after the writes already started; the tables stay. What closing itself
+   * changes (each node's last-seen time) is not written: this runs while SQL waits for it, when a
+   * write that lost to another coordinator could not be retried before the wait ends.
+   */
   async stop(): Promise<void> {
     const r = this.need();
     this.running = undefined;
+    r.store.close();
     await r.local.close();
     await r.store.flush();
   }

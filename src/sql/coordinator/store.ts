@@ -59,8 +59,11 @@ export const DEDICATED_ALIAS = 'quackscale_coordinator';
 const NOISE_FILE = 'coordinator-noise.key';
 const RETRIES = 8;
 
-/** Which catalog the tables go into, checked: attached, writable. */
-async function resolvePlace(sql: SqlChannel, choice: StoreChoice): Promise<TablePlace> {
+/** Which catalog the tables go into, checked: attached, writable; and whether it is a DuckLake. */
+async function resolvePlace(
+  sql: SqlChannel,
+  choice: StoreChoice,
+): Promise<TablePlace & { ducklake: boolean }> {
   const schema = choice.schema ?? 'quackscale';
   if (choice.catalog && choice.database) {
     throw new CoordinatorStoreError('give catalog or database, not both');
@@ -86,7 +89,7 @@ async function resolvePlace(sql: SqlChannel, choice: StoreChoice): Promise<Table
   }
   if (db.readonly === true)
     throw new CoordinatorStoreError(`catalog '${String(db.database_name)}' is read-only`);
-  return { catalog: String(db.database_name), schema };
+  return { catalog: String(db.database_name), schema, ducklake: db.type === 'ducklake' };
 }
 
 /** The coordinator's Noise key, from its 0600 file (made on first use): never in a table. */
@@ -116,6 +119,7 @@ export class DuckDBStateStore implements ControlStateStore, AuthKeyBackend {
   private savedUsers = 0;
   private savedCounters = '';
   private saving: Promise<void> = Promise.resolve();
+  private closed = false;
 
   private constructor(
     private readonly sql: SqlChannel,
@@ -135,8 +139,17 @@ export class DuckDBStateStore implements ControlStateStore, AuthKeyBackend {
 
   /** Resolves the catalog, creates the tables that are missing and loads the Noise key. */
   static async open(sql: SqlChannel, choice: StoreChoice, dir: string): Promise<DuckDBStateStore> {
-    const place = await resolvePlace(sql, choice);
+    const { ducklake, ...place } = await resolvePlace(sql, choice);
     await sql.write(createTables(place));
+    if (ducklake) {
+      // Small inserts would otherwise be inlined into DuckLake's metadata; under concurrent
+      // commits from several coordinators, rows of such inlined tables were seen to vanish
+      // (test/sql/coordinator/shared-ducklake.test.ts). Parquet files for our schema only.
+      await sql.write(
+        `CALL ${ident(place.catalog)}.set_option('data_inlining_row_limit', 0, schema => ${literal(place.schema)})`,
+        false,
+      );
+    }
     return new DuckDBStateStore(sql, place, await noiseKey(dir));
   }
 
@@ -192,7 +205,13 @@ export class DuckDBStateStore implements ControlStateStore, AuthKeyBackend {
     }
   }
 
+  /** Stops writing: later saves are dropped (the server is closing). */
+  close(): void {
+    this.closed = true;
+  }
+
   save(data: ServerStateData): Promise<void> {
+    if (this.closed) return this.saving;
     const next = this.saving.then(() => this.persist(data));
     this.saving = next.catch(() => undefined);
     return next;
