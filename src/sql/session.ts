@@ -8,7 +8,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BlockingSql } from './blocking-sql.js';
 import { type BridgeExtras, NodeBridge, NodeTimeoutError } from './bridge.js';
 import type { CoordinatorRequest } from './coordinator/protocol.js';
-import { SqlService } from './coordinator/sql-channel.js';
+import { SqlService } from './coordinator/sql-service.js';
 import {
   IDLE_STATE,
   type LoginRequest,

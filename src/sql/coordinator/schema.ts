@@ -9,8 +9,7 @@ import { PublicKey } from '../../control/keys.js';
 import type { AuthKeyRecord } from '../../control/server/authkeys.js';
 import type { NodeRecord, UserRecord } from '../../control/server/store.js';
 import type { JsonRow } from '../blocking-sql.js';
-import { ident } from '../ducklake.js';
-import { literal } from '../settings.js';
+import { ident, literal } from '../settings.js';
 
 /** Where the tables are: `catalog`.`schema`. */
 export interface TablePlace {

@@ -18,8 +18,7 @@ import {
 } from '../../control/server/authkeys.js';
 import type { AuthKeyBackend, ControlStateStore } from '../../control/server/state-store.js';
 import type { NodeRecord, ServerStateData } from '../../control/server/store.js';
-import { ident } from '../ducklake.js';
-import { literal } from '../settings.js';
+import { ident, literal } from '../settings.js';
 import {
   createTables,
   KEY_COLUMNS,
