@@ -71,7 +71,7 @@ export interface QuackscaleInstalled {
 }
 
 /**
- * Registers QuackScale's SQL functions (README "SQL functions") on `connection`.
+ * Registers QuackScale's SQL functions (docs/REFERENCE.md, "SQL functions") on `connection`.
  * One node per call; a process that calls `tailscale_down` can exit afterwards.
  */
 export async function installQuackscale(

@@ -158,9 +158,9 @@ async function startRelay(
 }
 
 /**
- * Starts our control server and, unless `derp: false`, our DERP relay beside it: the one
- * implementation behind `startLocalTailnet` callers, `quackscale control serve` and
- * `quackscale_serve()`. A taken port is a {@link ListenError} naming it.
+ * Starts our control server and, unless `derp: false`, our DERP relay beside it. The one
+ * implementation behind library callers, `quackscale control serve` and `quackscale_serve()`;
+ * a taken port is a {@link ListenError} naming it.
  */
 export async function startLocalTailnet(opts: LocalTailnetOptions): Promise<LocalTailnet> {
   const host = opts.host ?? '127.0.0.1';
