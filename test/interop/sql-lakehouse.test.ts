@@ -12,13 +12,13 @@
 // Counts and sums are checked against the writers' own; reads taken during the writes must be
 // consistent snapshots (each a prefix of the batches written).
 import { mkdir } from 'node:fs/promises';
-import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildForNode, extensionPath } from '../sql/build.js';
 import { DuckProcess, lit, type Row } from '../sql/duck-process.js';
 import { Derper, freePort, Headscale, missingPeers, Tailscaled, tempDir } from './control-peers.js';
-import { Cleanup, spawnIn, waitFor } from './rig/exec.js';
+import { Cleanup } from './rig/exec.js';
+import { pythonHttpServer } from './rig/python-http.js';
 import { checkRequirements, skipUnless } from './rig/requirements.js';
 
 const TOKEN = 'lakehouse-token'; // a test-only Quack token
@@ -104,27 +104,7 @@ skipUnless([
     key = await hs.createKey(await hs.createUser('lake'), { reusable: true });
     lakeDir = join(await tempDir(cleanup, 'qs-lake-files-'), 'lake');
     await mkdir(lakeDir);
-    pyPort = await freePort();
-    const py = spawnIn(
-      null,
-      'python3',
-      ['-m', 'http.server', String(pyPort), '--bind', '127.0.0.1', '--directory', lakeDir],
-      {
-        cleanup,
-      },
-    );
-    await waitFor(
-      'python http.server',
-      () =>
-        new Promise<true | undefined>((resolve) => {
-          if (!py.isRunning()) throw new Error(`python3 -m http.server exited:\n${py.output()}`);
-          http
-            .get({ host: '127.0.0.1', port: pyPort, path: '/' }, (res) => resolve(res.resume() && true))
-            .on('error', () => resolve(undefined));
-        }),
-      20_000,
-      100,
-    );
+    pyPort = await pythonHttpServer(cleanup, lakeDir);
     const ts = await Tailscaled.start(cleanup, 'lakefiles');
     await ts.up(hs.url, key, 'lake-files');
   }, 240_000);
