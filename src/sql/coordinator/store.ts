@@ -69,9 +69,17 @@ async function resolvePlace(
   }
   let catalog = choice.catalog;
   if (choice.database) {
-    const [have] = await sql.select(
-      `SELECT database_name FROM duckdb_databases() WHERE path = ${literal(choice.database)}`,
+    const attached = await sql.select(
+      `SELECT database_name, path FROM duckdb_databases() WHERE path = ${literal(choice.database)} ` +
+        `OR database_name = ${literal(DEDICATED_ALIAS)}`,
     );
+    const have = attached.find((d) => d.path === choice.database);
+    // Checked here: an ATTACH that fails while SQL waits on the coordinator cannot say why.
+    if (!have && attached.length > 0) {
+      throw new CoordinatorStoreError(
+        `'${DEDICATED_ALIAS}' is already attached to ${String(attached[0]?.path)}: DETACH it, or pass that file`,
+      );
+    }
     catalog = have ? String(have.database_name) : DEDICATED_ALIAS;
     if (!have) await sql.write(`ATTACH ${literal(choice.database)} AS ${ident(DEDICATED_ALIAS)}`, false);
   }

@@ -93,6 +93,11 @@ describe('quackscale_serve refuses bad input', () => {
     expect(await failure(c, serve(port, `, catalog => 'frozen', database => '${file}'`))).toContain(
       'give catalog or database, not both',
     );
+    // The alias a dedicated file goes under, taken by another file.
+    await c.run(`ATTACH '${file}.other' AS quackscale_coordinator`);
+    expect(await failure(c, serve(port, `, database => '${file}.mine'`))).toContain(
+      `'quackscale_coordinator' is already attached to ${file}.other: DETACH it, or pass that file`,
+    );
     expect(await accepting(port)).toBe(false);
   });
 
