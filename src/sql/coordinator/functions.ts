@@ -32,14 +32,14 @@ import {
 } from './protocol.js';
 
 /** Where the coordinator keeps its Noise key, relay certificate and admin token by default. */
-export const DEFAULT_COORDINATOR_DIR = join(homedir(), '.local', 'share', 'quackscale', 'coordinator');
+const DEFAULT_COORDINATOR_DIR = join(homedir(), '.local', 'share', 'quackscale', 'coordinator');
 
 const DAY_MS = 24 * 3600_000;
 
 const tsz = (ms: number | null) => (ms === null ? null : timestampTZValue(BigInt(Math.round(ms)) * 1000n));
 
 /** `host:port` or `[v6]:port`, checked. */
-export function parseListen(text: string): { host: string; port: number } {
+function parseListen(text: string): { host: string; port: number } {
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(text.trim());
   const host = m?.[1];
   const port = Number(m?.[2]);

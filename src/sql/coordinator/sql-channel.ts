@@ -37,7 +37,7 @@ export class CoordinatorSqlError extends Error {
 }
 
 /** DuckDB's wording for a transaction that lost to a concurrent one (DuckLake, or DuckDB's own tables). */
-export function isConflict(message: string): boolean {
+function isConflict(message: string): boolean {
   return /Failed to commit DuckLake transaction|conflict/i.test(message);
 }
 

@@ -54,7 +54,7 @@ export class CoordinatorStoreError extends Error {
 }
 
 /** The alias a dedicated file is attached under. */
-export const DEDICATED_ALIAS = 'quackscale_coordinator';
+const DEDICATED_ALIAS = 'quackscale_coordinator';
 const NOISE_FILE = 'coordinator-noise.key';
 const RETRIES = 8;
 
