@@ -2,7 +2,7 @@
  * An SVG chart of one benchmark report: each of our figures as a bar beside the reference it was
  * measured against in the same run (same scale within the pair, the ratio written out), and
  * figures without a reference listed as text below. Self-contained SVG (no scripts, no fonts to fetch),
- * so README can show it and a browser or GitHub renders it as is.
+ * so docs/INTERNALS.md can show it and a browser or GitHub renders it as is.
  */
 
 /** A report row as bench/report.ts writes it. */

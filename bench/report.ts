@@ -38,7 +38,7 @@ export class Report {
 
   /**
    * Writes `<suite>-<date>.json` and `.svg` into `dir`, and the chart again as `<suite>.svg` into
-   * `latestDir` when given (the copy README shows); returns the JSON file's path.
+   * `latestDir` when given (the copy docs/INTERNALS.md shows); returns the JSON file's path.
    */
   write(dir: string, latestDir?: string): string {
     mkdirSync(dir, { recursive: true });

@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- [suite ...]`: runs the named benchmark suites (all when none named),
  * prints tables, writes JSON and an SVG chart to bench/results/, and the chart again to
- * bench/charts/<suite>.svg (the latest, which README shows).
+ * bench/charts/<suite>.svg (the latest, which docs/INTERNALS.md shows).
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -13,11 +13,8 @@ import { AuthKeyStore } from '../control/server/authkeys.js';
 import type { ApprovedNode, PendingView } from '../control/server/interactive.js';
 import { parseRegistrationId } from '../control/server/pending.js';
 import type { AclPolicy } from '../control/server/policy.js';
-import { ControlServer } from '../control/server/server.js';
 import type { DERPMap } from '../control/tailcfg.js';
-import { DerpHttpServer } from '../derp/http-server.js';
-import { loadOrCreateCertificate } from '../derp/self-signed.js';
-import { localDerpMap } from '../tailnet/local.js';
+import { ListenError, type LocalTailnet, startLocalTailnet } from '../tailnet/local.js';
 import { parseCommand } from './command.js';
 import { UsageError } from './log.js';
 import {
@@ -93,50 +90,54 @@ async function serve(argv: string[]): Promise<number> {
   if (!m) throw new UsageError(`--addr must be HOST:PORT, got '${addr}'`);
   const host = m[1]!.replace(/^\[|\]$/g, '');
   if (values.derp && values['derp-map']) throw new UsageError('--derp and --derp-map exclude each other');
-  let derpMap = values['derp-map'] ? await readJSON<DERPMap>(values['derp-map'], '--derp-map') : undefined;
-  // --derp: our relay and STUN responder in this process, over TLS with a self-signed
-  // certificate pinned in the DERP map (so no client needs a flag), and a map pointing at them.
-  let derp: DerpHttpServer | undefined;
-  if (values.derp) {
-    const tls = await loadOrCreateCertificate(values['state-dir'], host);
-    derp = await DerpHttpServer.listen({
+  const derpMap = values['derp-map'] ? await readJSON<DERPMap>(values['derp-map'], '--derp-map') : undefined;
+  const policy = values.policy ? await readJSON<AclPolicy>(values.policy, '--policy') : undefined;
+  // The same coordinator as startLocalTailnet and quackscale_serve(): --derp runs our relay and
+  // STUN responder beside it, over TLS with a self-signed certificate pinned in the DERP map (so
+  // no client needs a flag); the state keeps this command's layout (all of it in --state-dir).
+  let local: LocalTailnet;
+  try {
+    local = await startLocalTailnet({
+      stateDir: values['state-dir'],
+      controlStateDir: values['state-dir'],
       host,
-      port: Number(values['derp-port'] ?? 0),
-      stunPort: 0,
-      tls,
-      acceptPlainHttp: true,
+      controlPort: Number(m[2]),
+      derp: values.derp ?? false,
+      derpPort: Number(values['derp-port'] ?? 0),
+      derpMap,
+      policy,
+      baseDomain: values['base-domain'],
+      serverURL: values['server-url'],
+      logger: {
+        debug: () => {},
+        info: (msg) => console.error(msg),
+        warn: (msg) => console.error(`warning: ${msg}`),
+      },
     });
-    derpMap = localDerpMap(derp, host, tls.certName);
+  } catch (err) {
+    if (err instanceof ListenError) {
+      console.error(`quackscale control serve: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+  if (local.derp) {
+    const certName = local.derpMap.Regions['900']?.Nodes[0]?.CertName;
     console.log(
-      `derp relay on ${derp.url} (${derp.addresses.join(', ')}; certificate pinned as ${tls.certName}), ` +
-        `STUN on udp ${derp.stun?.addresses.join(', ')}`,
+      `derp relay on ${local.derp.url} (${local.derp.addresses.join(', ')}; certificate pinned as ${certName}), ` +
+        `STUN on udp ${local.derp.stun?.addresses.join(', ')}`,
     );
   }
-  const policy = values.policy ? await readJSON<AclPolicy>(values.policy, '--policy') : undefined;
-  const server = await ControlServer.create({
-    stateDir: values['state-dir'],
-    derpMap,
-    policy,
-    baseDomain: values['base-domain'],
-    serverURL: values['server-url'],
-    logger: {
-      debug: () => {},
-      info: (msg) => console.error(msg),
-      warn: (msg) => console.error(`warning: ${msg}`),
-    },
-  });
-  const url = await server.listen(Number(m[2]), host);
-  console.log(`control server listening on ${url}`);
+  console.log(`control server listening on ${local.controlURL}`);
   // The path, never the token: whoever may approve logins can read it there.
   console.log(
-    `admin token for approving interactive logins: ${server.adminFile} (quackscale control approve)`,
+    `admin token for approving interactive logins: ${local.server.adminFile} (quackscale control approve)`,
   );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  await server.close();
-  await derp?.close();
+  await local.close();
   return 0;
 }
 

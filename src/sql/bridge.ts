@@ -13,6 +13,14 @@ export class NodeTimeoutError extends Error {
   }
 }
 
+/** What else the SQL thread does while it waits: the coordinator's SQL (coordinator/sql-channel.ts). */
+export interface BridgeExtras {
+  /** Handed to the worker as `workerData.sqlPort`. */
+  sqlPort?: MessagePort;
+  /** Called on every wake-up of a wait; true asks to be called again within a few ms. */
+  pump?: () => boolean;
+}
+
 export class NodeBridge {
   private readonly worker: Worker;
   private readonly port: MessagePort;
@@ -20,13 +28,20 @@ export class NodeBridge {
   private nextId = 1;
   private stopped = false;
 
-  /** @param workerUrl the compiled worker module (worker.js beside this file unless overridden). */
-  constructor(workerUrl: URL) {
+  /**
+   * @param workerUrl the compiled worker module (worker.js beside this file unless overridden)
+   * @param extras the coordinator's SQL port and the pump that serves it while this thread waits
+   */
+  constructor(
+    workerUrl: URL,
+    private readonly extras: BridgeExtras = {},
+  ) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
+    const sqlPort = extras.sqlPort;
     this.worker = new Worker(workerUrl, {
-      workerData: { port: port2, signal: this.flag.buffer },
-      transferList: [port2],
+      workerData: { port: port2, signal: this.flag.buffer, sqlPort },
+      transferList: sqlPort ? [port2, sqlPort] : [port2],
     });
     // Neither the worker nor the port may keep a one-shot script alive: the node's own
     // sockets do that while it is up, and tailscale_down closes them.
@@ -50,9 +65,11 @@ export class NodeBridge {
         const reply = m.message as Envelope<Reply>;
         if (reply.id === id) return reply.body;
       }
+      // The worker may be waiting on SQL that only this thread can run.
+      const busy = this.extras.pump?.() ?? false;
       const left = deadline - Date.now();
       if (left <= 0) throw new NodeTimeoutError(body.op, timeoutMs);
-      Atomics.wait(this.flag, SIGNAL_SLOT, seen, left);
+      Atomics.wait(this.flag, SIGNAL_SLOT, seen, busy ? Math.min(left, 2) : left);
       seen = Atomics.load(this.flag, SIGNAL_SLOT);
     }
   }

@@ -16,7 +16,7 @@ import {
 } from '@duckdb/node-api';
 import { type BlockingSql, BlockingSqlError, type JsonRow } from './blocking-sql.js';
 import { redact } from './protocol.js';
-import { literal } from './settings.js';
+import { ident, literal } from './settings.js';
 
 /** The identifiers the original accepts for `remote_catalog` and `alias`. */
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -45,9 +45,6 @@ export interface CreatedView {
   remote_table: string;
   status: 'created';
 }
-
-/** A double-quoted SQL identifier: safe for any name, including ones a server sends. */
-export const ident = (s: string): string => `"${s.replace(/"/g, '""')}"`;
 
 function fail(message: string): never {
   throw new AttachDucklakeError(`attach_ducklake: ${message}`);

@@ -1,6 +1,7 @@
 // The lifecycle table functions of sql-surface.md: tailscale_up, tailscale_login,
 // tailscale_login_status, tailscale_status, tailscale_down (and the original's deprecated
-// tailscale_proxy_status), with the original's names, parameters, result columns and defaults.
+// tailscale_proxy_status and tailscale_quack_proxy), with the original's names, parameters,
+// result columns and defaults.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -36,7 +37,7 @@ const loginColumns: Column<NodeState>[] = [
 ];
 
 /** `~/x` as the shell would expand it: the spec's examples write state dirs that way. */
-function expandHome(p: string): string {
+export function expandHome(p: string): string {
   return p === '~' || p.startsWith('~/') ? join(homedir(), p.slice(1)) : p;
 }
 
@@ -84,7 +85,7 @@ function startRequest(bind: DuckDBTableFunctionBindInfo, defaults: FunctionDefau
 
 /**
  * Registers tailscale_up, tailscale_login, tailscale_login_status, tailscale_status,
- * tailscale_down and tailscale_proxy_status on `connection`.
+ * tailscale_down, tailscale_proxy_status and tailscale_quack_proxy on `connection`.
  *
  * tailscale_login answers at once (after at most `loginWaitMs`, for the login URL) and the
  * node finishes joining in the worker. As in the original, its HTTP routing is installed by
@@ -137,5 +138,20 @@ export async function registerLifecycle(
     ],
     {},
     () => session.proxyStatus(),
+  );
+
+  // Deprecated in the original too: starts that proxy after up and exports ALL_PROXY. Its
+  // errors read as the original's ("tailscale loopback proxy: call tailscale_up() first").
+  registerOneRow<SocksStatus>(
+    connection,
+    'tailscale_quack_proxy',
+    [
+      { name: 'active', type: BOOLEAN, value: (s) => s.active },
+      { name: 'listen_addr', type: VARCHAR, value: (s) => s.listenAddr },
+      { name: 'proxy_url', type: VARCHAR, value: (s) => s.proxyUrl },
+    ],
+    {},
+    () => session.quackProxy(),
+    'tailscale loopback proxy',
   );
 }

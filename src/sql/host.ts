@@ -76,19 +76,31 @@ export class NodeHost {
    */
   private async startProxies(req: Omit<UpRequest, 'op'>): Promise<void> {
     const isTailnetHost = (h: string) => (this.node ?? this.noNames).isTailnetHost(h);
-    const dial = async (h: string, p: number): Promise<Duplex> => this.requireUp().dial(h, p);
-    if (req.httpRoute && !this.http) this.http = await startHttpProxy({ isTailnetHost, dial });
-    // loopback_proxy: the original's libtailscale loopback SOCKS proxy, for programs that take
-    // ALL_PROXY rather than DuckDB's http_proxy settings; the SQL thread exports its URL. As
-    // the whole process's ALL_PROXY it must pass non-tailnet hosts through (direct).
-    if (req.loopbackProxy && !this.socks) {
-      this.socks = await Socks5Server.listen({
-        classify: (h) => this.classify(h),
-        dial,
-        direct: true,
-        username: 'tsnet', // libtailscale's loopback proxy user
-      });
-    }
+    if (req.httpRoute && !this.http) this.http = await startHttpProxy({ isTailnetHost, dial: this.dial });
+    if (req.loopbackProxy) await this.startSocks();
+  }
+
+  private readonly dial = async (h: string, p: number): Promise<Duplex> => this.requireUp().dial(h, p);
+
+  /**
+   * loopback_proxy: the original's libtailscale loopback SOCKS proxy, for programs that take
+   * ALL_PROXY rather than DuckDB's http_proxy settings; the SQL thread exports its URL. As the
+   * whole process's ALL_PROXY it must pass non-tailnet hosts through (direct).
+   */
+  private async startSocks(): Promise<void> {
+    this.socks ??= await Socks5Server.listen({
+      classify: (h) => this.classify(h),
+      dial: this.dial,
+      direct: true,
+      username: 'tsnet', // libtailscale's loopback proxy user
+    });
+  }
+
+  /** tailscale_quack_proxy (deprecated in the original): the SOCKS5 proxy, once the node is up. */
+  async socksProxy(): Promise<Reply> {
+    this.requireUp();
+    await this.startSocks();
+    return this.reply();
   }
 
   /** Where a SOCKS5 destination lies, for the proxy's routing and reply codes. */

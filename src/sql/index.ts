@@ -5,6 +5,7 @@
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { BlockingSql } from './blocking-sql.js';
 import { registerConnectivity } from './connectivity.js';
+import { registerCoordinator } from './coordinator/functions.js';
 import { registerDucklake } from './ducklake.js';
 import {
   type ExtensionName,
@@ -70,7 +71,7 @@ export interface QuackscaleInstalled {
 }
 
 /**
- * Registers QuackScale's SQL functions (README "SQL functions") on `connection`.
+ * Registers QuackScale's SQL functions (docs/REFERENCE.md, "SQL functions") on `connection`.
  * One node per call; a process that calls `tailscale_down` can exit afterwards.
  */
 export async function installQuackscale(
@@ -80,22 +81,32 @@ export async function installQuackscale(
   // One more connection of the same database, for the SQL the functions run while the SQL
   // thread waits (a table function cannot run SQL on the connection that runs it).
   const helper = options.instance ? await BlockingSql.open(await options.instance.connect()) : undefined;
+  // Two more for quackscale_serve's tables: reads block this thread, writes run beside it.
+  const coordinatorSql = options.instance
+    ? {
+        read: await BlockingSql.open(await options.instance.connect()),
+        write: await options.instance.connect(),
+      }
+    : undefined;
   const session = new NodeSession({
     workerUrl: options.workerUrl ?? new URL('./worker.js', import.meta.url),
     settings: helper,
     upTimeoutMs: options.upTimeoutMs ?? 60_000,
     timeoutMs: options.timeoutMs ?? 15_000,
     loginWaitMs: options.loginWaitMs ?? 5000,
+    coordinatorSql,
   });
-  await registerLifecycle(connection, session, {
+  const defaults = {
     controlURL: options.controlURL,
     stateDir: options.stateDir,
     derpHttp: options.derpHttp,
     endpoints: options.endpoints,
-  });
+  };
+  await registerLifecycle(connection, session, defaults);
   await registerConnectivity(connection, session);
   await registerQuack(connection, session);
   await registerDucklake(connection, helper, options.timeoutMs ?? 15_000);
+  await registerCoordinator(connection, session, defaults);
   return checkExtensions(connection, options);
 }
 

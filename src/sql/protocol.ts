@@ -1,5 +1,12 @@
 // The messages between the SQL thread (where DuckDB calls our table functions) and the worker
 // thread that owns the tailnet node. Plain data only: they cross threads by structured clone.
+import type {
+  CoordinatorNode,
+  CoordinatorRequest,
+  CoordinatorStart,
+  CoordinatorState,
+  NewKey,
+} from './coordinator/protocol.js';
 
 /** What `tailscale_up` asks the worker for. */
 export interface UpRequest {
@@ -28,7 +35,12 @@ export type Request =
   | { op: 'peers' }
   | { op: 'serveLocal'; port: number; localPort: number }
   | { op: 'ping'; host: string; port: number; timeoutMs: number }
-  | { op: 'forward'; host: string; port: number; localPort: number };
+  | { op: 'forward'; host: string; port: number; localPort: number }
+  /** tailscale_quack_proxy: the loopback SOCKS5 proxy of loopback_proxy, started on demand. */
+  | { op: 'socks' }
+  /** quackscale_serve: the coordinator, then (unless join => false) the node joins it. */
+  | { op: 'serve'; start: CoordinatorStart; join: Omit<UpRequest, 'op'> | undefined }
+  | CoordinatorRequest;
 
 /** The states of an interactive login, as the original's `tailscale_login_status` names them. */
 export type LoginStatus = 'starting' | 'needs_login' | 'up' | 'error' | 'idle';
@@ -93,6 +105,12 @@ export type Reply =
       peers?: PeerRow[];
       /** The loopback port a forwarder listens on. */
       localPort?: number;
+      /** The coordinator, after any coordinator request. */
+      coordinator?: CoordinatorState;
+      /** quackscale_serve's key (the one its node joined with). */
+      preauthKey?: string;
+      key?: NewKey;
+      nodes?: CoordinatorNode[];
     }
   | { ok: false; error: string };
 

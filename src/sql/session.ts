@@ -1,9 +1,14 @@
 // The SQL thread's view of one node: starts the worker on first use, relays the functions'
 // calls to it, and keeps DuckDB's proxy settings (and ALL_PROXY, for loopback_proxy) in step:
-// pointed at the node's proxies while it is up or logging in, the user's own otherwise.
-
+// pointed at the node's proxies while it is up or logging in, the user's own otherwise. The
+// worker also runs quackscale_serve's coordinator: it lives while a node is up or a
+// coordinator runs, and serves the coordinator's SQL while this thread waits for it.
+import { MessageChannel } from 'node:worker_threads';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BlockingSql } from './blocking-sql.js';
-import { NodeBridge, NodeTimeoutError } from './bridge.js';
+import { type BridgeExtras, NodeBridge, NodeTimeoutError } from './bridge.js';
+import type { CoordinatorRequest } from './coordinator/protocol.js';
+import { SqlService } from './coordinator/sql-service.js';
 import {
   IDLE_STATE,
   type LoginRequest,
@@ -27,6 +32,8 @@ export interface NodeSessionOptions {
   timeoutMs: number;
   /** How long `tailscale_login` waits for the login URL before answering `starting`. */
   loginWaitMs: number;
+  /** Two more connections of the database, for the coordinator's tables; none: no coordinator. */
+  coordinatorSql: { read: BlockingSql; write: DuckDBConnection } | undefined;
 }
 
 /** The environment variables loopback_proxy sets, as the original's libtailscale proxy did. */
@@ -54,31 +61,56 @@ export class NodeSession {
   /** The user's ALL_PROXY/NO_PROXY while ours are exported (undefined: were unset). */
   private savedEnv: Map<string, string | undefined> | undefined;
   private socks: SocksStatus = { enabled: false, active: false, listenAddr: null, proxyUrl: null };
+  /** Whether the worker runs a coordinator (it then outlives tailscale_down). */
+  private coordinating = false;
 
   constructor(private readonly opts: NodeSessionOptions) {}
 
+  /** The worker, started (with the coordinator's SQL port) if it is not running. */
+  private worker(): NodeBridge {
+    if (this.bridge) return this.bridge;
+    const extras: BridgeExtras = {};
+    const sql = this.opts.coordinatorSql;
+    if (sql) {
+      const { port1, port2 } = new MessageChannel();
+      const service = new SqlService(port1, sql.read, sql.write, this.opts.timeoutMs);
+      extras.sqlPort = port2;
+      extras.pump = () => service.pump();
+    }
+    this.bridge = new NodeBridge(this.opts.workerUrl, extras);
+    return this.bridge;
+  }
+
+  /** Ends the worker (and whatever runs in it). */
+  private stopWorker(): void {
+    this.bridge?.stop();
+    this.bridge = undefined;
+    this.coordinating = false;
+  }
+
   /** Sends a request, starting the worker if needed; a timed-out start ends the worker. */
   private start(body: Request, timeoutMs: number): Extract<Reply, { ok: true }> {
-    if ((body.op === 'up' || body.op === 'login') && body.httpRoute && !this.opts.settings) {
+    const routed =
+      body.op === 'serve'
+        ? body.join?.httpRoute
+        : (body.op === 'up' || body.op === 'login') && body.httpRoute;
+    if (routed && !this.opts.settings) {
       throw new Error(
         'http_route needs the DuckDB instance: installQuackscale(connection, { instance }), or http_route => false',
       );
     }
-    this.bridge ??= new NodeBridge(this.opts.workerUrl);
-    const bridge = this.bridge;
+    const bridge = this.worker();
     let reply: Reply;
     try {
       reply = bridge.call(body, timeoutMs);
     } catch (err) {
       // The worker may still be logging in (control retries unreachable servers): end it, so
       // a node that comes up later cannot linger unseen, and the next up starts afresh.
-      if (err instanceof NodeTimeoutError) {
-        bridge.stop();
-        this.bridge = undefined;
-      }
+      if (err instanceof NodeTimeoutError) this.stopWorker();
       throw err;
     }
     if (!reply.ok) throw new Error(reply.error);
+    this.coordinating = reply.coordinator?.running ?? this.coordinating;
     bridge.keepAlive(true);
     try {
       this.install(reply);
@@ -159,10 +191,45 @@ export class NodeSession {
     this.call({ op: 'ping', host, port, timeoutMs }, timeoutMs + this.opts.timeoutMs);
   }
 
+  /**
+   * Starts the loopback SOCKS5 proxy (as `loopback_proxy => true` does at up) and exports it
+   * through ALL_PROXY; reports it as tailscale_proxy_status does.
+   */
+  quackProxy(): SocksStatus {
+    const reply = this.call({ op: 'socks' });
+    this.install(reply);
+    return this.socks;
+  }
+
   /** Returns the loopback port the forwarder listens on (the OS's choice for 0). */
   forward(host: string, port: number, localPort: number): number {
     const reply = this.call({ op: 'forward', host, port, localPort });
     return reply.localPort ?? localPort;
+  }
+
+  /**
+   * quackscale_serve: starts the coordinator in the worker (and joins it unless `join` is
+   * undefined), with the node's routing installed as tailscale_up's.
+   */
+  serve(body: Extract<Request, { op: 'serve' }>): Extract<Reply, { ok: true }> {
+    return this.start(body, this.opts.upTimeoutMs + this.opts.timeoutMs);
+  }
+
+  /**
+   * One of the coordinator's companions; `idle` answers it when no worker runs (so no
+   * coordinator either). The worker ends when the coordinator stops and no node is up.
+   */
+  coordinator(
+    body: CoordinatorRequest,
+    idle: () => Extract<Reply, { ok: true }>,
+  ): Extract<Reply, { ok: true }> {
+    const bridge = this.bridge;
+    if (!bridge) return idle();
+    const reply = bridge.call(body, this.opts.timeoutMs);
+    if (!reply.ok) throw new Error(reply.error);
+    this.coordinating = reply.coordinator?.running ?? this.coordinating;
+    if (!this.coordinating && !reply.state.running && reply.state.login.status === 'idle') this.stopWorker();
+    return reply;
   }
 
   /** Restores the user's proxy settings and environment, closes the node and ends the worker. */
@@ -181,6 +248,11 @@ export class NodeSession {
     }
     const bridge = this.bridge;
     if (!bridge) return;
+    // A coordinator outlives its own node: tailscale_down closes the node only.
+    if (this.coordinating) {
+      unwrap(bridge.call({ op: 'down' }, this.opts.timeoutMs));
+      return;
+    }
     this.bridge = undefined;
     try {
       unwrap(bridge.call({ op: 'down' }, this.opts.timeoutMs));

@@ -18,6 +18,9 @@ const KEYS = ['http_proxy', 'http_proxy_username', 'http_proxy_password'] as con
 /** An SQL string literal. */
 export const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
+/** A double-quoted SQL identifier: safe for any name, including ones a server sends. */
+export const ident = (s: string): string => `"${s.replace(/"/g, '""')}"`;
+
 /**
  * Sets the proxy settings globally and returns the ones they replace. Blocks this thread; only
  * call it where the SQL thread may block (inside a table function).

@@ -22,7 +22,8 @@ const CHUNK = 2048;
 /**
  * Registers a table function whose rows are computed at bind time (the only callback that can
  * report an error before any output is promised, and where the SQL thread may block on the
- * node). `label` names it in error texts when it is registered under an internal name.
+ * node). `label` names it in error texts (default: `name`); `positional` are required
+ * parameters before the named ones.
  */
 export function registerRows<R>(
   connection: DuckDBConnection,
@@ -31,10 +32,12 @@ export function registerRows<R>(
   named: Record<string, DuckDBType>,
   compute: (bind: DuckDBTableFunctionBindInfo) => R[],
   label = name,
+  positional: readonly DuckDBType[] = [],
 ): void {
   connection.registerTableFunction(
     DuckDBTableFunction.create({
       name,
+      parameterTypes: positional,
       namedParameterTypes: named,
       bindFunction: (bind) => {
         try {
@@ -74,21 +77,27 @@ export function registerOneRow<R>(
 
 /**
  * DuckDB's C API registers one signature per table function name, with no optional positional
- * parameters, yet `tailscale_up('name')` and `tailscale_up()` must both work. A temporary
- * table macro whose parameters all default to NULL takes the first one positionally or by
- * name, forwards them all by name to `internal`, and still rejects unknown names, listing the
- * valid ones ("Candidate macros: tailscale_up(hostname := NULL, …)").
+ * parameters, yet `tailscale_up('name')` and `tailscale_up()` must both work. The function
+ * itself is registered under its own name with named parameters only: C API functions live in
+ * the system catalog, so every connection of the instance sees them, including the sessions the
+ * quack extension opens for remote clients. On the installing connection a temporary table
+ * macro of the same name (temporary objects are found first) whose parameters all default to
+ * NULL adds the positional form: it takes the first one positionally or by name, forwards them
+ * all by name to the function, and still rejects unknown names, listing the valid ones
+ * ("Candidate macros: tailscale_up(hostname := NULL, …)"). A macro cannot be shared instead:
+ * DuckDB refuses new entries in the system catalog, and a macro in the database would be
+ * written into the user's file.
  */
-export function macroSql(name: string, internal: string, params: readonly string[]): string {
+export function macroSql(name: string, params: readonly string[]): string {
   return (
     `CREATE OR REPLACE TEMP MACRO ${name}(${params.map((p) => `${p} := NULL`).join(', ')}) AS TABLE ` +
-    `FROM ${internal}(${params.map((p) => `${p} => ${p}`).join(', ')})`
+    `FROM system.main.${name}(${params.map((p) => `${p} => ${p}`).join(', ')})`
   );
 }
 
 /**
- * Registers `compute` under `__quackscale_<name>` with the parameters `named` (the first one
- * may be given positionally) and defines the macro `name` over it on `connection`.
+ * Registers `compute` as the table function `name` with the parameters `named`, visible to every
+ * connection by name, and on `connection` also with the first one positional (see {@link macroSql}).
  */
 export async function registerWithMacro<R>(
   connection: DuckDBConnection,
@@ -97,9 +106,8 @@ export async function registerWithMacro<R>(
   named: Record<string, DuckDBType>,
   compute: (bind: DuckDBTableFunctionBindInfo) => R[],
 ): Promise<void> {
-  const internal = `__quackscale_${name}`;
-  registerRows(connection, internal, columns, named, compute, name);
-  await connection.run(macroSql(name, internal, Object.keys(named)));
+  registerRows(connection, name, columns, named, compute);
+  await connection.run(macroSql(name, Object.keys(named)));
 }
 
 export function stringArg(bind: DuckDBTableFunctionBindInfo, name: string): string | undefined {

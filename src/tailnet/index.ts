@@ -1,7 +1,7 @@
 /** `quackscale/tailnet`: a tailnet node for Node.js (Tailscale's tsnet), and the embedded local tailnet. */
 export { type FilterRule, PacketFilter } from './filter.js';
 export { type HttpProxy, type HttpProxyOptions, startHttpProxy } from './http-proxy.js';
-export { type LocalTailnet, type LocalTailnetOptions, startLocalTailnet } from './local.js';
+export { ListenError, type LocalTailnet, type LocalTailnetOptions, startLocalTailnet } from './local.js';
 export type { NodeMetrics } from './metrics/collect.js';
 export { MetricsListenError, type MetricsServer, serveMetrics } from './metrics/listen.js';
 export { type MetricFamily, type MetricSample, renderPrometheus } from './metrics/prometheus.js';

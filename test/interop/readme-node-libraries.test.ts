@@ -1,4 +1,5 @@
-// README's "Any Node library over the tailnet": every snippet of that section, run as written.
+// "Any Node library over the tailnet" in README.md and docs/GUIDE.md: every snippet of the
+// section, run as written.
 // Each is compiled as it stands (esbuild, types stripped) and imported as a module with `tn` in
 // scope; what it prints with console.log must equal its `// comment` outputs, in order. The names
 // the snippets use are nodes of an in-process tailnet (our control server): `db` and `cache`
@@ -24,15 +25,22 @@ import { skipUnless } from './rig/requirements.js';
 const ROOT = resolve(__dirname, '../..');
 const SECTION = '## Any Node library over the tailnet';
 
-/** The ```ts blocks of the section, each with the outputs its `console.log(…); // out` lines promise. */
+/**
+ * The ```ts blocks of the section, in README.md (a taste) and docs/GUIDE.md (every library),
+ * each with the outputs its `console.log(…); // out` lines promise.
+ */
 function snippets(): { code: string; expected: string[] }[] {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const start = readme.indexOf(SECTION);
-  const body = readme.slice(start, readme.indexOf('\n## ', start + SECTION.length));
-  return [...body.matchAll(/```ts\n([\s\S]*?)```/g)].map(([, code]) => ({
-    code: code!,
-    expected: [...code!.matchAll(/console\.log\(.*\); \/\/ (.+)$/gm)].map(([, out]) => out!.trim()),
-  }));
+  return ['README.md', 'docs/GUIDE.md'].flatMap((file) => {
+    const text = readFileSync(join(ROOT, file), 'utf8');
+    const start = text.indexOf(SECTION);
+    if (start < 0) throw new Error(`${file} has no section ${SECTION}`);
+    const end = text.indexOf('\n## ', start + SECTION.length);
+    const body = text.slice(start, end < 0 ? undefined : end);
+    return [...body.matchAll(/```ts\n([\s\S]*?)```/g)].map(([, code]) => ({
+      code: code!,
+      expected: [...code!.matchAll(/console\.log\(.*\); \/\/ (.+)$/gm)].map(([, out]) => out!.trim()),
+    }));
+  });
 }
 
 skipUnless(missingServers())('README: Node libraries over the tailnet, each snippet run as written', () => {

@@ -9,7 +9,6 @@
 // tailscaled and our DuckDB nodes advertise only 127.0.0.1 (ours: `127.0.0.1:0`, the node's own
 // UDP port), so nothing leaves loopback, and every pair upgrades from the derper to the direct path.
 import { mkdir } from 'node:fs/promises';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -18,7 +17,8 @@ import { checksumSql, type DataFile, makeDataFile } from '../sql/datasets.js';
 import { DuckProcess, lit, type Row } from '../sql/duck-process.js';
 import { fileServer } from '../sql/file-server.js';
 import { Derper, freePort, Headscale, missingPeers, Tailscaled, tempDir } from './control-peers.js';
-import { Cleanup, spawnIn, waitFor } from './rig/exec.js';
+import { Cleanup, waitFor } from './rig/exec.js';
+import { pythonHttpServer } from './rig/python-http.js';
 import { checkRequirements, skipUnless } from './rig/requirements.js';
 
 const TOKEN = 'tailnet-quack-token-1'; // a test-only Quack token, never a real secret
@@ -84,30 +84,12 @@ skipUnless([
     key = await hs.createKey(await hs.createUser('duck'), { reusable: true });
 
     // The tailscaled host's web servers, on its loopback.
-    pyPort = await freePort();
-    const py = spawnIn(
-      null,
-      'python3',
-      ['-m', 'http.server', String(pyPort), '--bind', '127.0.0.1', '--directory', www],
-      { cleanup },
-    );
+    pyPort = await pythonHttpServer(cleanup, www);
     const files = fileServer([parquet.path]);
     await new Promise<void>((r) => files.server.listen(0, '127.0.0.1', r));
     cleanup.add('parquet server', () => new Promise((r) => files.server.close(r)));
     cleanup.add('parquet server conns', () => files.server.closeAllConnections());
     nodePort = (files.server.address() as AddressInfo).port;
-    await waitFor(
-      'python http.server',
-      () =>
-        new Promise<true | undefined>((resolve) => {
-          if (!py.isRunning()) throw new Error(`python3 -m http.server exited:\n${py.output()}`);
-          http
-            .get({ host: '127.0.0.1', port: pyPort, path: '/' }, (res) => resolve(res.resume() && true))
-            .on('error', () => resolve(undefined));
-        }),
-      20_000,
-      100,
-    );
 
     ts = await Tailscaled.start(cleanup, 'files');
     await ts.up(hs.url, key, 'ts-files');

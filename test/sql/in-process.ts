@@ -50,3 +50,28 @@ export async function closedPort(): Promise<number> {
   await new Promise((r) => srv.close(r));
   return port;
 }
+
+/** Every function QuackScale registers. */
+export const FUNCTIONS = [
+  'attach_ducklake',
+  'quack_discover',
+  'quack_token',
+  'quack_uri',
+  'quackscale_coordinator_status',
+  'quackscale_new_preauth_key',
+  'quackscale_nodes',
+  'quackscale_remove_node',
+  'quackscale_serve',
+  'quackscale_stop_coordinator',
+  'tailscale_down',
+  'tailscale_login',
+  'tailscale_login_status',
+  'tailscale_peers',
+  'tailscale_ping',
+  'tailscale_proxy_status',
+  'tailscale_quack_forward',
+  'tailscale_quack_proxy',
+  'tailscale_serve_local',
+  'tailscale_status',
+  'tailscale_up',
+];

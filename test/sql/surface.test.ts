@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { QuackscaleOptions } from '../../src/sql/index.js';
+import { installQuackscale, type QuackscaleOptions } from '../../src/sql/index.js';
 import { quackToken } from '../../src/sql/quack.js';
-import { closedPort, rows, Sessions } from './in-process.js';
+import { closedPort, FUNCTIONS, rows, Sessions } from './in-process.js';
 
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
 const sessions = new Sessions();
@@ -179,6 +179,29 @@ describe('the SQL surface before tailscale_up', () => {
     }
   });
 
+  it('every function is there on another connection of the instance, by name; positional forms on the installing one', async () => {
+    const instance = await sessions.instance();
+    const c = await instance.connect();
+    await installQuackscale(c, { instance, workerUrl: sessions.workerUrl });
+    const other = await instance.connect();
+    const listed = await rows(
+      other,
+      `SELECT list(DISTINCT function_name ORDER BY function_name) AS f FROM duckdb_functions() WHERE function_name IN (${FUNCTIONS.map((f) => `'${f}'`).join(', ')})`,
+    );
+    expect(listed).toEqual([{ f: FUNCTIONS }]);
+    expect(await rows(other, 'FROM tailscale_status()')).toEqual([
+      { libtailscale_linked: true, running: false, hostname: null, tailnet_ips: [] },
+    ]);
+    expect(await failure(other, "FROM tailscale_ping(host => 'peer')")).toContain(
+      'tailscale_ping: call tailscale_up() first',
+    );
+    expect(await failure(c, "FROM tailscale_ping('peer')")).toContain(
+      'tailscale_ping: call tailscale_up() first',
+    );
+    // The positional form is a temporary macro of the installing connection (src/sql/table.ts).
+    expect(await failure(other, "FROM tailscale_ping('peer')")).toContain('Candidate functions');
+  });
+
   it('parameter validation: port ranges, timeout_ms > 0, required host; positional first arguments', async () => {
     const c = await session();
     const cases: [string, string][] = [
@@ -211,6 +234,19 @@ describe('the SQL surface before tailscale_up', () => {
       ['CALL quack_discover(port => 0)', 'quack_discover: port must be between 1 and 65535'],
     ];
     for (const [sql, text] of cases) expect(await failure(c, sql), sql).toContain(text);
+    for (const [sql, text] of [
+      ["FROM quackscale_serve(listen => 'nowhere')", 'quackscale_serve: listen must be HOST:PORT'],
+      ["FROM quackscale_serve(listen => '127.0.0.1:70000')", 'quackscale_serve: listen must be HOST:PORT'],
+      ['FROM quackscale_serve(derp_port => -1)', 'quackscale_serve: derp_port must be between 0 and 65535'],
+      ["FROM quackscale_new_preauth_key(expiry => INTERVAL '-1 hour')", 'expiry must not be negative'],
+      [
+        "FROM quackscale_remove_node('  ')",
+        'quackscale_remove_node: the node (id, name, hostname or address) is required',
+      ],
+      ["FROM quackscale_remove_node('bravo')", 'quackscale_remove_node: no coordinator is running'],
+    ]) {
+      expect(await failure(c, sql as string), sql).toContain(text);
+    }
     // Valid values, positional or named, get past validation to the node check.
     for (const sql of [
       'CALL tailscale_serve_local(9494)',

@@ -7,9 +7,9 @@
  */
 import type { MachinePublic } from '../keys.js';
 import type { RegisterRequest, RegisterResponse } from '../tailcfg.js';
-import type { AuthKeyStore } from './authkeys.js';
 import { authorizedResponse, type InteractiveLogins } from './interactive.js';
 import type { Registry } from './registry.js';
+import type { AuthKeyBackend } from './state-store.js';
 
 function isZeroTime(t: string | undefined): boolean {
   return t === undefined || t === '' || t.startsWith('0001-01-01');
@@ -18,7 +18,7 @@ function isZeroTime(t: string | undefined): boolean {
 /** What handleRegister works with. */
 export interface RegisterContext {
   registry: Registry;
-  authKeys: AuthKeyStore;
+  authKeys: AuthKeyBackend;
   interactive: InteractiveLogins;
   /** Aborted when the client goes away (ends a held Followup). */
   signal: AbortSignal;

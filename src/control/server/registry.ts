@@ -5,11 +5,13 @@
  * `onChange`, which the session layer turns into map deltas.
  */
 import { randomBytes } from 'node:crypto';
+import { StateError } from '../errors.js';
 import type { MachinePrivate } from '../keys.js';
 import type { Hostinfo, UserProfile } from '../tailcfg.js';
 import type { AuthKeyRecord } from './authkeys.js';
 import { allocateAddresses } from './ipam.js';
-import type { NodeRecord, ServerStateData, ServerStore } from './store.js';
+import type { ControlStateStore } from './state-store.js';
+import type { NodeRecord, ServerStateData } from './store.js';
 
 /** The user every node belongs to unless an admin approved it for another one. */
 export const DEFAULT_USER = { id: 1, loginName: 'quackscale' } as const;
@@ -45,14 +47,14 @@ export interface RegisterInput {
 /** In-memory nodes backed by the store. */
 export class Registry {
   readonly #data: ServerStateData;
-  readonly #store: ServerStore;
+  readonly #store: ControlStateStore;
   readonly noiseKey: MachinePrivate;
   /** Called after every change (already persisted). */
   onChange: () => void = () => {};
 
   constructor(
     data: ServerStateData,
-    store: ServerStore,
+    store: ControlStateStore,
     noiseKey: MachinePrivate,
     readonly nodeKeyTtlMs: number,
   ) {
@@ -145,7 +147,7 @@ export class Registry {
     const now = new Date();
     const expiry = this.nodeKeyTtlMs > 0 ? new Date(now.getTime() + this.nodeKeyTtlMs).toISOString() : null;
     const hostname = input.hostinfo?.Hostname || 'node';
-    let node = this.#data.nodes.find((n) => n.machineKey === input.machineKey);
+    const node = this.#data.nodes.find((n) => n.machineKey === input.machineKey);
     if (node) {
       node.nodeKey = input.nodeKey;
       node.keyExpiry = expiry;
@@ -160,11 +162,31 @@ export class Registry {
         node.givenName = this.#uniqueName(hostname, node.id);
       }
     } else {
-      const used = new Set(this.#data.nodes.map((n) => n.ipv4));
-      const { ipv4, ipv6, next } = allocateAddresses(this.#data.nextAddress, used);
+      return this.#addNode(input, grant, hostname, now, expiry);
+    }
+    await this.#commit();
+    return node;
+  }
+
+  /**
+   * A new node with the next free addresses. A store shared by several servers may find that
+   * another one handed out the same address first: then the row is taken back and the next
+   * free address tried, a bounded number of times. Streams hear of the node once it is kept.
+   */
+  async #addNode(
+    input: RegisterInput,
+    grant: Grant,
+    hostname: string,
+    now: Date,
+    expiry: string | null,
+  ): Promise<NodeRecord> {
+    const taken = (await this.#store.foreignAddresses?.()) ?? new Set<string>();
+    for (let attempt = 1; ; attempt++) {
+      for (const n of this.#data.nodes) taken.add(n.ipv4);
+      const { ipv4, ipv6, next } = allocateAddresses(this.#data.nextAddress, taken);
       this.#data.nextAddress = next;
       const id = this.#data.nextNodeId++;
-      node = {
+      const node: NodeRecord = {
         id,
         stableId: `n${randomBytes(8).toString('hex')}`,
         machineKey: input.machineKey,
@@ -187,9 +209,25 @@ export class Registry {
         homeDERP: 0,
       };
       this.#data.nodes.push(node);
+      const drop = () => this.#data.nodes.splice(this.#data.nodes.indexOf(node), 1);
+      try {
+        await this.#store.save(this.#data);
+      } catch (err) {
+        drop();
+        throw err;
+      }
+      if (!this.#store.addressIsOurs || (await this.#store.addressIsOurs(node))) {
+        this.onChange();
+        return node;
+      }
+      drop();
+      await this.#store.save(this.#data);
+      if (attempt >= 16)
+        throw new StateError(
+          `no free address after ${attempt} tries: the store's other servers took each one`,
+        );
+      taken.add(ipv4);
     }
-    await this.#commit();
-    return node;
   }
 
   /** Sets the key expiry (now, for logout and admin expiry). */

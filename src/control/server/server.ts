@@ -36,11 +36,17 @@ import { type AclPolicy, compileFilter, type PolicyNode, validatePolicy } from '
 import { serveRegisterHTTP } from './register-page.js';
 import { Registry } from './registry.js';
 import { MapSession } from './session.js';
+import type { AuthKeyBackend, ControlStateStore } from './state-store.js';
 import { type NodeRecord, ServerStore } from './store.js';
 import { type AcceptedNoise, acceptNoise, acceptNoiseWebSocket } from './upgrade.js';
 
 export interface ControlServerOptions {
+  /** The state directory: nodes and pre-auth keys (unless `store`/`authKeys` say otherwise) and the admin token. */
   stateDir: string;
+  /** Where nodes and the Noise key are kept (default: control-server.json in `stateDir`). */
+  store?: ControlStateStore;
+  /** Where pre-auth keys are kept (default: `stateDir`/authkeys/). */
+  authKeys?: AuthKeyBackend;
   /** MagicDNS suffix; nodes are named `<host>.<baseDomain>.` (default `tailnet.internal`). */
   baseDomain?: string;
   /** The DERP map handed to nodes (default: no regions). */
@@ -69,7 +75,7 @@ export interface ControlServerOptions {
 /** The embedded control server. */
 export class ControlServer {
   readonly registry: Registry;
-  readonly authKeys: AuthKeyStore;
+  readonly authKeys: AuthKeyBackend;
   /** Interactive logins: pending ones, approve and reject. */
   readonly logins: InteractiveLogins;
   readonly #admin: AdminCredential;
@@ -101,7 +107,7 @@ export class ControlServer {
     this.#admin = admin;
     this.#log = opts.logger ?? silentLogger;
     this.registry = registry;
-    this.authKeys = new AuthKeyStore(opts.stateDir);
+    this.authKeys = opts.authKeys ?? new AuthKeyStore(opts.stateDir);
     this.baseDomain = opts.baseDomain ?? 'tailnet.internal';
     this.#minVersion = opts.minCapVersion ?? MIN_CAPABILITY_VERSION;
     this.derpMap = opts.derpMap ?? { Regions: {} };
@@ -127,7 +133,7 @@ export class ControlServer {
 
   /** Loads (or initialises) the state directory. */
   static async create(opts: ControlServerOptions): Promise<ControlServer> {
-    const store = new ServerStore(opts.stateDir);
+    const store = opts.store ?? new ServerStore(opts.stateDir);
     const { data, noiseKey } = await store.load();
     const registry = new Registry(data, store, noiseKey, opts.nodeKeyTtlMs ?? 180 * 24 * 3600_000);
     return new ControlServer(opts, registry, await AdminCredential.load(opts.stateDir));
@@ -171,7 +177,7 @@ export class ControlServer {
     return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   }
 
-  /** Mints an auth key (see AuthKeyStore). */
+  /** Mints an auth key (see AuthKeyBackend). */
   async createAuthKey(opts: NewAuthKeyOptions = {}): Promise<string> {
     return (await this.authKeys.create(opts)).key;
   }

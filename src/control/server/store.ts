@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { StateError } from '../errors.js';
 import { type MachinePrivate, PrivateKey } from '../keys.js';
 import type { Hostinfo } from '../tailcfg.js';
+import type { ControlStateStore } from './state-store.js';
 
 /** One registered node. */
 export interface NodeRecord {
@@ -57,7 +58,7 @@ export interface ServerStateData {
 const FILE = 'control-server.json';
 
 /** Loads and saves the server state; saves are serialised so they never interleave. */
-export class ServerStore {
+export class ServerStore implements ControlStateStore {
   readonly file: string;
   #saving: Promise<void> = Promise.resolve();
 
