@@ -93,6 +93,11 @@ export class FrameReader {
     this.stopped = true;
   }
 
+  /** Bytes held for the frame being read: its preallocated buffer, or what has arrived of a large one. */
+  get heldBytes(): number {
+    return this.body?.length ?? this.bodyFill;
+  }
+
   /** True while a frame is partly read: a stream ending now is truncated. */
   get midFrame(): boolean {
     return this.headerFill > 0 || this.bodyLen > 0;
