@@ -105,3 +105,18 @@ export function readBody(
     stream.once('error', reject);
   });
 }
+
+/**
+ * Answers a failed request with `status` and `message`. A request still sending its body is
+ * then reset with NO_ERROR, as RFC 9113 §8.1 lets a server that has answered early do: its
+ * sender stops, and the stream stops counting toward the connection's limit.
+ *
+ * @example
+ * answerError(stream, 413, 'request body over 1048576 bytes');
+ */
+export function answerError(stream: http2.ServerHttp2Stream, status: number, message: string): void {
+  if (stream.destroyed) return;
+  if (!stream.headersSent) stream.respond({ ':status': status });
+  stream.end(`${message}\n`);
+  if (!stream.readableEnded) stream.once('finish', () => stream.close(http2.constants.NGHTTP2_NO_ERROR));
+}

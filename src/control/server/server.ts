@@ -32,6 +32,7 @@ import {
 } from './interactive.js';
 import type { MapperConfig } from './mapper.js';
 import {
+  answerError,
   BodyTooLargeError,
   DEFAULT_NOISE_LIMITS,
   type NoiseHttpLimits,
@@ -299,7 +300,7 @@ export class ControlServer {
       noiseKey: this.registry.noiseKey.publicKey.toString(),
       metrics: () =>
         `${this.guard.toPrometheus('control')}# HELP control_map_sessions Streaming map requests open.\n` +
-        `# TYPE control_map_sessions gauge\ncontrol_map_sessions ${this.#sessions.size}\n`,
+        `# TYPE control_map_sessions gauge\ncontrol_map_sessions ${[...this.#sessions].filter((s) => !s.closed).length}\n`,
     });
   }
 
@@ -344,9 +345,11 @@ export class ControlServer {
           const tooLarge = err instanceof BodyTooLargeError;
           if (tooLarge) this.guard.count('body_too_large', socket.remoteAddress);
           else this.#log.warn(`${headers[':path']}: ${(err as Error).message}`);
-          const status = tooLarge ? 413 : err instanceof ProtocolError ? 400 : 500;
-          if (!stream.headersSent && !stream.destroyed) stream.respond({ ':status': status });
-          if (!stream.destroyed) stream.end(`${(err as Error).message}\n`);
+          answerError(
+            stream,
+            tooLarge ? 413 : err instanceof ProtocolError ? 400 : 500,
+            (err as Error).message,
+          );
         })
         .finally(() => this.#inflight.delete(done));
       this.#inflight.add(done);
