@@ -19,6 +19,7 @@ import { DerpHttpServer } from '../derp/http-server.js';
 import { loadOrCreateCertificate } from '../derp/self-signed.js';
 import { localDerpMap } from '../tailnet/local.js';
 import { parseCommand } from './command.js';
+import { parseLimits, positiveOption } from './limits.js';
 import { UsageError } from './log.js';
 import {
   CONTROL_APPROVE,
@@ -96,6 +97,7 @@ async function serve(argv: string[]): Promise<number> {
   let derpMap = values['derp-map'] ? await readJSON<DERPMap>(values['derp-map'], '--derp-map') : undefined;
   // --derp: our relay and STUN responder in this process, over TLS with a self-signed
   // certificate pinned in the DERP map (so no client needs a flag), and a map pointing at them.
+  const limits = parseLimits(values);
   let derp: DerpHttpServer | undefined;
   if (values.derp) {
     const tls = await loadOrCreateCertificate(values['state-dir'], host);
@@ -105,6 +107,7 @@ async function serve(argv: string[]): Promise<number> {
       stunPort: 0,
       tls,
       acceptPlainHttp: true,
+      limits,
     });
     derpMap = localDerpMap(derp, host, tls.certName);
     console.log(
@@ -119,6 +122,23 @@ async function serve(argv: string[]): Promise<number> {
     policy,
     baseDomain: values['base-domain'],
     serverURL: values['server-url'],
+    limits,
+    noiseLimits: {
+      noiseTimeoutMs: positiveOption('noise-timeout-ms', values['noise-timeout-ms'], true, 2 ** 31 - 1),
+      noiseIdleTimeoutMs: positiveOption(
+        'noise-idle-timeout-ms',
+        values['noise-idle-timeout-ms'],
+        true,
+        2 ** 31 - 1,
+      ),
+      maxStreams: positiveOption('max-http2-streams', values['max-http2-streams'], true, 2 ** 31 - 1),
+      maxBodyBytes: positiveOption('max-body-bytes', values['max-body-bytes'], true, 2 ** 31 - 1),
+    },
+    maxMapSessionsPerNode: positiveOption(
+      'max-map-sessions-per-node',
+      values['max-map-sessions-per-node'],
+      true,
+    ),
     logger: {
       debug: () => {},
       info: (msg) => console.error(msg),

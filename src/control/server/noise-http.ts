@@ -32,6 +32,17 @@ export const DEFAULT_NOISE_LIMITS: Readonly<NoiseHttpLimits> = {
   maxBodyBytes: 1 << 20,
 };
 
+/**
+ * `partial` over {@link DEFAULT_NOISE_LIMITS} (fields left undefined keep their default).
+ *
+ * @example
+ * resolveNoiseLimits({ maxBodyBytes: 4096 });
+ */
+export function resolveNoiseLimits(partial: Partial<NoiseHttpLimits> = {}): NoiseHttpLimits {
+  const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
+  return { ...DEFAULT_NOISE_LIMITS, ...given };
+}
+
 /** A request body declared or found larger than the limit: answered 413. */
 export class BodyTooLargeError extends ProtocolError {}
 

@@ -34,9 +34,9 @@ import type { MapperConfig } from './mapper.js';
 import {
   answerError,
   BodyTooLargeError,
-  DEFAULT_NOISE_LIMITS,
   type NoiseHttpLimits,
   readBody,
+  resolveNoiseLimits,
   serveNoiseHttp,
 } from './noise-http.js';
 import { PendingRegistrationError, PendingRegistrations } from './pending.js';
@@ -140,7 +140,7 @@ export class ControlServer {
       reasons: CONTROL_REASONS,
       log: this.#log,
     });
-    this.#noiseLimits = { ...DEFAULT_NOISE_LIMITS, ...opts.noiseLimits };
+    this.#noiseLimits = resolveNoiseLimits(opts.noiseLimits);
     this.#http = http.createServer(httpOptions(this.guard.limits), (req, res) => {
       this.#plainHTTP(req, res).catch((err: unknown) => {
         this.#log.warn(`${req.method} ${req.url?.split('?')[0]}: ${(err as Error).message}`);
