@@ -179,6 +179,7 @@ export class ConnectionGuard {
     clearTimeout(t.timer);
     t.timer = setTimeout(() => {
       t.timer = undefined;
+      if (t.socket.destroyed) return; // closed meanwhile (by Node's own request timer, say)
       t.socket.destroy();
       this.count(`timeout_${phase}`, t.source);
     }, ms);

@@ -68,6 +68,7 @@ export function httpOptions(limits: ConnectionLimits): ServerOptions {
 export function guardRequests(server: HttpServer, guard: ConnectionGuard): void {
   server.on('request', (req: IncomingMessage) => guard.disarm(req.socket));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    guard.disarm(socket as Socket); // one count per connection, whichever timer fired first
     const code = err.code ?? '';
     if (code !== 'ECONNRESET')
       guard.count(code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'timeout_request' : 'bad_request');
