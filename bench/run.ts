@@ -8,7 +8,17 @@ import { fileURLToPath } from 'node:url';
 import type { Report } from './report.js';
 
 /** Each suite is `bench/<name>.ts` exporting `run(): Promise<Report>`. */
-const SUITES = ['wireguard', 'tcp', 'derp', 'control', 'tailnet', 'sql', 'tailnet-peers', 'natlab'] as const;
+const SUITES = [
+  'wireguard',
+  'tcp',
+  'derp',
+  'control',
+  'tailnet',
+  'sql',
+  'tailnet-peers',
+  'natlab',
+  'abuse',
+] as const;
 const suites: Record<string, () => Promise<Report>> = Object.fromEntries(
   SUITES.map((name) => [
     name,
