@@ -86,9 +86,11 @@ export class DerpHttpServer {
     this.derp = opts.server ?? new DerpServer(opts.serverOptions);
     this.guard = new ConnectionGuard(
       resolveLimits({
-        // A relay told to take more DERP clients than the default connection limit gets room for them.
-        maxConnections: Math.max(DEFAULT_LIMITS.maxConnections, opts.serverOptions?.maxClients ?? 0),
         ...opts.limits,
+        // A relay told to take more DERP clients than the default connection limit gets room for them.
+        maxConnections:
+          opts.limits?.maxConnections ??
+          Math.max(DEFAULT_LIMITS.maxConnections, opts.serverOptions?.maxClients ?? 0),
       }),
       { name: 'derp', log: this.derp.log },
     );

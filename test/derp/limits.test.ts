@@ -117,6 +117,16 @@ describe('limits', () => {
     expect(srv.guard.shed.get('handshake_rate')).toBe(1);
   });
 
+  it('the connection limit makes room for --max-clients above it, unless set itself', async () => {
+    const many = await server({
+      serverOptions: { maxClients: 20_000 },
+      limits: { maxConnections: undefined },
+    });
+    expect(many.guard.limits.maxConnections).toBe(20_000);
+    const set = await server({ serverOptions: { maxClients: 20_000 }, limits: { maxConnections: 50 } });
+    expect(set.guard.limits.maxConnections).toBe(50);
+  });
+
   it('connections per source, through the relay’s listener', async () => {
     const srv = await server({ limits: { maxConnectionsPerSource: 1 } });
     const first = await openTcp(srv.port);
