@@ -3,11 +3,14 @@
  * Headscale, in the same run, each under (a) 5,000 silent connections, (b) 5,000 connections
  * sending one header byte a second, (c) 200 handshakes a second from one address, (d) frames and
  * bodies declaring 2 GB, (e) 100 connect/disconnect cycles a second. For each: the server's RSS
- * (idle → peak) and CPU, how its connections were shed (refused at once, closed later and when,
+ * (idle → peak) and CPU, how its connections were shed (refused on accept, closed later and when,
  * still open), the latency a legitimate node sees (median before → during), whether a new client
  * is still served, and whether the server survived. Attacks alternate between our server and the
  * reference, so that both meet the same machine. docs/server-limits.md explains the figures.
  */
+import { type ChildProcess, fork } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Cleanup } from '../test/interop/rig/exec.js';
 import {
   derpHandshake,
@@ -19,7 +22,8 @@ import {
   silent,
   slowHeaders,
 } from './abuse-attacks.js';
-import { controlLegit, derpLegit, type Legit, median, sampleWhile } from './abuse-legit.js';
+import { LOST_MS, median } from './abuse-legit.js';
+import type { LegitCommand } from './abuse-legit-node.js';
 import { missingPeers, startControlTargets, startDerpTargets, type Target, usage } from './abuse-targets.js';
 import { Report } from './report.js';
 
@@ -78,10 +82,63 @@ const ATTACKS: Attack[] = [
   },
 ];
 
+/**
+ * A legitimate node in a process of its own (abuse-legit-node.ts), so that its latency is the
+ * server's doing and not this attacking process's.
+ */
+class LegitNode {
+  readonly #waiting = new Map<string, (reply: Record<string, unknown>) => void>();
+
+  private constructor(readonly child: ChildProcess) {
+    child.on('message', (m: Record<string, unknown>) => {
+      for (const [key, resolve] of this.#waiting) {
+        if (key in m) {
+          this.#waiting.delete(key);
+          resolve(m);
+        }
+      }
+    });
+  }
+
+  static async start(t: Target): Promise<LegitNode> {
+    const here = dirname(fileURLToPath(import.meta.url));
+    const child = fork(join(here, 'abuse-legit-node.js'), [JSON.stringify(t)], { stdio: 'inherit' });
+    const node = new LegitNode(child);
+    await node.#ask(undefined, 'ready');
+    return node;
+  }
+
+  #ask(cmd: LegitCommand | undefined, reply: string): Promise<Record<string, unknown>> {
+    const answer = new Promise<Record<string, unknown>>((resolve) => this.#waiting.set(reply, resolve));
+    if (cmd) this.child.send(cmd);
+    return answer;
+  }
+
+  async sample(everyMs: number): Promise<void> {
+    await this.#ask({ cmd: 'sample', everyMs }, 'ok');
+  }
+
+  async stop(): Promise<number[]> {
+    return (await this.#ask({ cmd: 'stop' }, 'samples')).samples as number[];
+  }
+
+  async fresh(): Promise<boolean> {
+    return (await this.#ask({ cmd: 'fresh' }, 'fresh')).fresh as boolean;
+  }
+
+  async close(): Promise<void> {
+    const exited = new Promise((r) => this.child.once('exit', r));
+    this.child.send({ cmd: 'close' });
+    await exited;
+  }
+}
+
 /** One attack on one target. */
 interface Row {
   target: Target;
   attack: Attack;
+  /** RSS before the first attack on this target, and before this one. */
+  baseRss: number;
   idleRss: number;
   peakRss: number;
   cpu: number;
@@ -105,15 +162,19 @@ export async function run(): Promise<Report> {
     const cleanup = new Cleanup();
     try {
       const targets = await start(cleanup);
-      const legit = new Map<Target, Legit>();
-      for (const t of targets) legit.set(t, t.kind === 'derp' ? await derpLegit(t) : await controlLegit(t));
+      const legit = new Map<Target, LegitNode>();
+      const baseRss = new Map<Target, number>();
+      for (const t of targets) {
+        legit.set(t, await LegitNode.start(t));
+        baseRss.set(t, usage(t.pid).rss);
+      }
       cleanup.add('legitimate nodes', async () => {
         for (const l of legit.values()) await l.close();
       });
       for (const attack of ATTACKS) {
         for (const t of targets) {
           if (!t.isRunning()) continue;
-          const row = await measure(t, attack, legit.get(t)!);
+          const row = await measure(t, attack, legit.get(t)!, baseRss.get(t)!);
           rows.push(row);
           console.log(`  ${describe(row)}`);
         }
@@ -128,16 +189,18 @@ export async function run(): Promise<Report> {
   return r;
 }
 
-async function measure(t: Target, attack: Attack, legit: Legit): Promise<Row> {
+async function measure(t: Target, attack: Attack, legit: LegitNode, baseRss: number): Promise<Row> {
   await new Promise((res) => setTimeout(res, 2000)); // let the last attack's leftovers go
-  const before: number[] = [];
-  for (let i = 0; i < 10; i++) before.push(await legit.measure());
+  const everyMs = t.kind === 'derp' ? 100 : 500;
+  await legit.sample(everyMs);
+  await new Promise((res) => setTimeout(res, 10 * everyMs));
+  const before = await legit.stop();
   const u0 = usage(t.pid);
   let peakRss = u0.rss;
   const sampler = setInterval(() => {
     if (t.isRunning()) peakRss = Math.max(peakRss, usage(t.pid).rss);
   }, 250);
-  const during = sampleWhile(legit, t.kind === 'derp' ? 100 : 500);
+  await legit.sample(everyMs);
   // A new client tries its luck once the attack is under way.
   const fresh = new Promise<void>((res) => setTimeout(res, 3000)).then(() => legit.fresh());
   let outcome: Outcome;
@@ -146,18 +209,19 @@ async function measure(t: Target, attack: Attack, legit: Legit): Promise<Row> {
   } finally {
     clearInterval(sampler);
   }
-  const seen = await during.stop();
+  const seen = await legit.stop();
   const alive = t.isRunning();
   return {
     target: t,
     attack,
+    baseRss,
     idleRss: u0.rss,
     peakRss,
     cpu: alive ? usage(t.pid).cpu - u0.cpu : Number.NaN,
     outcome,
     before: median(before),
     during: median(seen),
-    lost: seen.filter((ms) => ms >= 5000).length,
+    lost: seen.filter((ms) => ms >= LOST_MS).length,
     fresh: await fresh,
     alive,
   };
@@ -165,14 +229,14 @@ async function measure(t: Target, attack: Attack, legit: Legit): Promise<Row> {
 
 const mb = (b: number) => (b / 2 ** 20).toFixed(0);
 
-/** How the attack's connections went: refused at once, shed later (by when), still open. */
+/** How the attack's connections went: refused on accept, shed later (by when), still open. */
 function shedText(o: Outcome, attack: Attack): string {
   if (attack.id === 'c' || attack.id === 'e')
     return `${o.completed} of ${o.attempts} completed, ${o.refused} refused`;
   const last = o.shedAtMs.length > 0 ? ` (last at ${(Math.max(...o.shedAtMs) / 1000).toFixed(1)} s)` : '';
   const shed =
     attack.id === 'd' ? `${o.completed} answered/closed${last}` : `${o.shedAtMs.length} closed later${last}`;
-  return `${o.refused} refused at once, ${shed}, ${o.stillOpen} still open`;
+  return `${o.refused} refused, ${shed}, ${o.stillOpen} still open`;
 }
 
 function describe(row: Row): string {
@@ -188,7 +252,8 @@ function printTable(rows: Row[]): void {
   for (const row of rows) {
     const lost = row.lost > 0 ? `, ${row.lost} lost` : '';
     console.log(
-      `| ${row.target.name} | (${row.attack.id}) ${row.attack.label} | ${mb(row.idleRss)} → ${mb(row.peakRss)} MB | ` +
+      `| ${row.target.name} | (${row.attack.id}) ${row.attack.label} | ${mb(row.baseRss)} → ${mb(row.peakRss)} MB ` +
+        `(${(row.peakRss / row.baseRss).toFixed(1)}×) | ` +
         `${row.cpu.toFixed(1)} s | ${shedText(row.outcome, row.attack)} | ${unit(row.target)} ` +
         `${row.before.toFixed(1)} → ${row.during.toFixed(1)} ms${lost} | ${row.fresh ? 'yes' : 'no'} | ${row.alive ? 'yes' : 'NO'} |`,
     );

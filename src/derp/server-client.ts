@@ -63,6 +63,7 @@ export interface ServerHost {
   countPing(): void;
   countUnknownFrame(): void;
   countPongDropped(): void;
+  countLivenessPong(): void;
   isMeshKey(meshKey: string | undefined): boolean;
   readonly log: { debug(m: string): void; info(m: string): void };
 }
@@ -224,7 +225,10 @@ export class ServerClient {
         return;
       case FramePong:
         // The answer to our liveness Ping; any other Pong is skipped, as derper skips all.
-        if (this.livenessPing?.data.equals(p.subarray(0, PingLen))) this.livenessPing = undefined;
+        if (this.livenessPing?.data.equals(p.subarray(0, PingLen))) {
+          this.livenessPing = undefined;
+          this.host.countLivenessPong();
+        }
         return;
       case FrameNotePreferred:
         if (p.length !== 1) throw new DerpError('BAD_FRAME', 'NotePreferred frame of the wrong size');

@@ -57,6 +57,8 @@ export class ServerMetrics {
   pongTimeouts = 0;
   /** Pongs not written because the client was not reading (derper drops them the same way). */
   pongsDropped = 0;
+  /** Answers to our liveness Pings. */
+  livenessPongs = 0;
   homeMovesIn = 0;
   homeMovesOut = 0;
   readonly packetsDropped = new Map<DropReason, number>(DROP_REASONS.map((r) => [r, 0]));
@@ -156,6 +158,12 @@ export class ServerMetrics {
       this.pongTimeouts,
     );
     metric('pongs_dropped', 'counter', 'Pongs not sent to clients that were not reading.', this.pongsDropped);
+    metric(
+      'liveness_pongs',
+      'counter',
+      'Answers to the liveness Pings sent with keepalives.',
+      this.livenessPongs,
+    );
     metric('home_moves_in', 'counter', 'Clients that made this server their home.', this.homeMovesIn);
     metric('home_moves_out', 'counter', 'Clients that moved their home away.', this.homeMovesOut);
     for (const [name, value] of Object.entries(extra)) metric(name, 'gauge', name.replace(/_/g, ' '), value);

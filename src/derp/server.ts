@@ -360,6 +360,10 @@ export class DerpServer implements ServerHost {
     this.metrics.pongsDropped++;
   }
 
+  countLivenessPong(): void {
+    this.metrics.livenessPongs++;
+  }
+
   /** derpserver.go sendLoop: KeepAlive plus up to 5 s of jitter (scaled down for shorter periods). */
   private keepAliveDelay(): number {
     const k = this.opts.keepAliveMs ?? KeepAlive;

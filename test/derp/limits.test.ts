@@ -99,6 +99,7 @@ describe('liveness pings', () => {
       const ping = await r.next(C.FramePing, 3000);
       r.write(encodeFrame(C.FramePong, ping.payload));
     }
+    await until('three pongs counted', () => (srv.derp.metrics.livenessPongs === 3 ? true : undefined));
     expect(r.closed).toBe(false);
     expect(srv.derp.metrics.pongTimeouts).toBe(0);
   });
