@@ -29,24 +29,32 @@ async function raw(srv: DerpHttpServer): Promise<RawConn> {
   return r;
 }
 
+// Bun's node:https hands 'connection' listeners a socket that does not control the TLS connection (and
+// runs no timer of ours before the handshake ends): there Bun's own idle timer closes a silent TLS
+// connection, after about 12 s (docs/server-limits.md).
+const guardsTls = !process.versions.bun;
+
 describe('the request deadline', () => {
   for (const [name, tls, acceptPlainHttp] of [
     ['plain HTTP', false, false],
     ['TLS', true, false],
     ['TLS or plain HTTP (sniffed)', true, true],
   ] as const) {
-    it(`${name}: a silent connection is closed at the deadline; a client that logged in stays`, async () => {
-      const cert = tls ? createSelfSignedCertificate('127.0.0.1') : undefined;
-      const srv = await server({ tls: cert, acceptPlainHttp, limits: { requestTimeoutMs: 300 } });
-      const c = await connect(srv.url, cert ? { tls: { certName: cert.certName } } : {});
-      closers.push(c);
-      const silent = await openTcp(srv.port);
-      const ms = await silent.closed(3000);
-      expect(ms).toBeGreaterThanOrEqual(250);
-      await new Promise((r) => setTimeout(r, 300)); // the client's own deadline would have passed too
-      expect(await c.ping()).toBeGreaterThan(0);
-      expect(srv.guard.shed.get('timeout_request')).toBe(1);
-    });
+    it.skipIf(tls && !guardsTls)(
+      `${name}: a silent connection is closed at the deadline; a client that logged in stays`,
+      async () => {
+        const cert = tls ? createSelfSignedCertificate('127.0.0.1') : undefined;
+        const srv = await server({ tls: cert, acceptPlainHttp, limits: { requestTimeoutMs: 300 } });
+        const c = await connect(srv.url, cert ? { tls: { certName: cert.certName } } : {});
+        closers.push(c);
+        const silent = await openTcp(srv.port);
+        const ms = await silent.closed(3000);
+        expect(ms).toBeGreaterThanOrEqual(250);
+        await new Promise((r) => setTimeout(r, 300)); // the client's own deadline would have passed too
+        expect(await c.ping()).toBeGreaterThan(0);
+        expect(srv.guard.shed.get('timeout_request')).toBe(1);
+      },
+    );
   }
 });
 
@@ -130,11 +138,14 @@ describe('limits', () => {
 
   it('connections per source, through the relay’s listener', async () => {
     const srv = await server({ limits: { maxConnectionsPerSource: 1 } });
-    const first = await openTcp(srv.port);
-    const second = await openTcp(srv.port);
-    expect(await second.closed(1000)).toBeLessThan(1000);
-    expect(await stillOpenAfter(first, 100)).toBe(true);
+    const pair = [await openTcp(srv.port), await openTcp(srv.port)];
+    // One of the two is closed at once (which one is the runtime's order of accepting: Bun's is not
+    // Node's), the other kept; "at once" is within 3 s, as Bun's close takes a second to arrive.
+    await Promise.race(pair.map((p) => p.closed(3000)));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(pair.filter((p) => p.closedAfter === undefined)).toHaveLength(1);
     expect(await stillOpenAfter(await openTcp(srv.port, '127.0.0.2'), 100)).toBe(true);
+    expect(srv.guard.shed.get('max_per_source')).toBe(1);
   });
 
   it('a client that pings without reading gets its pongs dropped, not buffered', async () => {
