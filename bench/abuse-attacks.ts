@@ -8,8 +8,10 @@
  */
 import * as http2 from 'node:http2';
 import { connect, type Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import { fetchServerKey, finishNoise } from '../src/control/dial.js';
 import { PrivateKey } from '../src/control/keys.js';
+import { MSG_RESPONSE } from '../src/control/noise/frames.js';
 import { type ClientHandshake, clientInitiation } from '../src/control/noise/handshake.js';
 import { CAPABILITY_VERSION } from '../src/control/version.js';
 import { FrameClientInfo, FrameSendPacket, FrameServerInfo, ProtocolVersion } from '../src/derp/constants.js';
@@ -157,12 +159,10 @@ export async function derpHandshake(t: Target): Promise<Handshake> {
   let n = 0;
   return (from) =>
     exchange(t.port, from, logins[n++ % logins.length]!, (all) => {
-      // 101, then ServerKey (5 + 40 bytes), then the ServerInfo frame (type 3) once the box opened.
-      const end = all.indexOf('\r\n\r\n');
-      if (end < 0) return undefined;
-      if (!all.subarray(0, 12).toString().includes('101')) return false;
-      const info = end + 4 + 45;
-      return all.length > info ? all[info] === FrameServerInfo : undefined;
+      // After the 101: ServerKey (5 + 40 bytes), then the ServerInfo frame once the box opened.
+      const body = afterUpgrade(all);
+      if (typeof body !== 'number') return body;
+      return all.length > body + 45 ? all[body + 45] === FrameServerInfo : undefined;
     });
 }
 
@@ -175,11 +175,17 @@ export async function noiseHandshake(t: Target): Promise<Handshake> {
   let n = 0;
   return (from) =>
     exchange(t.port, from, inits[n++ % inits.length]!, (all) => {
-      const end = all.indexOf('\r\n\r\n');
-      if (end < 0) return undefined;
-      if (!all.subarray(0, 12).toString().includes('101')) return false;
-      return all.length > end + 4 ? all[end + 4] === 2 : undefined; // a Noise response frame
+      const body = afterUpgrade(all);
+      if (typeof body !== 'number') return body;
+      return all.length > body ? all[body] === MSG_RESPONSE : undefined;
     });
+}
+
+/** Where the bytes after a 101 answer start; false for another answer, undefined until it is all in. */
+function afterUpgrade(all: Buffer): number | false | undefined {
+  const end = all.indexOf('\r\n\r\n');
+  if (end < 0) return undefined;
+  return all.subarray(0, 12).toString().includes('101') ? end + 4 : false;
 }
 
 function noiseRequest(hs: ClientHandshake): Buffer {
@@ -262,15 +268,15 @@ export async function oversizedFrames(t: Target, n: number, from: string): Promi
   return settle(conns, start, 15_000);
 }
 
-/** Writes up to 2 MB of zeros in 64 KiB pieces as fast as the socket takes them. */
-function junk(socket: Socket): void {
+/** Writes up to 2 MB of zeros in 64 KiB pieces as fast as `w` (a socket, a request) takes them. */
+function junk(w: Writable): void {
   const piece = Buffer.alloc(64 << 10);
   let left = 32;
   const more = (): void => {
-    while (left > 0 && !socket.destroyed) {
+    while (left > 0 && !w.destroyed) {
       left--;
-      if (!socket.write(piece)) {
-        socket.once('drain', more);
+      if (!w.write(piece)) {
+        w.once('drain', more);
         return;
       }
     }
@@ -321,6 +327,7 @@ async function bigPost(
   const conn = await finishNoise(c.socket, head, hs, t.url, 5000).catch(() => undefined);
   if (conn === undefined) return 'refused';
   const session = http2.connect(t.url, { createConnection: () => conn });
+  // The server resetting or closing is what is measured, not an error of the attack.
   session.on('error', () => {});
   try {
     const stream = session.request({
@@ -329,13 +336,7 @@ async function bigPost(
       'content-length': String(2 ** 31),
     });
     stream.on('error', () => {});
-    const piece = Buffer.alloc(64 << 10);
-    let left = 32;
-    const more = (): void => {
-      while (left-- > 0 && !stream.destroyed)
-        if (!stream.write(piece)) return void stream.once('drain', more);
-    };
-    more();
+    junk(stream);
     return await new Promise((resolve) => {
       const t0 = setTimeout(() => resolve('open'), 45_000);
       const end = (): void => {

@@ -4,7 +4,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { DerpHttpServer } from '../../src/derp/http-server.js';
 import { Rig } from '../control/helpers.js';
-import { missingPeers, Tailscaled } from './control-peers.js';
+import { localDerpMap, missingPeers, Tailscaled } from './control-peers.js';
 import { Cleanup, waitFor } from './rig/exec.js';
 import { skipUnless } from './rig/requirements.js';
 
@@ -22,27 +22,7 @@ skipUnless(missingPeers(['tailscaled', 'tailscale']))('tailscaled and our relayâ
       serverOptions: { keepAliveMs: 1000, pongTimeoutMs: 1000 },
     });
     cleanup.add('close relay', () => relay.close());
-    const derpMap = {
-      Regions: {
-        '900': {
-          RegionID: 900,
-          RegionCode: 'local',
-          RegionName: 'our relay',
-          Nodes: [
-            {
-              Name: '900a',
-              RegionID: 900,
-              HostName: '127.0.0.1',
-              IPv4: '127.0.0.1',
-              IPv6: 'none',
-              STUNPort: -1,
-              DERPPort: relay.port,
-            },
-          ],
-        },
-      },
-    };
-    const srv = await rig.server({ derpMap });
+    const srv = await rig.server({ derpMap: localDerpMap(relay.port) });
     const ts = await Tailscaled.start(cleanup, 'pings');
     await ts.up(srv.url, await srv.createAuthKey(), 'ts-pings');
     await waitFor(
