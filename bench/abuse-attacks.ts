@@ -252,6 +252,27 @@ export async function handshakes(
   return o;
 }
 
+/**
+ * Runs `wave` once a second for `seconds` and adds up the outcomes (each wave's times count from
+ * its own start).
+ */
+export async function waves(seconds: number, wave: () => Promise<Outcome>): Promise<Outcome> {
+  const running: Promise<Outcome>[] = [];
+  for (let i = 0; i < seconds; i++) {
+    running.push(wave());
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const o: Outcome = { attempts: 0, refused: 0, shedAtMs: [], stillOpen: 0, completed: 0 };
+  for (const w of await Promise.all(running)) {
+    o.attempts += w.attempts;
+    o.refused += w.refused;
+    o.shedAtMs.push(...w.shedAtMs);
+    o.stillOpen += w.stillOpen;
+    o.completed += w.completed;
+  }
+  return o;
+}
+
 /** (d) on a relay: `n` connections, half declaring a 2 GB ClientInfo, half a 2 GB packet after login. */
 export async function oversizedFrames(t: Target, n: number, from: string): Promise<Outcome> {
   const huge = (type: number) => Buffer.from([type, 0x7f, 0xff, 0xff, 0xff]);
