@@ -7,9 +7,8 @@
 import { createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 // X25519 through node:crypto (OpenSSL), as the WireGuard and DERP layers do: tweetnacl's JavaScript
-// ladder took about 2 ms an operation, four of them per ts2021 handshake on the server. OpenSSL's
-// DER import is itself slow (about 0.9 ms a private key, 0.2 ms a public one here), so each key
-// keeps the KeyObject it was imported as.
+// ladder took about 2 ms an operation, four of them per ts2021 handshake on the server. Importing
+// a key costs too (about 0.9 ms a private key from DER), so each key keeps its KeyObject.
 import { x25519PrivateKey, x25519PublicKey, x25519Raw } from '../platform/x25519.js';
 
 /** The KeyObject of each public key that took part in an X25519 operation. */
