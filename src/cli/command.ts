@@ -151,13 +151,13 @@ function wrap(text: string, indent: number, first: number): string[] {
   return lines;
 }
 
-/** Two columns: a term, and its text wrapped beside it. */
+/** Two columns: a term, and its text wrapped beside it (below it when no space would be left between). */
 function table(rows: readonly [string, string][]): string {
   const col = Math.min(28, Math.max(...rows.map(([t]) => t.length)) + 4);
   const out: string[] = [];
   for (const [term, text] of rows) {
     const body = wrap(text, col, col);
-    if (term.length + 2 > col) {
+    if (term.length + 3 > col) {
       out.push(`  ${term}`);
       for (const l of body) out.push(`${' '.repeat(col)}${l}`);
     } else {
