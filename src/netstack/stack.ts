@@ -438,7 +438,7 @@ export class Stack {
   /** A copy of the destination when a routed prefix holds it (only for a router), else undefined. */
   private routedMatch(pkt: IpPacket): Uint8Array | undefined {
     const r = this.routed;
-    if (!r || !r.contains(pkt.buf, pkt.dstOffset, pkt.addressLength)) return undefined;
+    if (!r?.contains(pkt.buf, pkt.dstOffset, pkt.addressLength)) return undefined;
     return pkt.buf.slice(pkt.dstOffset, pkt.dstOffset + pkt.addressLength);
   }
 
