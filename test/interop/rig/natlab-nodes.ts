@@ -24,7 +24,7 @@ export const BLOB_SERVER = [
 /** Where every host's blob server listens, and so the tailnet port that serves each node's blob. */
 export const BLOB_PORT = 8080;
 /** Each node's SOCKS5 proxy on its host's loopback: how curl there dials the tailnet. */
-const SOCKS_PORT = 1080;
+export const SOCKS_PORT = 1080;
 const MB = 1024 * 1024;
 
 export interface NodeOptions {
