@@ -19,7 +19,7 @@ import { tempDir } from './control-peers.js';
 import { Cleanup, execIn, waitFor } from './rig/exec.js';
 import type { Host, Site } from './rig/natlab.js';
 import { BLOB_PORT, type LabTailscaled } from './rig/natlab-nodes.js';
-import { FILE_PORT, lanHost, ourLibNode, pingFrom, UDP_ECHO_PORT } from './rig/natlab-routes.js';
+import { curlFrom, FILE_PORT, lanHost, ourLibNode, pingFrom, UDP_ECHO_PORT } from './rig/natlab-routes.js';
 import { natlabMissing, TailnetLab } from './rig/natlab-tailnet.js';
 import { checkRequirements, skipUnless } from './rig/requirements.js';
 import type { TailnetProcess } from './rig/tailnet-process.js';
@@ -35,22 +35,6 @@ const SUBNETS_8080_ONLY = {
     { action: 'accept', src: ['*'], dst: ['lab@:*', `${SUBNET_A}:${BLOB_PORT}`, `${SUBNET_C}:${BLOB_PORT}`] },
   ],
 };
-
-/** curl on `host` (its own network stack: a TUN node's routes apply) for `url`: bytes and sha256, or the failure. */
-async function curlFrom(
-  host: Host,
-  url: string,
-  maxS = 60,
-): Promise<{ bytes: number; sha256: string } | string> {
-  // One download into a temporary file, then its size and hash.
-  const script = `f=$(mktemp); trap 'rm -f "$f"' EXIT; curl -sS --fail --max-time ${maxS} -o "$f" '${url}' && echo "bytes=$(stat -c %s "$f")" && sha256sum "$f"`;
-  const r = await execIn(host.ns, 'bash', ['-c', script], { check: false, timeoutMs: (maxS + 10) * 1000 });
-  const sha = /^([0-9a-f]{64})/m.exec(r.stdout)?.[1];
-  const bytes = /bytes=(\d+)/.exec(r.stdout)?.[1];
-  return r.code === 0 && sha && bytes
-    ? { bytes: Number(bytes), sha256: sha }
-    : `curl failed (${r.code}): ${r.stderr.trim()}`;
-}
 
 /** One UDP round trip from `host`'s own stack to ip:port (a node one-liner): the answer, or '' after 3 s. */
 async function udpFrom(host: Host, ip: string, port: number, text: string): Promise<string> {

@@ -131,3 +131,19 @@ export async function pingFrom(host: Host, ip: string, count = 3): Promise<numbe
   });
   return Number(/(\d+) received/.exec(r.stdout)?.[1] ?? 0);
 }
+
+/** curl on `host` (its own network stack: a TUN node's routes apply) for `url`: bytes and sha256, or the failure. */
+export async function curlFrom(
+  host: Host,
+  url: string,
+  maxS = 60,
+): Promise<{ bytes: number; sha256: string } | string> {
+  // One download into a temporary file, then its size and hash.
+  const script = `f=$(mktemp); trap 'rm -f "$f"' EXIT; curl -sS --fail --max-time ${maxS} -o "$f" '${url}' && echo "bytes=$(stat -c %s "$f")" && sha256sum "$f"`;
+  const r = await execIn(host.ns, 'bash', ['-c', script], { check: false, timeoutMs: (maxS + 10) * 1000 });
+  const sha = /^([0-9a-f]{64})/m.exec(r.stdout)?.[1];
+  const bytes = /bytes=(\d+)/.exec(r.stdout)?.[1];
+  return r.code === 0 && sha && bytes
+    ? { bytes: Number(bytes), sha256: sha }
+    : `curl failed (${r.code}): ${r.stderr.trim()}`;
+}
