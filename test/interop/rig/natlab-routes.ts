@@ -2,7 +2,8 @@
 // services a subnet router exposes (the blob server, a UDP echo, a file server with ranges for DuckDB),
 // an "internet" host that only an exit node's host can reach, and our node as a library in a host's
 // namespace (tailnet-process.ts), for what the CLI's SOCKS5 proxy cannot show: UDP, error reasons, fetch.
-import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { TailnetOptions } from '../../../src/tailnet/tailnet.js';
@@ -16,11 +17,18 @@ import { TailnetProcess } from './tailnet-process.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
+/** A file of this folder: beside this module, or (compiled for the bench into dist-bench/) in the source tree. */
+export function rigFile(name: string): string {
+  const found = [join(here, name), resolve(here, '../../../../test/interop/rig', name)].find(existsSync);
+  if (!found) throw new Error(`rig file ${name} not found beside ${here} or in the source tree`);
+  return found;
+}
+
 /** The UDP echo's port on every LAN host. */
 export const UDP_ECHO_PORT = 7007;
 /** The file server's port (files for DuckDB) on a LAN host that has files. */
 export const FILE_PORT = 8000;
-const UDP_ECHO = join(here, 'udp-echo.mjs');
+const UDP_ECHO = rigFile('udp-echo.mjs');
 
 /** A plain host on `site`'s LAN (no tailnet node) serving the lab's blob on :8080, a UDP echo and `files`. */
 export async function lanHost(t: TailnetLab, site: Site, name: string, files: string[] = []): Promise<Host> {
@@ -66,7 +74,7 @@ function bundledFileServer(t: TailnetLab): Promise<string> {
     const dir = await tempDir(t.cleanup, 'qs-natlab-fs-');
     const outfile = join(dir, 'lan-file-server.mjs');
     await build({
-      entryPoints: [join(here, 'lan-file-server.ts')],
+      entryPoints: [rigFile('lan-file-server.ts')],
       bundle: true,
       platform: 'node',
       format: 'esm',

@@ -2,12 +2,18 @@
 // host's namespace, asked over IPC. The same questions as of a node in the test's process, where the
 // node must run behind a namespace's NAT or on its LAN.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TailnetOptions, TailnetStatus } from '../../../src/tailnet/tailnet.js';
 import type { Cleanup } from './exec.js';
 
-const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'tailnet-child.mjs');
+const here = dirname(fileURLToPath(import.meta.url));
+/** tailnet-child.mjs: beside this module, or (compiled for the bench into dist-bench/) in the source tree. */
+const CHILD = [
+  join(here, 'tailnet-child.mjs'),
+  resolve(here, '../../../../test/interop/rig/tailnet-child.mjs'),
+].find(existsSync)!;
 
 /** A GET through the node: what arrived. */
 export interface Fetched {
