@@ -19,6 +19,7 @@ const SUITES = [
   'natlab',
   'clients',
   'routes',
+  'abuse',
 ] as const;
 const suites: Record<string, () => Promise<Report>> = Object.fromEntries(
   SUITES.map((name) => [

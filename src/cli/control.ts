@@ -16,6 +16,7 @@ import type { AclPolicy } from '../control/server/policy.js';
 import type { DERPMap } from '../control/tailcfg.js';
 import { ListenError, type LocalTailnet, startLocalTailnet } from '../tailnet/local.js';
 import { parseCommand } from './command.js';
+import { parseLimits, positiveOption } from './limits.js';
 import { UsageError } from './log.js';
 import {
   CONTROL_APPROVE,
@@ -95,6 +96,7 @@ async function serve(argv: string[]): Promise<number> {
   // The same coordinator as startLocalTailnet and quackscale_serve(): --derp runs our relay and
   // STUN responder beside it, over TLS with a self-signed certificate pinned in the DERP map (so
   // no client needs a flag); the state keeps this command's layout (all of it in --state-dir).
+  const limits = parseLimits(values);
   let local: LocalTailnet;
   try {
     local = await startLocalTailnet({
@@ -108,6 +110,23 @@ async function serve(argv: string[]): Promise<number> {
       policy,
       baseDomain: values['base-domain'],
       serverURL: values['server-url'],
+      limits,
+      noiseLimits: {
+        noiseTimeoutMs: positiveOption('noise-timeout-ms', values['noise-timeout-ms'], true, 2 ** 31 - 1),
+        noiseIdleTimeoutMs: positiveOption(
+          'noise-idle-timeout-ms',
+          values['noise-idle-timeout-ms'],
+          true,
+          2 ** 31 - 1,
+        ),
+        maxStreams: positiveOption('max-http2-streams', values['max-http2-streams'], true, 2 ** 31 - 1),
+        maxBodyBytes: positiveOption('max-body-bytes', values['max-body-bytes'], true, 2 ** 31 - 1),
+      },
+      maxMapSessionsPerNode: positiveOption(
+        'max-map-sessions-per-node',
+        values['max-map-sessions-per-node'],
+        true,
+      ),
       logger: {
         debug: () => {},
         info: (msg) => console.error(msg),

@@ -9,6 +9,7 @@ import { DerpError } from '../derp/errors.js';
 import { DerpHttpServer } from '../derp/http-server.js';
 import { generateNodeKeyPair } from '../derp/keys.js';
 import { parseCommand } from './command.js';
+import { parseLimits, positiveOption } from './limits.js';
 import { cliLogger, UsageError } from './log.js';
 import { DERP_PROBE, DERP_SERVE } from './spec/derp.js';
 
@@ -79,7 +80,11 @@ export async function derpServe(argv: string[], hooks: DerpCommandHooks = {}): P
     serverOptions: {
       logger: log,
       maxClients: intOption('max-clients', values['max-clients'], 10_000, 1, 1_000_000),
+      loginTimeoutMs: positiveOption('login-timeout-ms', values['login-timeout-ms'], true, 2 ** 31 - 1),
+      pongTimeoutMs: positiveOption('pong-timeout-ms', values['pong-timeout-ms'], true, 2 ** 31 - 1),
+      writeTimeoutMs: positiveOption('write-timeout-ms', values['write-timeout-ms'], true, 2 ** 31 - 1),
     },
+    limits: parseLimits(values),
   });
   log.info(
     `derp: serving ${srv.url} on ${srv.addresses.join(', ')}${srv.stun ? `, STUN on udp ${srv.stun.addresses.join(', ')}` : ''}`,

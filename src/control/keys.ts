@@ -4,11 +4,15 @@
  * `chalpub:`, and `privkey:` for every private key. Private keys print as `privkey:[redacted]`
  * everywhere except `toStateText()`, so they cannot leak into logs or error messages.
  */
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
-// tweetnacl's X25519 (RFC 7748) works in Float64Arrays: a handful of small allocations per
-// operation, where a BigInt ladder leaves megabytes of garbage that grow the young generation.
-import nacl from 'tweetnacl';
+// X25519 through node:crypto (OpenSSL), as the WireGuard and DERP layers do: tweetnacl's JavaScript
+// ladder took about 2 ms an operation, four of them per ts2021 handshake on the server. Importing
+// a key costs too (about 0.9 ms a private key from DER), so each key keeps its KeyObject.
+import { x25519PrivateKey, x25519PublicKey, x25519Raw } from '../platform/x25519.js';
+
+/** The KeyObject of each public key that took part in an X25519 operation. */
+const publicObjects = new WeakMap<PublicKey, KeyObject>();
 
 /** Which public key this is; the prefix of its text form. */
 export type KeyKind = 'node' | 'machine' | 'disco' | 'chal' | 'nl';
@@ -98,20 +102,24 @@ export class PublicKey<K extends KeyKind = KeyKind> {
 /** A private key. Its public half is derived once; its bytes never appear in text output. */
 export class PrivateKey<K extends KeyKind = KeyKind> {
   readonly #raw: Uint8Array;
+  readonly #object: KeyObject;
   readonly publicKey: PublicKey<K>;
 
   private constructor(
     readonly kind: K,
     raw: Uint8Array,
+    object?: KeyObject,
   ) {
     if (raw.length !== 32) throw new KeyParseError(`${kind} private key must be 32 bytes`);
     this.#raw = new Uint8Array(raw);
-    this.publicKey = PublicKey.fromRaw(kind, nacl.scalarMult.base(this.#raw));
+    this.#object = object ?? x25519PrivateKey(this.#raw);
+    this.publicKey = PublicKey.fromRaw(kind, x25519Raw(createPublicKey(this.#object)));
   }
 
-  /** A fresh random key. */
+  /** A fresh random key (OpenSSL's generator: no DER import needed). */
   static generate<K extends KeyKind>(kind: K): PrivateKey<K> {
-    return new PrivateKey(kind, new Uint8Array(randomBytes(32)));
+    const { privateKey } = generateKeyPairSync('x25519');
+    return new PrivateKey(kind, x25519Raw(privateKey), privateKey);
   }
 
   static fromRaw<K extends KeyKind>(kind: K, raw: Uint8Array): PrivateKey<K> {
@@ -125,7 +133,18 @@ export class PrivateKey<K extends KeyKind = KeyKind> {
 
   /** X25519(this, peer): the shared secret; a low-order peer key (all-zero result) is refused. */
   sharedSecret(peer: PublicKey): Uint8Array {
-    const shared = nacl.scalarMult(this.#raw, peer.raw);
+    let shared: Uint8Array;
+    try {
+      let pub = publicObjects.get(peer);
+      if (pub === undefined) {
+        pub = x25519PublicKey(peer.raw);
+        publicObjects.set(peer, pub);
+      }
+      shared = diffieHellman({ privateKey: this.#object, publicKey: pub });
+    } catch (err) {
+      // OpenSSL refuses a low-order point itself (RFC 7748 §6.1: an all-zero result).
+      throw new KeyParseError(`X25519 with this ${peer.kind} key failed: a low-order key`, { cause: err });
+    }
     // Every byte is read whatever it holds: the time taken says nothing about the secret.
     let acc = 0;
     for (const b of shared) acc |= b;

@@ -54,9 +54,16 @@ export function encodeFrame(type: number, ...parts: Uint8Array[]): Buffer {
 }
 
 /**
+ * Frames above this many bytes get memory as their bytes arrive, not when their header does:
+ * a header may declare up to the limit (256 KiB before login) and then send nothing.
+ */
+const PREALLOCATE_MAX = 16 << 10;
+
+/**
  * Incremental frame parser for one connection. Frames larger than `maxFrameLen` throw
  * FRAME_TOO_LARGE as soon as their header is seen (derp.go readFrame checks the limit before
- * reading), so a peer cannot make us buffer more than the limit.
+ * reading), so a peer cannot make us buffer more than the limit; and a large frame holds only
+ * the bytes received so far (derper allocates the declared ClientInfo length at once).
  *
  * @example
  * const r = new FrameReader((type, payload) => handle(type, payload), 65_600);
@@ -65,7 +72,10 @@ export function encodeFrame(type: number, ...parts: Uint8Array[]): Buffer {
 export class FrameReader {
   private readonly header = Buffer.alloc(FrameHeaderLen);
   private headerFill = 0;
+  /** The frame being read: preallocated (small) or its parts so far (large). */
   private body: Buffer | undefined;
+  private parts: Buffer[] | undefined;
+  private bodyLen = 0;
   private bodyType = 0;
   private bodyFill = 0;
   private stopped = false;
@@ -83,9 +93,14 @@ export class FrameReader {
     this.stopped = true;
   }
 
+  /** Bytes held for the frame being read: its preallocated buffer, or what has arrived of a large one. */
+  get heldBytes(): number {
+    return this.body?.length ?? this.bodyFill;
+  }
+
   /** True while a frame is partly read: a stream ending now is truncated. */
   get midFrame(): boolean {
-    return this.headerFill > 0 || this.body !== undefined;
+    return this.headerFill > 0 || this.bodyLen > 0;
   }
 
   /** Feeds bytes; calls the handler for each complete frame. Throws DerpError on a bad header. */
@@ -93,14 +108,17 @@ export class FrameReader {
     let off = 0;
     const n = chunk.length;
     while (off < n && !this.stopped) {
-      if (this.body !== undefined) {
-        const take = Math.min(this.body.length - this.bodyFill, n - off);
-        chunk.copy(this.body, this.bodyFill, off, off + take);
+      if (this.bodyLen > 0) {
+        const take = Math.min(this.bodyLen - this.bodyFill, n - off);
+        if (this.body !== undefined) chunk.copy(this.body, this.bodyFill, off, off + take);
+        else this.parts!.push(Buffer.from(chunk.subarray(off, off + take)));
         this.bodyFill += take;
         off += take;
-        if (this.bodyFill === this.body.length) {
-          const body = this.body;
+        if (this.bodyFill === this.bodyLen) {
+          const body = this.body ?? Buffer.concat(this.parts!, this.bodyLen);
           this.body = undefined;
+          this.parts = undefined;
+          this.bodyLen = 0;
           this.offset += FrameHeaderLen + body.length;
           this.onFrame(this.bodyType, body);
         }
@@ -142,7 +160,9 @@ export class FrameReader {
       return;
     }
     this.bodyType = type;
-    this.body = Buffer.allocUnsafe(len);
+    this.bodyLen = len;
+    if (len <= PREALLOCATE_MAX) this.body = Buffer.allocUnsafe(len);
+    else this.parts = [];
     this.bodyFill = 0;
     this.afterBegin = off;
   }

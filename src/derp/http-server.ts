@@ -3,6 +3,8 @@
  * `Upgrade: DERP` (101, or nothing with `Derp-Fast-Start: 1`) or a WebSocket with subprotocol
  * `derp`; `/derp/probe` and `/derp/latency-check`; `/generate_204` (captive-portal check);
  * `/metrics` in Prometheus text; plain HTTP or TLS; optionally a STUN responder beside it.
+ * Every connection is under a ConnectionGuard (src/guard): limits on accept, the request
+ * deadline, and a per-source rate on DERP logins (docs/server-limits.md).
  */
 import {
   createServer as createHttpServer,
@@ -19,6 +21,8 @@ import {
   type Socket,
 } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { ConnectionGuard, type ConnectionLimits, DEFAULT_LIMITS, resolveLimits } from '../guard/guard.js';
+import { guardAccepts, guardRequests, httpOptions } from '../guard/http.js';
 import { runtime } from '../platform/runtime.js';
 import { FastStartHeader, ProtocolVersion } from './constants.js';
 import { DerpError } from './errors.js';
@@ -47,13 +51,15 @@ export interface DerpHttpServerOptions {
   /** An existing relay core, or options for a new one. */
   server?: DerpServer;
   serverOptions?: DerpServerOptions;
+  /**
+   * Connection limits and the request deadline (src/guard/guard.ts DEFAULT_LIMITS; the total is
+   * raised to `serverOptions.maxClients` when that is higher).
+   */
+  limits?: Partial<ConnectionLimits>;
 }
 
 /** X-Tailscale-Challenge / X-Tailscale-Response (derpserver/handler.go ServeNoContent). */
 const CHALLENGE = /^[A-Za-z0-9._:-]{1,64}$/;
-
-/** How long a connection may stay silent before its first byte says TLS or HTTP. */
-const SNIFF_TIMEOUT_MS = 30_000;
 
 /**
  * A listening DERP server.
@@ -65,6 +71,8 @@ const SNIFF_TIMEOUT_MS = 30_000;
  */
 export class DerpHttpServer {
   readonly derp: DerpServer;
+  /** Admission, deadlines and shed counters of every TCP connection. */
+  readonly guard: ConnectionGuard;
   stun: StunServer | undefined;
   private readonly wss = new WebSocketServer({
     noServer: true,
@@ -72,33 +80,52 @@ export class DerpHttpServer {
     maxPayload: 1 << 20,
     handleProtocols: (protocols) => (protocols.has('derp') ? 'derp' : false),
   });
-  private readonly sockets = new Set<Socket>();
-
   private listeners: NetServer[] = [];
 
   private constructor(private readonly opts: DerpHttpServerOptions) {
     this.derp = opts.server ?? new DerpServer(opts.serverOptions);
+    this.guard = new ConnectionGuard(
+      resolveLimits({
+        ...opts.limits,
+        // A relay told to take more DERP clients than the default connection limit gets room for them.
+        maxConnections:
+          opts.limits?.maxConnections ??
+          Math.max(DEFAULT_LIMITS.maxConnections, opts.serverOptions?.maxClients ?? 0),
+      }),
+      { name: 'derp', log: this.derp.log },
+    );
   }
 
-  /** Routes an HTTP(S) server's requests and upgrades here, and tracks its connections. */
+  /** Routes an HTTP(S) server's requests and upgrades here. */
   private wire<S extends Server>(http: S): S {
+    guardRequests(http, this.guard);
     http.on('request', (req, res) => this.onRequest(req, res));
     http.on('upgrade', (req, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
-    for (const event of ['connection', 'secureConnection'])
-      http.on(event, (s: Socket) => {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-      });
+    // A failed TLS handshake (or one cut short by the request deadline) concerns that connection only.
+    http.on('tlsClientError', (err: Error) => this.derp.log.debug(`derp: TLS handshake: ${err.message}`));
     return http;
   }
 
   /** A server for one address: HTTP, HTTPS, or (acceptPlainHttp) a TCP server that hands each connection to either. */
   private serverFor(): NetServer {
     const tls = this.opts.tls;
-    if (!tls) return this.wire(createHttpServer());
-    const https = this.wire(createHttpsServer({ cert: tls.cert, key: tls.key }));
-    if (!this.opts.acceptPlainHttp || !HANDS_OVER_SOCKETS) return https;
-    return createNetServer(sniffer(this.wire(createHttpServer()), https));
+    const options = httpOptions(this.guard.limits);
+    const listener = ((): NetServer => {
+      if (!tls) return this.wire(createHttpServer(options));
+      // Node's own TLS handshake timer restarts with every byte; the request deadline bounds it as a whole.
+      const https = this.wire(
+        createHttpsServer({
+          ...options,
+          cert: tls.cert,
+          key: tls.key,
+          handshakeTimeout: options.requestTimeout,
+        }),
+      );
+      if (!this.opts.acceptPlainHttp || !HANDS_OVER_SOCKETS) return https;
+      return createNetServer(sniffer(this.wire(createHttpServer(options)), https));
+    })();
+    guardAccepts(listener, this.guard, (err) => this.derp.log.warn(`derp: accept: ${err.message}`));
+    return listener;
   }
 
   /**
@@ -175,7 +202,9 @@ export class DerpHttpServer {
         };
         res
           .writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' })
-          .end(this.derp.metrics.toPrometheus(extra));
+          .end(
+            this.derp.metrics.toPrometheus(extra) + this.guard.toPrometheus('derp', this.derp.metrics.shed()),
+          );
         return;
       }
       case '/robots.txt':
@@ -196,6 +225,8 @@ export class DerpHttpServer {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    // The request is in: from here the DERP login deadline (DerpServer loginTimeoutMs) applies.
+    this.guard.disarm(socket);
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/derp') {
       this.refuse(socket, '404 Not Found', 'not found\n');
@@ -209,6 +240,11 @@ export class DerpHttpServer {
     if (!this.derp.canAccept()) {
       this.derp.metrics.rejectedOverLimit++;
       this.refuse(socket, '503 Service Unavailable', 'DERP server is full\n');
+      return;
+    }
+    // A login costs an X25519 operation (the ClientInfo box): one source may not start too many.
+    if (!this.guard.allowHandshake(socket.remoteAddress)) {
+      this.refuse(socket, '429 Too Many Requests', 'too many DERP logins from your address\n');
       return;
     }
     socket.setKeepAlive(true, 60_000);
@@ -237,7 +273,7 @@ export class DerpHttpServer {
     this.derp.close();
     this.stun?.close();
     this.wss.close();
-    for (const s of this.sockets) s.destroy();
+    this.guard.closeAll();
     await Promise.all(this.listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
   }
 }
@@ -260,20 +296,20 @@ const HANDS_OVER_SOCKETS = runtime.name === 'node';
 
 /**
  * Hands each connection to `https` if its first byte opens a TLS record (ContentType
- * handshake, 0x16: RFC 8446 §5.1), else to `http`; the byte is put back first.
+ * handshake, 0x16: RFC 8446 §5.1), else to `http`; the byte is put back first. A connection
+ * that sends nothing is closed by the guard's request deadline.
  */
 function sniffer(http: Server, https: Server): (socket: Socket) => void {
   return (socket) => {
+    if (socket.destroyed) return; // shed by the guard
     // A reset before the first byte concerns no one but this connection; after the hand-over the
     // HTTP(S) server handles errors.
     const drop = (): void => {
       socket.destroy();
     };
     socket.on('error', drop);
-    socket.setTimeout(SNIFF_TIMEOUT_MS, drop);
     socket.once('data', (first: Buffer) => {
       socket.pause();
-      socket.setTimeout(0);
       socket.off('error', drop);
       socket.unshift(first);
       (first[0] === 0x16 ? https : http).emit('connection', socket);

@@ -6,7 +6,13 @@
  */
 
 import type { KeyObject } from 'node:crypto';
-import { createPublicKey, diffieHellman, generateKeyPairSync, randomBytes } from 'node:crypto';
+import {
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import nacl from 'tweetnacl';
 import { x25519PrivateKey, x25519PublicKey, x25519Raw } from '../platform/x25519.js';
 import { KeyLen, NonceLen } from './constants.js';
@@ -37,9 +43,20 @@ export function generateNodeKeyPair(): NodeKeyPair {
   return { privateKey: x25519Raw(privateKey), publicKey: x25519Raw(publicKey) };
 }
 
+/**
+ * KeyObjects of the private keys used so far, by array: OpenSSL's DER import takes about 0.9 ms,
+ * and a relay would pay it for its own key at every client login. The bytes are compared on
+ * each use, so an array changed in place is imported again.
+ */
+const privateObjects = new WeakMap<Uint8Array, { bytes: Uint8Array; object: KeyObject }>();
+
 function privateKeyObject(priv: Uint8Array): KeyObject {
   checkKey(priv, 'private key');
-  return x25519PrivateKey(priv);
+  const known = privateObjects.get(priv);
+  if (known !== undefined && timingSafeEqual(known.bytes, priv)) return known.object;
+  const object = x25519PrivateKey(priv);
+  privateObjects.set(priv, { bytes: new Uint8Array(priv), object });
+  return object;
 }
 
 function publicKeyObject(pub: Uint8Array): KeyObject {

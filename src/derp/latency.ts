@@ -53,7 +53,6 @@ export function httpLatency(node: DerpNode, opts: { timeoutMs: number; useHttp?:
   });
 }
 
-/** netcheck.go preferredDERPAbsoluteDiff: smaller improvements never move home. */
 /**
  * The latency check from a web page: the page's fetch, `no-cors` because only the round trip
  * matters (the answer is opaque to a page on another origin, and derper sends no CORS there).
@@ -71,6 +70,7 @@ async function pageLatency(url: URL, start: number, timeoutMs: number): Promise<
   return performance.now() - start;
 }
 
+/** netcheck.go preferredDERPAbsoluteDiff: smaller improvements never move home. */
 const PreferredDERPAbsoluteDiff = 10;
 
 /**

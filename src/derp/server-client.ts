@@ -3,6 +3,7 @@
  * loop's frame handling, and the bounded send queue. Registry-wide decisions (who is active
  * for a key, PeerGone, watchers) belong to {@link DerpServer}.
  */
+import { randomBytes } from 'node:crypto';
 import {
   DefaultPerClientSendQueueDepth,
   FrameClientInfo,
@@ -12,6 +13,7 @@ import {
   FrameNames,
   FrameNotePreferred,
   FramePing,
+  FramePong,
   FrameRecvPacket,
   FrameSendPacket,
   FrameWatchConns,
@@ -28,6 +30,7 @@ import { fingerprint, NaclBox } from './keys.js';
 import {
   type ClientInfo,
   decodeClientInfoFrame,
+  encodePing,
   encodePong,
   encodeServerInfo,
   encodeServerKey,
@@ -59,6 +62,8 @@ export interface ServerHost {
   countSent(bytes: number): void;
   countPing(): void;
   countUnknownFrame(): void;
+  countPongDropped(): void;
+  countLivenessPong(): void;
   isMeshKey(meshKey: string | undefined): boolean;
   readonly log: { debug(m: string): void; info(m: string): void };
 }
@@ -104,6 +109,11 @@ export class ServerClient {
   active = false;
   /** Whether the connection was closed for malformed input (counted by the server). */
   badInput = false;
+  /**
+   * The liveness Ping awaiting its Pong: its payload, the output position its last byte is at,
+   * and when that position was reached (the Ping left our buffers).
+   */
+  private livenessPing: { data: Buffer; end: number; flushedAt: number | undefined } | undefined;
 
   constructor(
     private readonly host: ServerHost,
@@ -208,7 +218,17 @@ export class ServerClient {
         if (p.length > MaxPingLen)
           throw new DerpError('FRAME_TOO_LARGE', `ping body too large (${p.length} bytes)`);
         this.host.countPing();
-        this.conn.write(encodePong(p.subarray(0, PingLen)));
+        // A client that pings but does not read would otherwise grow our buffer without bound;
+        // derper keeps one pong pending and drops the rest (derpserver.go handleFramePing).
+        if (this.conn.bufferedBytes >= this.limits.sendBufferBytes) this.host.countPongDropped();
+        else this.conn.write(encodePong(p.subarray(0, PingLen)));
+        return;
+      case FramePong:
+        // The answer to our liveness Ping; any other Pong is skipped, as derper skips all.
+        if (this.livenessPing?.data.equals(p.subarray(0, PingLen))) {
+          this.livenessPing = undefined;
+          this.host.countLivenessPong();
+        }
         return;
       case FrameNotePreferred:
         if (p.length !== 1) throw new DerpError('BAD_FRAME', 'NotePreferred frame of the wrong size');
@@ -322,6 +342,32 @@ export class ServerClient {
       this.queue.shift();
       this.host.countDrop('queue_head', this.queue.shift()!.length);
     }
+  }
+
+  /** Sends a Ping the client must answer (it said it can: ClientInfo.CanAckPings), unless one is out. */
+  sendLivenessPing(): void {
+    if (this.closed || this.livenessPing !== undefined) return;
+    const data = randomBytes(PingLen);
+    this.conn.write(encodePing(data));
+    this.livenessPing = {
+      data,
+      end: this.conn.flushedBytes + this.conn.bufferedBytes,
+      flushedAt: undefined,
+    };
+  }
+
+  /**
+   * Whether the liveness Ping has waited over `timeoutMs` for its Pong since it left our buffers
+   * (while it still waits in them, the write timeout is what watches the connection).
+   */
+  pongOverdue(now: number, timeoutMs: number): boolean {
+    const ping = this.livenessPing;
+    if (ping === undefined) return false;
+    if (ping.flushedAt === undefined) {
+      if (this.conn.flushedBytes >= ping.end) ping.flushedAt = now;
+      return false;
+    }
+    return now - ping.flushedAt > timeoutMs;
   }
 
   /** Writes a control frame (PeerGone, PeerPresent, KeepAlive) regardless of the queue. */

@@ -51,6 +51,14 @@ export class ServerMetrics {
   notAdmitted = 0;
   badInputCloses = 0;
   writeTimeouts = 0;
+  /** Connections that sent no ClientInfo within the login deadline. */
+  loginTimeouts = 0;
+  /** Clients that said they answer pings, then left one unanswered past the pong deadline. */
+  pongTimeouts = 0;
+  /** Pongs not written because the client was not reading (derper drops them the same way). */
+  pongsDropped = 0;
+  /** Answers to our liveness Pings. */
+  livenessPongs = 0;
   homeMovesIn = 0;
   homeMovesOut = 0;
   readonly packetsDropped = new Map<DropReason, number>(DROP_REASONS.map((r) => [r, 0]));
@@ -59,6 +67,18 @@ export class ServerMetrics {
   drop(reason: DropReason, bytes: number): void {
     this.packetsDropped.set(reason, this.packetsDropped.get(reason)! + 1);
     this.bytesDropped.set(reason, this.bytesDropped.get(reason)! + bytes);
+  }
+
+  /** Connections this core closed or refused, by reason, for the `connections_shed` family. */
+  shed(): Array<[string, number]> {
+    return [
+      ['max_clients', this.rejectedOverLimit],
+      ['timeout_login', this.loginTimeouts],
+      ['timeout_pong', this.pongTimeouts],
+      ['timeout_write', this.writeTimeouts],
+      ['not_admitted', this.notAdmitted],
+      ['bad_input', this.badInputCloses],
+    ];
   }
 
   /** Total packets dropped for any reason. */
@@ -124,6 +144,25 @@ export class ServerMetrics {
       'counter',
       'Connections closed because writes made no progress.',
       this.writeTimeouts,
+    );
+    metric(
+      'login_timeouts',
+      'counter',
+      'Connections closed for sending no ClientInfo in time.',
+      this.loginTimeouts,
+    );
+    metric(
+      'pong_timeouts',
+      'counter',
+      'Clients closed for leaving a server ping unanswered.',
+      this.pongTimeouts,
+    );
+    metric('pongs_dropped', 'counter', 'Pongs not sent to clients that were not reading.', this.pongsDropped);
+    metric(
+      'liveness_pongs',
+      'counter',
+      'Answers to the liveness Pings sent with keepalives.',
+      this.livenessPongs,
     );
     metric('home_moves_in', 'counter', 'Clients that made this server their home.', this.homeMovesIn);
     metric('home_moves_out', 'counter', 'Clients that moved their home away.', this.homeMovesOut);

@@ -40,6 +40,14 @@ export interface DerpServerOptions {
   writeTimeoutMs?: number;
   /** Keepalive period (derp.go KeepAlive: 60 s, plus up to 5 s jitter). */
   keepAliveMs?: number;
+  /** From the upgrade to an admitted ClientInfo (derpserver.go accept: 10 s). */
+  loginTimeoutMs?: number;
+  /**
+   * Clients that declare CanAckPings get a Ping with each keepalive and are closed when its Pong
+   * is this late (counted from when the Ping left our buffers). derper relies on the kernel
+   * instead: TCP_USER_TIMEOUT of 15 s (cmd/derper --tcp-user-timeout), which Node cannot set.
+   */
+  pongTimeoutMs?: number;
   /** 64 hex digits: clients presenting it may mesh (WatchConns, ForwardPacket, ClosePeer). */
   meshKey?: string;
   /**
@@ -80,6 +88,8 @@ export class DerpServer implements ServerHost {
   private readonly meshWatchers = new Set<ServerClient>();
   private readonly limits: { queueDepth: number; sendBufferBytes: number };
   private readonly sweepTimer: NodeJS.Timeout;
+  private readonly loginTimeout: number;
+  private readonly pongTimeout: number;
   private closing = false;
 
   constructor(private readonly opts: DerpServerOptions = {}) {
@@ -91,10 +101,12 @@ export class DerpServer implements ServerHost {
       queueDepth: opts.queueDepth ?? DefaultPerClientSendQueueDepth,
       sendBufferBytes: opts.sendBufferBytes ?? 256 << 10,
     };
+    this.loginTimeout = opts.loginTimeoutMs ?? LoginTimeout;
+    this.pongTimeout = opts.pongTimeoutMs ?? PongTimeout;
     if (opts.meshKey !== undefined && !/^[0-9a-f]{64}$/.test(opts.meshKey)) {
       throw new DerpError('BAD_CONFIG', 'mesh key must be 64 lower-case hex digits');
     }
-    // One timer for all clients: keepalives, login deadlines and write timeouts.
+    // One timer for all clients: keepalives, liveness pings, login deadlines and write timeouts.
     this.sweepTimer = setInterval(() => this.sweep(), 500);
     this.sweepTimer.unref();
   }
@@ -344,6 +356,14 @@ export class DerpServer implements ServerHost {
     this.metrics.unknownFrames++;
   }
 
+  countPongDropped(): void {
+    this.metrics.pongsDropped++;
+  }
+
+  countLivenessPong(): void {
+    this.metrics.livenessPongs++;
+  }
+
   /** derpserver.go sendLoop: KeepAlive plus up to 5 s of jitter (scaled down for shorter periods). */
   private keepAliveDelay(): number {
     const k = this.opts.keepAliveMs ?? KeepAlive;
@@ -355,8 +375,17 @@ export class DerpServer implements ServerHost {
     const writeTimeout = this.opts.writeTimeoutMs ?? DefaultTCPWriteTimeout;
     for (const c of this.all) {
       if (!c.loggedIn) {
-        if (now - c.connectedAt > LoginTimeout)
-          c.fail(new DerpError('TIMEOUT', `no ClientInfo within ${LoginTimeout} ms`));
+        if (now - c.connectedAt > this.loginTimeout) {
+          this.metrics.loginTimeouts++;
+          this.log.info(`derp: closing ${c.who()}: no ClientInfo within ${this.loginTimeout} ms`);
+          c.close();
+        }
+        continue;
+      }
+      if (c.pongOverdue(now, this.pongTimeout)) {
+        this.metrics.pongTimeouts++;
+        this.log.info(`derp: closing ${c.who()}: no Pong within ${this.pongTimeout} ms`);
+        c.close();
         continue;
       }
       const flushed = c.conn.flushedBytes;
@@ -372,6 +401,7 @@ export class DerpServer implements ServerHost {
       c.lastFlushed = flushed;
       if (now >= c.nextKeepAlive) {
         c.writeControl(encodeKeepAlive());
+        if (c.info.canAckPings) c.sendLivenessPing();
         c.nextKeepAlive = now + this.keepAliveDelay();
       }
     }
@@ -384,6 +414,9 @@ export class DerpServer implements ServerHost {
     for (const c of [...this.all]) c.close();
   }
 }
+
+/** How late a liveness Pong may be: derper's TCP user timeout (cmd/derper/derper.go, 15 s). */
+const PongTimeout = 15_000;
 
 /** disco/disco.go LooksLikeDiscoWrapper: magic + 32-byte key + 24-byte nonce at least. */
 function looksLikeDisco(p: Uint8Array): boolean {

@@ -39,9 +39,12 @@ export function splice(a: Duplex, b: Duplex, onDone?: (r: SpliceResult) => void)
   b.on('error', fail);
   let closed = 0;
   // A side closed without reading to its end was aborted (destroyed, or reset with no error
-  // event): pipe() only passes on an end, so the other side is torn down here.
+  // event): pipe() only passes on an end, so the other side is torn down here. A side that
+  // closed cleanly leaves the other to finish its writes; what the other still reads has
+  // nowhere to go, and it must keep flowing for its end to arrive (Deno's unpipe pauses it).
   const onClose = (from: Duplex, other: Duplex) => () => {
     if (!from.readableEnded) other.destroy();
+    else if (!other.readableEnded) other.resume();
     if (++closed === 2) onDone?.(r);
   };
   a.on('close', onClose(a, b));

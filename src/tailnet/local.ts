@@ -19,6 +19,7 @@ import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import type { ControlLogger } from '../control/logger.js';
 import type { ApprovedNode, ApproveOptions } from '../control/server/interactive.js';
+import type { NoiseHttpLimits } from '../control/server/noise-http.js';
 import type { PingAnswer } from '../control/server/ping.js';
 import type { AclPolicy } from '../control/server/policy.js';
 import { ControlServer } from '../control/server/server.js';
@@ -27,6 +28,7 @@ import type { DERPMap } from '../control/tailcfg.js';
 import { DerpHttpServer } from '../derp/http-server.js';
 import { otherFamily } from '../derp/listen.js';
 import { loadOrCreateCertificate } from '../derp/self-signed.js';
+import type { ConnectionLimits } from '../guard/guard.js';
 
 export interface LocalTailnetOptions {
   /** Where the DERP relay's certificate lives, and (by default) the control server's state; survives restarts. */
@@ -59,6 +61,12 @@ export interface LocalTailnetOptions {
   store?: ControlStateStore;
   /** Where pre-auth keys are kept (default: files in the control state directory). */
   authKeys?: AuthKeyBackend;
+  /** Connection limits and deadlines of both servers (docs/server-limits.md; default the documented ones). */
+  limits?: Partial<ConnectionLimits>;
+  /** The control server's limits inside Noise: deadlines, HTTP/2 streams, body size. */
+  noiseLimits?: Partial<NoiseHttpLimits>;
+  /** Streaming map requests per node (default 4). */
+  maxMapSessionsPerNode?: number;
 }
 
 export interface LocalTailnet {
@@ -150,6 +158,7 @@ async function startRelay(
       stunPort: opts.stunPort === -1 ? undefined : (opts.stunPort ?? 0),
       tls,
       acceptPlainHttp: true,
+      limits: opts.limits,
     });
   } catch (err) {
     throw new ListenError('DERP relay', hostPort(host, port), { cause: err });
@@ -182,6 +191,9 @@ export async function startLocalTailnet(opts: LocalTailnetOptions): Promise<Loca
       logger: opts.logger,
       store: opts.store,
       authKeys: opts.authKeys,
+      limits: opts.limits,
+      noiseLimits: opts.noiseLimits,
+      maxMapSessionsPerNode: opts.maxMapSessionsPerNode,
     });
     const port = opts.controlPort ?? 0;
     const controlURL = await control.listen(port, host).catch((err: unknown) => {

@@ -3,6 +3,7 @@ import type { ControlStateStore } from '../control/state.js';
 import type { TcpOptions } from '../netstack/tcp/options.js';
 import type { Clock } from '../wireguard/clock.js';
 import type { Logger } from '../wireguard/logger.js';
+import type { MagicsockOptions } from './magicsock.js';
 import type { RouteOptions } from './routes/node-routing.js';
 
 /** Tailscale's hosted control plane, the default as in tsnet. */
@@ -52,4 +53,17 @@ export interface TailnetOptions extends RouteOptions {
    * `quackscale/wireguard` rekeys every 10 s instead of every 2 minutes.
    */
   wireguardClock?: Clock;
+  /**
+   * For tests (`quackscale/testing`'s createTestTailnet): the node's UDP socket, its DERP
+   * connections and its interfaces' addresses on an in-memory network instead of the host's.
+   */
+  network?: TailnetNetwork;
+}
+
+/** Where a node's datagrams go when it runs on an in-memory network ({@link TailnetOptions.network}). */
+export interface TailnetNetwork {
+  udp: NonNullable<MagicsockOptions['udp']>;
+  derp: NonNullable<MagicsockOptions['derp']>;
+  /** The node's own `ip:port` endpoints, given its UDP port. */
+  interfaces: (port: number) => string[];
 }

@@ -144,6 +144,8 @@ export class Tailnet extends EventEmitter {
       endpoints: this.opts.endpoints,
       derpOnly: this.opts.derpOnly,
       logger: this.log,
+      udp: this.opts.network?.udp,
+      derp: this.opts.network?.derp,
     });
     this.magicsock = magicsock;
     const discovery = this.opts.endpoints || this.opts.derpOnly ? undefined : this.discover(magicsock);
@@ -239,6 +241,7 @@ export class Tailnet extends EventEmitter {
     const discovery = new EndpointDiscovery({
       port: ms.port,
       stun: (host, port) => ms.stun(host, port),
+      interfaces: this.opts.network?.interfaces,
       derpMap: () => this.netmap?.derpMap as DerpMap | undefined,
       sends: () => ms.stats.udpOut + ms.stats.derpOut,
       onEndpoints: (all) => {

@@ -18,6 +18,8 @@ class MemoryConn implements DerpConn {
   /** What arrived before anyone listened (the relay greets before the client has its handler). */
   private early: Buffer[] = [];
   private closeHandlers: Array<(err?: Error) => void> = [];
+  /** A writer that saw `bufferedBytes` pile up within a turn waits for this, after the flush. */
+  private drainHandlers: Array<() => void> = [];
   private closed = false;
 
   constructor(readonly remoteAddress: string) {}
@@ -34,8 +36,8 @@ class MemoryConn implements DerpConn {
     for (const b of this.early.splice(0)) handler(b);
   }
 
-  onDrain(_handler: () => void): void {
-    // Nothing ever piles up: every turn's writes are handed over at its end.
+  onDrain(handler: () => void): void {
+    this.drainHandlers.push(handler);
   }
 
   onClose(handler: (err?: Error) => void): void {
@@ -62,6 +64,7 @@ class MemoryConn implements DerpConn {
     this.flushedBytes += data.length;
     this.bufferedBytes = 0;
     this.peer?.take(data);
+    for (const h of this.drainHandlers) h();
   }
 
   private take(data: Buffer): void {

@@ -23,8 +23,10 @@ import { serveStun } from './stun.js';
 
 const RELAY_IP = '203.0.113.1';
 const STUN_PORT = 3478;
-const REGION = 900;
-const NODE_PORT = 41641;
+/** The in-memory relay's DERP region. */
+export const REGION = 900;
+/** The UDP port every test node binds. */
+export const NODE_PORT = 41641;
 
 /** One node of {@link createTestMesh}: where it is and how its links behave. */
 export interface TestNodeSpec {
@@ -58,7 +60,8 @@ export interface TestMesh {
   close(): Promise<void>;
 }
 
-const derpMap: DerpMap = {
+/** The DERP map of a test network: one region, the in-memory relay, with STUN on the relay host. */
+export const TEST_DERP_MAP: DerpMap = {
   Regions: {
     [String(REGION)]: {
       RegionID: REGION,
@@ -78,6 +81,30 @@ const derpMap: DerpMap = {
   },
 };
 
+/** The network, its relay host with STUN, and the in-memory DERP relay; the node specs checked. */
+export function createTestInternet(opts: { seed?: number; nodes: TestNodeSpec[]; relayLink?: LinkShape }): {
+  net: VirtualNetwork;
+  relay: MemoryDerp;
+  stopStun: () => Promise<void>;
+} {
+  const names = new Set(opts.nodes.map((n) => n.name));
+  if (names.size !== opts.nodes.length) throw new TestNetworkError('node names must differ');
+  if (opts.nodes.length > 250) throw new TestNetworkError(`${opts.nodes.length} nodes: at most 250`);
+  const net = new VirtualNetwork({ seed: opts.seed });
+  net.addHost('relay', { ip: RELAY_IP, link: opts.relayLink });
+  return { net, relay: new MemoryDerp(), stopStun: serveStun(net, 'relay', STUN_PORT) };
+}
+
+/** Adds the `index`th node's host (behind its own NAT router unless `nat: 'none'`); returns its address. */
+export function placeTestHost(net: VirtualNetwork, spec: TestNodeSpec, index: number): string {
+  const nat = spec.nat ?? 'easy';
+  const publicIp = `203.0.113.${10 + index}`;
+  const ip = nat === 'none' ? publicIp : `192.168.${index}.10`;
+  if (nat !== 'none') net.addNat(spec.name, { publicIp, kind: nat, link: spec.natLink });
+  net.addHost(spec.name, { ip, behind: nat === 'none' ? undefined : spec.name, link: spec.link });
+  return ip;
+}
+
 /**
  * Builds the mesh and introduces every node to every other. `seed` fixes every loss, delay,
  * reordering and NAT port decision of the network.
@@ -92,23 +119,13 @@ export async function createTestMesh(opts: {
   nodes: TestNodeSpec[];
   relayLink?: LinkShape;
 }): Promise<TestMesh> {
-  const names = new Set(opts.nodes.map((n) => n.name));
-  if (names.size !== opts.nodes.length) throw new TestNetworkError('node names must differ');
-  if (opts.nodes.length > 250) throw new TestNetworkError(`${opts.nodes.length} nodes: at most 250`);
-  const net = new VirtualNetwork({ seed: opts.seed });
-  net.addHost('relay', { ip: RELAY_IP, link: opts.relayLink });
-  const stopStun = serveStun(net, 'relay', STUN_PORT);
-  const relay = new MemoryDerp();
+  const { net, relay, stopStun } = createTestInternet(opts);
   const nodes = new Map<string, TestNode>();
   const discoKeys = new Map<string, Uint8Array>();
   let index = 0;
   for (const spec of opts.nodes) {
     index++;
-    const nat = spec.nat ?? 'easy';
-    const publicIp = `203.0.113.${10 + index}`;
-    const ip = nat === 'none' ? publicIp : `192.168.${index}.10`;
-    if (nat !== 'none') net.addNat(spec.name, { publicIp, kind: nat, link: spec.natLink });
-    net.addHost(spec.name, { ip, behind: nat === 'none' ? undefined : spec.name, link: spec.link });
+    const ip = placeTestHost(net, spec, index);
     const keys = generateNodeKeyPair();
     const disco = generateDiscoKey();
     const magicsock = await Magicsock.open({
@@ -118,7 +135,7 @@ export async function createTestMesh(opts: {
       udp: net.bind(spec.name, NODE_PORT),
       derp: relay.options(REGION),
     });
-    await magicsock.setDerpMap(derpMap);
+    await magicsock.setDerpMap(TEST_DERP_MAP);
     const seen = await magicsock.stun(RELAY_IP, STUN_PORT);
     const endpoints = [`${ip}:${NODE_PORT}`, ...(seen && seen.ip !== ip ? [`${seen.ip}:${seen.port}`] : [])];
     magicsock.setLocalEndpoints(endpoints);

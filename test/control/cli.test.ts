@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { controlCommand } from '../../src/cli/control.js';
 import { UsageError } from '../../src/cli/log.js';
+import { readAdminFile } from '../../src/control/server/admin.js';
+import { open } from '../guard/sockets.js';
 import { Rig, runControlCli } from './helpers.js';
 
 const rig = new Rig();
@@ -94,6 +96,30 @@ describe('quackscale control', () => {
     const r = await pending;
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/control server listening on http:\/\/127\.0\.0\.1:\d+/);
+  });
+
+  it('serve takes the limits: --request-timeout-ms closes a silent connection', async () => {
+    const stateDir = await rig.dir('qs-ctls-');
+    const pending = run([
+      'serve',
+      '--addr',
+      '127.0.0.1:0',
+      '--state-dir',
+      stateDir,
+      '--request-timeout-ms',
+      '300',
+      '--max-body-bytes',
+      '4096',
+    ]);
+    await new Promise((r) => setTimeout(r, 300));
+    const { url } = await readAdminFile(stateDir);
+    const silent = await open(Number(new URL(url!).port));
+    expect(await silent.closed(3000)).toBeGreaterThanOrEqual(250);
+    process.emit('SIGINT');
+    expect((await pending).code).toBe(0);
+    await expect(
+      controlCommand(['serve', '--addr', '127.0.0.1:0', '--state-dir', stateDir, '--noise-timeout-ms', 'x']),
+    ).rejects.toThrow(/--noise-timeout-ms must be a positive integer/);
   });
 
   it('refuses bad usage', async () => {

@@ -1,4 +1,4 @@
-import type { Duplex } from 'node:stream';
+import { type Duplex, PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../src/control/errors.js';
 import { PrivateKey } from '../../src/control/keys.js';
@@ -112,6 +112,31 @@ describe('NoiseConn', () => {
     server.write('PRI * HTTP/2');
     expect((await data).toString()).toBe('PRI * HTTP/2');
     expect(client.earlyPayload).toBeUndefined();
+  });
+
+  it('opens the records read with the handshake before those the socket buffered meanwhile', async () => {
+    const { keys, srv } = handshake();
+    const [a, b] = duplexPair();
+    const server = new NoiseConn(b, srv.keys);
+    const records: Buffer[] = [];
+    a.on('data', (c: Buffer) => records.push(c));
+    for (const word of ['one', 'two']) await new Promise((r) => server.write(word, r));
+    await new Promise((r) => setImmediate(r));
+    expect(records).toHaveLength(2);
+    // As after dial.ts's finishNoise: the first record came with the handshake response, the
+    // second waits in the paused socket's buffer.
+    const socket = new PassThrough();
+    socket.pause();
+    socket.write(records[1]);
+    // Made in a macrotask, as in a socket's 'data' handler: there, nextTicks run before microtasks.
+    const got = await new Promise<string>((resolve) =>
+      setImmediate(() => {
+        const client = new NoiseConn(socket, keys, { initial: records[0] });
+        client.once('error', (e) => resolve(`error: ${e.message}`));
+        void collect(client, 6).then((data) => resolve(String(data)));
+      }),
+    );
+    expect(got).toBe('onetwo');
   });
 
   it('fails the connection on a corrupted record', async () => {

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { derpCommand } from '../../src/cli/derp.js';
 import { UsageError } from '../../src/cli/log.js';
 import { stunQuery } from '../../src/derp/stun.js';
+import { open } from '../guard/sockets.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -42,6 +43,24 @@ describe('quackscale derp', () => {
     expect(await derpCommand(['probe', url, '--count', '20', '--websocket'])).toBe(0);
     ac.abort();
     expect(await serving).toBe(0);
+  });
+
+  it('serve takes the limits: --request-timeout-ms closes a silent connection; a bad limit is a usage error', async () => {
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const ac = new AbortController();
+    let url = '';
+    const serving = derpCommand(
+      ['serve', '--addr', '127.0.0.1:0', '--request-timeout-ms', '300', '--max-connections-per-ip', '5'],
+      { signal: ac.signal, onListening: (u) => (url = u) },
+    );
+    await vi.waitFor(() => expect(url).not.toBe(''));
+    const silent = await open(Number(new URL(url).port));
+    expect(await silent.closed(3000)).toBeGreaterThanOrEqual(250);
+    ac.abort();
+    expect(await serving).toBe(0);
+    await expect(derpCommand(['serve', '--addr', '127.0.0.1:0', '--handshakes-per-ip', '0'])).rejects.toThrow(
+      /--handshakes-per-ip must be a positive number/,
+    );
   });
 
   it('probe of a dead server exits 1 with the reason', async () => {

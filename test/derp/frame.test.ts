@@ -74,6 +74,23 @@ describe('frame header and reader', () => {
     expect(() => r.push(Buffer.alloc(10))).not.toThrow();
   });
 
+  it('holds only the bytes that came of a large frame, not what its header declares', () => {
+    const frames: Buffer[] = [];
+    const r = new FrameReader((_t, p) => frames.push(p), 256 << 10);
+    const header = Buffer.alloc(5);
+    header.writeUInt32BE(200 << 10, 1);
+    r.push(Buffer.concat([header, Buffer.alloc(10, 7)]));
+    expect(r.heldBytes).toBe(10);
+    const rest = Buffer.alloc((200 << 10) - 10, 7);
+    r.push(rest.subarray(0, 1000));
+    expect(r.heldBytes).toBe(1010);
+    r.push(rest.subarray(1000));
+    expect(frames.map((f) => [f.length, f.every((b) => b === 7)])).toEqual([[200 << 10, true]]);
+    // A small frame is still read into one buffer sized at its header.
+    r.push(Buffer.from([0x04, 0, 0, 4, 0, 1]));
+    expect(r.heldBytes).toBe(1024);
+  });
+
   it('reports a stream that ends inside a frame', () => {
     const r = new FrameReader(() => {}, 1000);
     r.push(Buffer.from([0x04, 0, 0]));

@@ -72,27 +72,32 @@ export class Derper {
 
   /** The tailcfg.DERPMap JSON for this relay (region 900). */
   derpMap(): DERPMap {
-    return {
-      Regions: {
-        '900': {
-          RegionID: 900,
-          RegionCode: 'local',
-          RegionName: 'Local test DERP',
-          Nodes: [
-            {
-              Name: '900a',
-              RegionID: 900,
-              HostName: '127.0.0.1',
-              IPv4: '127.0.0.1',
-              IPv6: 'none',
-              STUNPort: -1,
-              DERPPort: this.port,
-            },
-          ],
-        },
-      },
-    };
+    return localDerpMap(this.port);
   }
+}
+
+/** A DERP map of one plain-HTTP relay on 127.0.0.1:`port` (region 900, no STUN). */
+export function localDerpMap(port: number): DERPMap {
+  return {
+    Regions: {
+      '900': {
+        RegionID: 900,
+        RegionCode: 'local',
+        RegionName: 'Local test DERP',
+        Nodes: [
+          {
+            Name: '900a',
+            RegionID: 900,
+            HostName: '127.0.0.1',
+            IPv4: '127.0.0.1',
+            IPv6: 'none',
+            STUNPort: -1,
+            DERPPort: port,
+          },
+        ],
+      },
+    },
+  };
 }
 
 export interface HeadscaleNode {

@@ -1,5 +1,6 @@
 /** What `quackscale control …` accepts: the embedded control server and the control client. */
 import { defineCommand } from '../command.js';
+import { LIMIT_OPTIONS } from './limits.js';
 
 const SERVER_STATE = {
   type: 'string',
@@ -24,7 +25,8 @@ export const CONTROL_SERVE = defineCommand({
   description:
     'Registers nodes with auth keys (`control authkey`) or interactive logins (`control approve`), ' +
     'allocates addresses from 100.64.0.0/10 and fd7a:115c:a1e0::/48, streams netmaps and compiles ' +
-    'the ACL policy into packet filters. Runs until Ctrl-C or SIGTERM; state survives restarts.',
+    'the ACL policy into packet filters. Runs until Ctrl-C or SIGTERM; state survives restarts. ' +
+    'Every deadline and limit below is explained in docs/server-limits.md (--derp applies the same connection limits).',
   options: {
     addr: { type: 'string', value: 'HOST:PORT', help: 'address to listen on', required: true },
     'state-dir': SERVER_STATE,
@@ -61,6 +63,37 @@ export const CONTROL_SERVE = defineCommand({
       value: 'URL',
       help: 'base of the login URLs it hands out (e.g. behind 0.0.0.0 or a proxy)',
       default: 'http://HOST:PORT of --addr',
+    },
+    ...LIMIT_OPTIONS,
+    'noise-timeout-ms': {
+      type: 'string',
+      value: 'MS',
+      help: 'from the ts2021 upgrade to the first HTTP/2 request inside Noise',
+      default: '10000',
+    },
+    'noise-idle-timeout-ms': {
+      type: 'string',
+      value: 'MS',
+      help: 'close a Noise connection with no request open for this long',
+      default: '60000',
+    },
+    'max-http2-streams': {
+      type: 'string',
+      value: 'N',
+      help: 'requests open at once on one Noise connection',
+      default: '100',
+    },
+    'max-body-bytes': {
+      type: 'string',
+      value: 'BYTES',
+      help: 'largest request body inside Noise (413 beyond), as Headscale',
+      default: '1048576',
+    },
+    'max-map-sessions-per-node': {
+      type: 'string',
+      value: 'N',
+      help: 'streaming map requests one node may hold; another closes the oldest',
+      default: '4',
     },
   },
   examples: [

@@ -1,5 +1,6 @@
 /** What `quackscale derp …` accepts: a DERP relay (like derper) and a probe (like derpprobe). */
 import { defineCommand } from '../command.js';
+import { LIMIT_OPTIONS } from './limits.js';
 
 export const DERP_SERVE = defineCommand({
   name: 'derp serve',
@@ -7,7 +8,8 @@ export const DERP_SERVE = defineCommand({
   usage: '--addr HOST:PORT [--tls-cert FILE --tls-key FILE] [--stun-port PORT] [options]',
   description:
     'Serves /derp (HTTP upgrade and WebSocket), /derp/probe, /derp/latency-check, /generate_204 and ' +
-    'Prometheus counters on /metrics, over plain HTTP or, with a certificate, TLS. Runs until Ctrl-C or SIGTERM.',
+    'Prometheus counters on /metrics, over plain HTTP or, with a certificate, TLS. Runs until Ctrl-C or SIGTERM. ' +
+    'Every deadline and limit below is explained in docs/server-limits.md.',
   options: {
     addr: {
       type: 'string',
@@ -23,7 +25,26 @@ export const DERP_SERVE = defineCommand({
       help: 'answer STUN on this UDP port (0: any free port)',
       default: 'no STUN',
     },
-    'max-clients': { type: 'string', value: 'N', help: 'connections accepted at once', default: '10000' },
+    'max-clients': { type: 'string', value: 'N', help: 'DERP clients connected at once', default: '10000' },
+    ...LIMIT_OPTIONS,
+    'login-timeout-ms': {
+      type: 'string',
+      value: 'MS',
+      help: 'from the upgrade to the client’s ClientInfo frame, as derper',
+      default: '10000',
+    },
+    'pong-timeout-ms': {
+      type: 'string',
+      value: 'MS',
+      help: 'close a client that acks pings and leaves the keepalive ping unanswered this long',
+      default: '15000',
+    },
+    'write-timeout-ms': {
+      type: 'string',
+      value: 'MS',
+      help: 'close a client whose writes make no progress this long (derper --tcp-write-timeout)',
+      default: '2000',
+    },
     verbose: { type: 'boolean', short: 'v', help: 'log each client' },
   },
   examples: [

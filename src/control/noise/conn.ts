@@ -30,6 +30,8 @@ export class NoiseConn extends Duplex {
   #txNonce = 0n;
   #rxNonce = 0n;
   #early: EarlyPayloadParser | undefined;
+  /** True until the bytes read with the handshake are opened: the socket must not flow before. */
+  #holding = false;
   /** The early payload the server sent, once seen ('early' is emitted then). */
   earlyPayload: EarlyNoise | undefined;
 
@@ -38,6 +40,10 @@ export class NoiseConn extends Duplex {
     this.#socket = socket;
     this.#keys = keys;
     if (opts.parseEarlyPayload) this.#early = new EarlyPayloadParser();
+    // Records must be opened in order. The socket stays paused until the bytes read with the
+    // handshake are in: resume() flows what the socket buffered meanwhile on a nextTick, which
+    // runs before a microtask, so resuming first would open a later record before `initial`.
+    socket.pause();
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.push(null));
     socket.on('error', (err) => this.destroy(err));
@@ -45,11 +51,17 @@ export class NoiseConn extends Duplex {
       if (!this.destroyed) this.destroy();
     });
     if (opts.earlyWrite) socket.write(this.#sealRecords(opts.earlyWrite));
-    if (opts.initial && opts.initial.length > 0) {
-      const initial = opts.initial;
-      queueMicrotask(() => this.#onData(initial));
+    const initial = opts.initial;
+    if (initial && initial.length > 0) {
+      this.#holding = true;
+      queueMicrotask(() => {
+        this.#holding = false;
+        this.#onData(initial);
+        if (this.readableLength < this.readableHighWaterMark) socket.resume();
+      });
+    } else {
+      socket.resume();
     }
-    socket.resume();
   }
 
   /** Local/remote addresses of the socket underneath, for logs and http2's bookkeeping. */
@@ -101,7 +113,7 @@ export class NoiseConn extends Duplex {
   }
 
   override _read(): void {
-    this.#socket.resume();
+    if (!this.#holding) this.#socket.resume();
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {

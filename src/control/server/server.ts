@@ -9,10 +9,11 @@
  * register-page.ts, admin.ts).
  */
 import * as http from 'node:http';
-import * as http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type * as http2 from 'node:http2';
+import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { ConnectionGuard, type ConnectionLimits, resolveLimits } from '../../guard/guard.js';
+import { guardAccepts, guardRequests, httpOptions } from '../../guard/http.js';
 import { decodeMapRequest, decodeRegisterRequest } from '../decode.js';
 import { UPGRADE_HEADER_VALUE } from '../dial.js';
 import { ProtocolError } from '../errors.js';
@@ -30,8 +31,17 @@ import {
   type PendingView,
 } from './interactive.js';
 import type { MapperConfig } from './mapper.js';
+import {
+  answerError,
+  BodyTooLargeError,
+  type NoiseHttpLimits,
+  readBody,
+  resolveNoiseLimits,
+  serveNoiseHttp,
+} from './noise-http.js';
 import { PendingRegistrationError, PendingRegistrations } from './pending.js';
 import { PING_RESPONSE_PATH, type PingAnswer, PingNodeError, PingTracker } from './ping.js';
+import { servePlainHTTP } from './plain-http.js';
 import { type AclPolicy, compileFilter, type PolicyNode, validatePolicy } from './policy.js';
 import { serveRegisterHTTP } from './register-page.js';
 import { Registry } from './registry.js';
@@ -70,7 +80,16 @@ export interface ControlServerOptions {
   pendingTtlMs?: number;
   /** Interactive logins waiting at once (default 256); more are refused with HTTP 429. */
   maxPending?: number;
+  /** Connection limits, the request deadline and the per-source ts2021 rate (src/guard/guard.ts DEFAULT_LIMITS). */
+  limits?: Partial<ConnectionLimits>;
+  /** Deadlines, streams and body size of HTTP/2 inside Noise (noise-http.ts DEFAULT_NOISE_LIMITS). */
+  noiseLimits?: Partial<NoiseHttpLimits>;
+  /** Streaming map requests one node may hold; another one closes the oldest (default 4). */
+  maxMapSessionsPerNode?: number;
 }
+
+/** Reasons the control server sheds for, besides the guard's own. */
+const CONTROL_REASONS = ['timeout_noise', 'timeout_noise_idle', 'body_too_large', 'map_sessions_per_node'];
 
 /** The embedded control server. */
 export class ControlServer {
@@ -78,6 +97,9 @@ export class ControlServer {
   readonly authKeys: AuthKeyBackend;
   /** Interactive logins: pending ones, approve and reject. */
   readonly logins: InteractiveLogins;
+  /** Admission, deadlines and shed counters of every TCP connection (also on `/metrics` from this host). */
+  readonly guard: ConnectionGuard;
+  readonly #noiseLimits: NoiseHttpLimits;
   readonly #admin: AdminCredential;
   readonly #opts: ControlServerOptions;
   readonly #log: ControlLogger;
@@ -121,14 +143,22 @@ export class ControlServer {
       followupWaitMs: opts.followupWaitMs ?? 60_000,
       log: this.#log,
     });
-    this.#http = http.createServer((req, res) => {
+    this.guard = new ConnectionGuard(resolveLimits(opts.limits), {
+      name: 'control',
+      reasons: CONTROL_REASONS,
+      log: this.#log,
+    });
+    this.#noiseLimits = resolveNoiseLimits(opts.noiseLimits);
+    this.#http = http.createServer(httpOptions(this.guard.limits), (req, res) => {
       this.#plainHTTP(req, res).catch((err: unknown) => {
         this.#log.warn(`${req.method} ${req.url?.split('?')[0]}: ${(err as Error).message}`);
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
         res.end('internal error\n');
       });
     });
-    this.#http.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head));
+    guardAccepts(this.#http, this.guard, (err) => this.#log.warn(`accept: ${err.message}`));
+    guardRequests(this.#http, this.guard);
+    this.#http.on('upgrade', (req, socket: Socket, head) => this.#upgrade(req, socket, head));
   }
 
   /** Loads (or initialises) the state directory. */
@@ -295,35 +325,24 @@ export class ControlServer {
 
   async #plainHTTP(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (await serveRegisterHTTP(req, res, this.logins, this.#admin)) return;
-    const url = new URL(req.url ?? '/', 'http://x');
-    if (req.method === 'GET' && url.pathname === '/key') {
-      const v = url.searchParams.get('v');
-      if (v === null || !/^\d+$/.test(v)) {
-        res.writeHead(400, { 'content-type': 'text/plain' }).end('capability version must be set\n');
-        return;
-      }
-      // CORS: a web page from another origin reads the key before it opens its WebSocket.
-      res.writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*' });
-      res.end(
-        `${JSON.stringify({ legacyPublicKey: `mkey:${'0'.repeat(64)}`, publicKey: this.registry.noiseKey.publicKey.toString() })}\n`,
-      );
-      return;
-    }
-    if (url.pathname === '/health') {
-      res.writeHead(200, { 'content-type': 'application/health+json' }).end('{"status":"pass"}\n');
-      return;
-    }
-    if (url.pathname === '/ts2021') {
-      res.writeHead(400, { 'content-type': 'text/plain' }).end('missing next protocol\n');
-      return;
-    }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    servePlainHTTP(req, res, {
+      noiseKey: this.registry.noiseKey.publicKey.toString(),
+      metrics: () =>
+        `${this.guard.toPrometheus('control')}# HELP control_map_sessions Streaming map requests open.\n` +
+        `# TYPE control_map_sessions gauge\ncontrol_map_sessions ${[...this.#sessions].filter((s) => !s.closed).length}\n`,
+    });
   }
 
-  #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+  #upgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
+    this.guard.disarm(socket);
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== '/ts2021') {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    // The Noise handshake costs this server X25519 operations: one source may not start too many.
+    if (!this.guard.allowHandshake(socket.remoteAddress)) {
+      socket.end('HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nConnection: close\r\n\r\n');
       return;
     }
     if (String(req.headers.upgrade).toLowerCase() === 'websocket') {
@@ -335,33 +354,35 @@ export class ControlServer {
           this.registry.noiseKey,
           this.#minVersion,
         );
-        if (accepted) this.#serve(accepted);
+        if (accepted) this.#serve(accepted, socket);
       });
       return;
     }
     const accepted = acceptNoise(req, socket, head, this.registry.noiseKey, this.#minVersion);
-    if (accepted) this.#serve(accepted);
+    if (accepted) this.#serve(accepted, socket);
   }
 
-  /** Runs HTTP/2 over an accepted Noise connection and routes its requests. */
-  #serve(accepted: AcceptedNoise): void {
+  /** Runs HTTP/2 over an accepted Noise connection (on TCP `socket`) and routes its requests. */
+  #serve(accepted: AcceptedNoise, socket: Socket): void {
     this.#conns.add(accepted);
     accepted.conn.on('close', () => this.#conns.delete(accepted));
     accepted.conn.on('error', (err) => this.#log.debug(`noise connection: ${err.message}`));
-    const h2 = http2.createServer();
-    h2.on('stream', (stream, headers) => {
+    const ctx = { socket, guard: this.guard, limits: this.#noiseLimits, log: this.#log };
+    serveNoiseHttp(accepted.conn, ctx, (stream, headers) => {
       const done = this.#route(stream, headers, accepted)
         .catch((err: unknown) => {
-          this.#log.warn(`${headers[':path']}: ${(err as Error).message}`);
-          const status = err instanceof ProtocolError ? 400 : 500;
-          if (!stream.headersSent && !stream.destroyed) stream.respond({ ':status': status });
-          if (!stream.destroyed) stream.end(`${(err as Error).message}\n`);
+          const tooLarge = err instanceof BodyTooLargeError;
+          if (tooLarge) this.guard.count('body_too_large', socket.remoteAddress);
+          else this.#log.warn(`${headers[':path']}: ${(err as Error).message}`);
+          answerError(
+            stream,
+            tooLarge ? 413 : err instanceof ProtocolError ? 400 : 500,
+            (err as Error).message,
+          );
         })
         .finally(() => this.#inflight.delete(done));
       this.#inflight.add(done);
     });
-    h2.on('sessionError', (err) => this.#log.debug(`h2 session: ${err.message}`));
-    h2.emit('connection', accepted.conn);
   }
 
   async #route(
@@ -377,7 +398,7 @@ export class ControlServer {
       stream.end('Not implemented\n');
       return;
     }
-    const body = await readAll(stream, 1 << 20);
+    const body = await readBody(stream, headers, this.#noiseLimits.maxBodyBytes);
     const reply = (
       status: number,
       text: string,
@@ -434,10 +455,25 @@ export class ControlServer {
     const timer = this.#ephemeralTimers.get(node.id);
     if (timer) clearTimeout(timer);
     this.#ephemeralTimers.delete(node.id);
+    this.#boundSessions(node.id);
     this.#sessions.add(session);
     stream.on('close', () => this.#sessionClosed(session));
     this.#send(session, this.#mapperConfig(), this.#policyNodes());
     this.#schedule();
+  }
+
+  /**
+   * Makes room for one more map stream of node `id`: beyond the bound, its oldest streams end
+   * (a reconnecting node's new stream always gets in; Headscale keeps every stream of a node).
+   */
+  #boundSessions(id: number): void {
+    const max = this.#opts.maxMapSessionsPerNode ?? 4;
+    const mine = [...this.#sessions].filter((s) => s.nodeId === id && !s.closed);
+    for (const s of mine.slice(0, Math.max(0, mine.length - max + 1))) {
+      this.guard.count('map_sessions_per_node');
+      this.#log.info(`node ${id}: closing its oldest map stream (more than ${max} open)`);
+      s.close();
+    }
   }
 
   async #applyMapRequest(node: NodeRecord, req: MapRequest): Promise<void> {
@@ -486,18 +522,4 @@ export class ControlServer {
     await Promise.all(this.#inflight);
     await this.registry.flush();
   }
-}
-
-function readAll(stream: http2.ServerHttp2Stream, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    stream.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) stream.destroy(new Error(`request body over ${limit} bytes`));
-      else chunks.push(c);
-    });
-    stream.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    stream.once('error', reject);
-  });
 }
