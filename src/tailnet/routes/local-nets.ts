@@ -79,9 +79,12 @@ export class RoutedNets {
 
   /** Whether the address at `buf[offset]` (`length` 4 or 16 bytes) is one this router forwards to. */
   contains(buf: Uint8Array, offset: number, length: number): boolean {
+    // Loopback first: an advertised route that holds it (127.0.0.0/8, ::/1…) must not open this host's
+    // 127.0.0.1 services to the tailnet.
+    if (LOOPBACK.has(buf, offset, length)) return false;
     if (this.subnets.has(buf, offset, length)) return true;
     if (!(length === 4 ? this.exit4 : this.exit6)) return false;
-    if (NOT_THROUGH_EXIT.has(buf, offset, length) || LOOPBACK.has(buf, offset, length)) return false;
+    if (NOT_THROUGH_EXIT.has(buf, offset, length)) return false;
     const host = this.hostNow();
     if (host.addresses.has(buf, offset, length)) return true;
     return !host.lans.has(buf, offset, length);

@@ -232,6 +232,9 @@ describe('RoutedNets (what a router forwards)', () => {
     expect(has(nets, '10.2.0.1')).toBe(false);
     expect(has(nets, '127.0.0.1')).toBe(false);
     expect(has(nets, '100.64.0.1')).toBe(false);
+    // Not even when an advertised route holds loopback.
+    const wide = new RoutedNets(['127.0.0.0/8', '0.0.0.0/1'], host);
+    expect([has(wide, '127.0.0.1'), has(wide, '10.0.0.1')]).toEqual([false, true]);
   });
 
   it('as an exit node takes the internet but not private ranges or its own LAN (only its own address there)', () => {
