@@ -18,6 +18,7 @@ const SUITES = [
   'tailnet-peers',
   'natlab',
   'clients',
+  'routes',
   'abuse',
 ] as const;
 const suites: Record<string, () => Promise<Report>> = Object.fromEntries(

@@ -48,6 +48,11 @@ export async function up(argv: string[]): Promise<number> {
     derpHttp: values['derp-http'],
     port: values.port === undefined ? undefined : port(values.port, '--port'),
     endpoints: values.endpoint,
+    acceptRoutes: values['accept-routes'],
+    advertiseRoutes: values['advertise-routes']?.split(',').filter((r) => r !== ''),
+    advertiseExitNode: values['advertise-exit-node'],
+    exitNode: values['exit-node'],
+    exitNodeAllowLANAccess: values['exit-node-allow-lan-access'],
     logger: log,
     onAuthURL: (url) => console.log(`To authenticate, visit:\n\n\t${url}\n`),
   });
@@ -156,9 +161,19 @@ export async function status(argv: string[]): Promise<number> {
     return 0;
   }
   const st = await call<TailnetStatus>(values['state-dir'], 'GET', '/status');
-  const rows = [[st.self.addresses[0] ?? '-', st.self.hostname, 'self', `derp ${st.self.derpRegion ?? '-'}`]];
-  for (const p of st.peers)
-    rows.push([p.addresses[0] ?? '-', p.hostname, p.online === false ? 'offline' : 'online', p.path]);
+  const self = st.self;
+  const advertising = self.advertisedRoutes.length > 0 ? `advertises ${self.advertisedRoutes.join(' ')}` : '';
+  const rows = [
+    [self.addresses[0] ?? '-', self.hostname, 'self', `derp ${self.derpRegion ?? '-'}`, advertising],
+  ];
+  for (const p of st.peers) {
+    // The routes it serves us, and its exit node role, as tailscale status shows them.
+    const exit = p.exitNode ? 'exit node' : p.exitNodeOption ? 'offers exit node' : '';
+    const routes = [p.routes.length > 0 ? `routes ${p.routes.join(' ')}` : '', exit]
+      .filter(Boolean)
+      .join('; ');
+    rows.push([p.addresses[0] ?? '-', p.hostname, p.online === false ? 'offline' : 'online', p.path, routes]);
+  }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows)
     console.log(

@@ -1,4 +1,4 @@
-import { addressAt, type Cidr, type IpFamily, parseCidr, parseIp, unmapIPv4 } from './address.js';
+import { addressAt, type Cidr, formatIp, type IpFamily, parseCidr, parseIp, unmapIPv4 } from './address.js';
 import { completeChecksum } from './checksum.js';
 import { buildEchoReply, Pinger, type PingOptions, type PingResult } from './echo.js';
 import { NetstackError } from './errors.js';
@@ -14,6 +14,19 @@ export type ProtocolHandler = (pkt: IpPacket) => void;
 
 /** Receives what an ICMP Destination Unreachable says about a packet of one protocol we sent. */
 export type IcmpErrorHandler = (info: IcmpErrorInfo) => void;
+
+/**
+ * Prefixes a router takes packets for although they are not its own addresses (a subnet
+ * router's advertised routes, as gVisor's promiscuous NIC does for tailscaled's netstack):
+ * TCP and UDP to them reach the protocols' forwarders, and an echo request to one is handed to
+ * `echo`, which answers it (by calling `reply`) only if the destination answers the host.
+ */
+export interface RoutedPrefixes {
+  /** Whether the 4- or 16-byte address at `buf[offset]` is routed by this stack. */
+  contains(buf: Uint8Array, offset: number, length: number): boolean;
+  /** An echo request to routed `dst`; `reply()` sends our echo reply in its name. */
+  echo(dst: string, reply: () => void): void;
+}
 
 /** ICMP errors a stack sends per second at most (RFC 1812 §4.3.2.8, RFC 4443 §2.4(f)). */
 const ICMP_ERROR_RATE = 200;
@@ -92,6 +105,7 @@ export class Stack {
   private readonly handlers: (ProtocolHandler | undefined)[] = [];
   private readonly errorHandlers: (IcmpErrorHandler | undefined)[] = [];
   private readonly burstHooks: Array<() => void> = [];
+  private routed: RoutedPrefixes | undefined;
   private errorWindow = 0;
   private errorsInWindow = 0;
   private readonly pinger = new Pinger((packet, dst, protocol, src) =>
@@ -162,6 +176,21 @@ export class Stack {
    */
   onBurstEnd(hook: () => void): void {
     this.burstHooks.push(hook);
+  }
+
+  /**
+   * Takes packets for routed prefixes too (see {@link RoutedPrefixes}), or stops with
+   * undefined. Our own addresses always win over a routed prefix that contains them.
+   */
+  setRouted(routed: RoutedPrefixes | undefined): void {
+    this.routed = routed;
+  }
+
+  /** Whether the packet's destination is one of this stack's own addresses (not a routed one). */
+  isOwnDestination(pkt: IpPacket): boolean {
+    const list = pkt.version === 4 ? this.v4 : this.v6;
+    for (const a of list) if (addressAt(pkt.buf, pkt.dstOffset, a)) return true;
+    return false;
   }
 
   /** Live counters (see {@link StackStats}). */
@@ -342,7 +371,7 @@ export class Stack {
     // The link summed all of buf: that is the packet's sum when the packet is all of buf.
     if (linkSum !== undefined && linkSum >= 0 && pkt.start === 0 && pkt.end === buf.length)
       pkt.linkSum = linkSum;
-    const local = this.localMatch(pkt);
+    const local = this.localMatch(pkt) ?? this.routedMatch(pkt);
     if (!local) {
       c.notForUs++;
     } else if (!validSource(pkt)) {
@@ -380,8 +409,15 @@ export class Stack {
         return;
       }
       const remote = pkt.buf.slice(pkt.srcOffset, pkt.srcOffset + pkt.addressLength);
-      this.sendPrepared(reply, remote, pkt.protocol, { src: local });
-      c.echoRequestsAnswered++;
+      const send = () => {
+        if (this.closed) return;
+        this.sendPrepared(reply, remote, pkt.protocol, { src: local });
+        c.echoRequestsAnswered++;
+      };
+      // A routed destination answers for itself: the router replies only once it has
+      // (netstack.go injectInbound → userPing).
+      if (this.routed && !this.isOwnDestination(pkt)) this.routed.echo(formatIp(local), send);
+      else send();
     } else if (msg.type === (v4 ? Icmpv4Type.ECHO_REPLY : Icmpv6Type.ECHO_REPLY)) {
       if (this.pinger.onReply(pkt, msg)) c.echoRepliesMatched++;
       else c.echoRepliesUnmatched++;
@@ -397,6 +433,13 @@ export class Stack {
     const list = pkt.version === 4 ? this.v4 : this.v6;
     for (const a of list) if (addressAt(pkt.buf, pkt.dstOffset, a)) return a;
     return undefined;
+  }
+
+  /** A copy of the destination when a routed prefix holds it (only for a router), else undefined. */
+  private routedMatch(pkt: IpPacket): Uint8Array | undefined {
+    const r = this.routed;
+    if (!r?.contains(pkt.buf, pkt.dstOffset, pkt.addressLength)) return undefined;
+    return pkt.buf.slice(pkt.dstOffset, pkt.dstOffset + pkt.addressLength);
   }
 
   /** Counts a parse failure by its code; anything that is not a NetstackError is a bug and propagates. */

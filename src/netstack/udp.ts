@@ -32,10 +32,24 @@ export interface UdpStats {
   sent: number;
 }
 
+/**
+ * A datagram to a routed address (Stack.setRouted), for a router to carry on: the client, the
+ * destination it addressed, and the payload (a copy). Answers go back with
+ * {@link UdpEndpoint.sendDatagram} from `dst`:`dstPort` to `src`:`srcPort`.
+ */
+export interface ForwardedDatagram {
+  src: Uint8Array;
+  srcPort: number;
+  dst: Uint8Array;
+  dstPort: number;
+  data: Uint8Array;
+}
+
 /** UDP for one stack: demultiplexes datagrams to bound sockets by local port. */
 export class UdpEndpoint {
   readonly stats: UdpStats = { received: 0, delivered: 0, badChecksum: 0, malformed: 0, noPort: 0, sent: 0 };
   private readonly sockets = new Map<number, UdpSocket>();
+  private forwarder: ((d: ForwardedDatagram) => void) | undefined;
 
   constructor(readonly stack: Stack) {
     stack.registerProtocol(IpProtocol.UDP, (pkt) => this.input(pkt));
@@ -45,6 +59,14 @@ export class UdpEndpoint {
   /** A new unbound socket, like dgram.createSocket. */
   createSocket(type: 'udp4' | 'udp6' = 'udp4'): UdpSocket {
     return new UdpSocket(this, type);
+  }
+
+  /**
+   * A router's forwarder: datagrams to routed addresses (not our own) go to it instead of our
+   * sockets; undefined stops it (they are then answered Port Unreachable).
+   */
+  setForwarder(forwarder: ((d: ForwardedDatagram) => void) | undefined): void {
+    this.forwarder = forwarder;
   }
 
   /** Closes every socket and detaches from the stack. */
@@ -140,8 +162,17 @@ export class UdpEndpoint {
       }
     }
     const dstPort = (b[o + 2]! << 8) | b[o + 3]!;
+    if (this.forwarder && !this.stack.isOwnDestination(pkt)) {
+      s.delivered++;
+      const at = (off: number) => b.slice(off, off + pkt.addressLength);
+      const srcPort = (b[o]! << 8) | b[o + 1]!;
+      const data = b.slice(o + UDP_HEADER, o + length);
+      this.forwarder({ src: at(pkt.srcOffset), srcPort, dst: at(pkt.dstOffset), dstPort, data });
+      return;
+    }
     const sock = this.sockets.get(dstPort);
-    if (!sock?.accepts(pkt)) {
+    // A socket bound to "any" address takes our own addresses only, never routed ones.
+    if (!sock?.accepts(pkt) || !this.stack.isOwnDestination(pkt)) {
       s.noPort++;
       this.stack.sendPortUnreachable(pkt);
       return;

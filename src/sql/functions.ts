@@ -12,6 +12,7 @@ import {
   listValue,
   VARCHAR,
 } from '@duckdb/node-api';
+import type { RouteOptions } from '../tailnet/routes/node-routing.js';
 import type { NodeState, UpRequest } from './protocol.js';
 import type { NodeSession, SocksStatus } from './session.js';
 import { boolArg, type Column, registerOneRow, registerWithMacro, stringArg } from './table.js';
@@ -65,7 +66,26 @@ const UP_PARAMS = {
   ephemeral: BOOLEAN,
   http_route: BOOLEAN,
   loopback_proxy: BOOLEAN,
+  accept_routes: BOOLEAN,
+  advertise_routes: VARCHAR,
+  advertise_exit_node: BOOLEAN,
+  exit_node: VARCHAR,
+  exit_node_allow_lan_access: BOOLEAN,
 } as const;
+
+/** The route parameters (`tailscale up`'s --accept-routes, --advertise-routes, --exit-node…). */
+function routeArgs(bind: DuckDBTableFunctionBindInfo): RouteOptions {
+  return {
+    acceptRoutes: boolArg(bind, 'accept_routes', false),
+    advertiseRoutes: stringArg(bind, 'advertise_routes')
+      ?.split(',')
+      .map((r) => r.trim())
+      .filter((r) => r !== ''),
+    advertiseExitNode: boolArg(bind, 'advertise_exit_node', false),
+    exitNode: stringArg(bind, 'exit_node'),
+    exitNodeAllowLANAccess: boolArg(bind, 'exit_node_allow_lan_access', false),
+  };
+}
 
 function startRequest(bind: DuckDBTableFunctionBindInfo, defaults: FunctionDefaults): Omit<UpRequest, 'op'> {
   const hostname = stringArg(bind, 'hostname');
@@ -80,6 +100,7 @@ function startRequest(bind: DuckDBTableFunctionBindInfo, defaults: FunctionDefau
     loopbackProxy: boolArg(bind, 'loopback_proxy', false),
     derpHttp: defaults.derpHttp,
     endpoints: defaults.endpoints,
+    routes: routeArgs(bind),
   };
 }
 

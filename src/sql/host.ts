@@ -124,6 +124,7 @@ export class NodeHost {
       ephemeral: req.ephemeral,
       derpHttp: req.derpHttp,
       endpoints: req.endpoints,
+      ...req.routes,
       onAuthURL,
     });
   }

@@ -1,5 +1,6 @@
 // The messages between the SQL thread (where DuckDB calls our table functions) and the worker
 // thread that owns the tailnet node. Plain data only: they cross threads by structured clone.
+import type { RouteOptions } from '../tailnet/routes/node-routing.js';
 import type {
   CoordinatorNode,
   CoordinatorRequest,
@@ -22,6 +23,8 @@ export interface UpRequest {
   loopbackProxy: boolean;
   derpHttp: boolean | undefined;
   endpoints: string[] | undefined;
+  /** accept_routes, advertise_routes, advertise_exit_node, exit_node, exit_node_allow_lan_access. */
+  routes?: RouteOptions;
 }
 
 /** What `tailscale_login` asks for: as up, but answered once the login URL is known (or `waitMs` passes). */

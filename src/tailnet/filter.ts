@@ -126,11 +126,18 @@ export class PacketFilter {
   lastDropReason = '';
 
   /**
-   * `localAddresses`: the node's own addresses (100.x, fd7a:…); packets to others are dropped.
+   * `localAddresses`: the node's own addresses (100.x, fd7a:…); packets to others are dropped,
+   * except to what a router forwards (`routed`: its advertised routes, as ipnlocal adds
+   * AdvertiseRoutes to the filter's localNets) — the rules then judge them as ours.
    * `previous`: the filter this one replaces on a new netmap; its counters and UDP flows carry
    * over, so drops stay counted and replies to our open flows keep passing across netmap updates.
    */
-  constructor(rules: readonly FilterRule[], localAddresses: readonly string[], previous?: PacketFilter) {
+  constructor(
+    rules: readonly FilterRule[],
+    localAddresses: readonly string[],
+    previous?: PacketFilter,
+    private readonly routed?: { contains(buf: Uint8Array, offset: number, length: number): boolean },
+  ) {
     this.matches = compile(rules);
     this.locals = localAddresses.map((a) => parseCidr(a.includes('/') ? a.slice(0, a.indexOf('/')) : a));
     this.udpFlows = previous?.udpFlows ?? new Map();
@@ -196,7 +203,8 @@ export class PacketFilter {
 
   private judge(pkt: IpPacket): string | undefined {
     const { buf, addressLength: len } = pkt;
-    if (!inAny(this.locals, buf, pkt.dstOffset, len)) return 'destination not ours';
+    if (!inAny(this.locals, buf, pkt.dstOffset, len) && !this.routed?.contains(buf, pkt.dstOffset, len))
+      return 'destination not ours';
     if (pkt.fragment) return 'fragment';
     switch (pkt.protocol) {
       case ICMP4:

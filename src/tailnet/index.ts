@@ -19,6 +19,8 @@ export { TailnetServer, TailnetSocket, type TailnetSocketHost } from './net/sock
 export { type NetcheckOptions, runNetcheck } from './netcheck/netcheck.js';
 export { formatNetcheck, type NetcheckReport } from './netcheck/report.js';
 export { type PingReply, PingTimeoutError, type PingType } from './ping.js';
+export { ExitNodeError, type RouteOptions } from './routes/node-routing.js';
+export { RouteError } from './routes/prefixes.js';
 export {
   SOCKS5_REPLY,
   type Socks5Destination,

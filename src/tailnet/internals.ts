@@ -11,6 +11,7 @@ import type { Device } from '../wireguard/device.js';
 import type { PacketFilter } from './filter.js';
 import type { Magicsock } from './magicsock.js';
 import type { TailnetOptions } from './options.js';
+import type { NodeRouting } from './routes/node-routing.js';
 import type { Tsmp } from './tsmp/tsmp.js';
 
 /** A DERP region's code from the netmap's DERP map, or its number (`?` for none) when unknown. */
@@ -34,4 +35,6 @@ export interface NodeInternals {
   filter: PacketFilter;
   tsmp: Tsmp | undefined;
   netmap: NetMap | undefined;
+  /** Routes used and served (routes/). */
+  routing: NodeRouting;
 }

@@ -4,11 +4,17 @@ import type { TcpOptions } from '../netstack/tcp/options.js';
 import type { Clock } from '../wireguard/clock.js';
 import type { Logger } from '../wireguard/logger.js';
 import type { MagicsockOptions } from './magicsock.js';
+import type { RouteOptions } from './routes/node-routing.js';
 
 /** Tailscale's hosted control plane, the default as in tsnet. */
 export const DEFAULT_CONTROL_URL = 'https://controlplane.tailscale.com';
 
-export interface TailnetOptions {
+/**
+ * Route options (routes/node-routing.ts): `acceptRoutes`, `exitNode`, `exitNodeAllowLANAccess`
+ * to use peers' subnet routes and an exit node; `advertiseRoutes`, `advertiseExitNode` to be a
+ * subnet router or exit node, forwarding through this host's sockets.
+ */
+export interface TailnetOptions extends RouteOptions {
   /** Node name; defaults to the saved one, then the OS hostname. */
   hostname?: string;
   /** Auth key (Tailscale auth key or Headscale pre-auth key); defaults to `TS_AUTHKEY`. */

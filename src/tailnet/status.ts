@@ -2,9 +2,10 @@
  * What {@link Tailnet.status} and {@link Tailnet.whois} report, built from the netmap, the
  * WireGuard device's per-peer counters and magicsock's paths.
  */
-import type { NetMap } from '../control/netmap.js';
+import type { NetMap, NetNode } from '../control/netmap.js';
 import type { PeerStatus as WireGuardPeerStatus } from '../wireguard/peer.js';
 import { derpCodeIn, type NodeInternals } from './internals.js';
+import { offersExitNode, subnetRoutesOf } from './routes/route-table.js';
 
 /** One peer as {@link Tailnet.status} reports it. */
 export interface PeerStatus {
@@ -20,11 +21,24 @@ export interface PeerStatus {
   txBytes: number;
   /** Whether WireGuard has this peer configured; peers are configured lazily, on first traffic. */
   configured: boolean;
+  /** The subnet routes it serves to us (control made it their primary), e.g. `['192.168.1.0/24']`. */
+  routes: string[];
+  /** Whether it offers itself as an exit node (both exit routes approved). */
+  exitNodeOption: boolean;
+  /** Whether it is our exit node. */
+  exitNode: boolean;
 }
 
 export interface TailnetStatus {
   running: boolean;
-  self: { name: string; hostname: string; addresses: string[]; derpRegion: number | undefined };
+  self: {
+    name: string;
+    hostname: string;
+    addresses: string[];
+    derpRegion: number | undefined;
+    /** The routes we advertise (advertiseRoutes, advertiseExitNode); control decides which it approves. */
+    advertisedRoutes: string[];
+  };
   peers: PeerStatus[];
   /** Inbound packets the packet filter dropped, by reason. */
   filterDrops: Record<string, number>;
@@ -60,6 +74,8 @@ export interface StatusInputs {
   homeRegion: number | undefined;
   filterDrops: Record<string, number>;
   peerCounts: { configured: number; lazy: number };
+  advertisedRoutes: readonly string[];
+  exitNode: NetNode | undefined;
 }
 
 export function buildStatus(i: StatusInputs): TailnetStatus {
@@ -85,6 +101,9 @@ export function buildStatus(i: StatusInputs): TailnetStatus {
       rxBytes: w?.rxBytes ?? 0,
       txBytes: w?.txBytes ?? 0,
       configured: w !== undefined,
+      routes: subnetRoutesOf(p),
+      exitNodeOption: offersExitNode(p),
+      exitNode: p === i.exitNode,
     });
   }
   return {
@@ -94,6 +113,7 @@ export function buildStatus(i: StatusInputs): TailnetStatus {
       hostname: nm?.self.shortName ?? i.hostname ?? '',
       addresses: nm?.self.addresses.map(unprefix) ?? [],
       derpRegion: i.homeRegion,
+      advertisedRoutes: [...i.advertisedRoutes],
     },
     peers,
     filterDrops: { ...i.filterDrops },
@@ -114,6 +134,8 @@ export function statusOf(node: NodeInternals): TailnetStatus {
     homeRegion: magicsock?.homeRegion,
     filterDrops: node.filter.stats.dropReasons,
     peerCounts: device?.peerCounts ?? { configured: 0, lazy: 0 },
+    advertisedRoutes: node.routing.advertised,
+    exitNode: node.routing.routes?.exitNode,
   });
 }
 

@@ -18,7 +18,6 @@ import type { Dispatcher } from 'undici';
 import { ControlClient } from '../control/client.js';
 import type { NetMap, NetMapChange, NetNode } from '../control/netmap.js';
 import type { DerpMap } from '../derp/derpmap.js';
-import { parseIp, unmapIPv4 } from '../netstack/address.js';
 import { Stack } from '../netstack/stack.js';
 import { TcpEndpoint } from '../netstack/tcp/endpoint.js';
 import type { TcpServer } from '../netstack/tcp/server.js';
@@ -46,6 +45,7 @@ import { DEFAULT_CONTROL_URL, type TailnetOptions } from './options.js';
 import { PeerTable } from './peers.js';
 import { type PingReply, type PingType, pingPeer } from './ping.js';
 import { pingRequestAnswerer } from './ping-request.js';
+import { ExitNodeError, NodeRouting } from './routes/node-routing.js';
 import { Socks5Server } from './socks5-server.js';
 import { type PeerStatus, statusOf, type TailnetStatus, unprefix, type WhoIs, whoisIn } from './status.js';
 import { buildIpnStatus, type IpnStatus } from './status-json.js';
@@ -68,9 +68,12 @@ export class Tailnet extends EventEmitter {
   private udp: UdpSockets | undefined;
   private tsmp: Tsmp | undefined;
   private peerTable: PeerTable | undefined;
+  private readonly routing: NodeRouting;
   private readonly socketHost: TailnetSocketHost = {
     tcp: () => this.requireTcp(),
-    routes: (address) => this.routes(address),
+    unroutable: (address) => this.routing.unroutable(address),
+    toOS: (host) => this.routing.toOS(host),
+    resolvesOthers: () => this.routing.exitNodeChosen(),
     names: () => {
       this.requireNetmap();
       return this.names;
@@ -102,6 +105,7 @@ export class Tailnet extends EventEmitter {
     super();
     this.opts = opts;
     this.log = opts.logger ?? silentLogger;
+    this.routing = new NodeRouting(opts, () => this.names); // throws a RouteError naming a bad route
   }
 
   /** Logs in (auth key, saved login, or interactive), brings up WireGuard, and resolves with the first netmap applied. */
@@ -118,6 +122,7 @@ export class Tailnet extends EventEmitter {
       websocket: this.opts.controlWebSocket,
       controlKey: this.opts.controlKey,
       store: this.opts.stateStore,
+      hostinfo: this.routing.hostinfo(),
       onAuthURL: (url) => {
         this.authURL = url;
         this.emit('authURL', url);
@@ -169,6 +174,11 @@ export class Tailnet extends EventEmitter {
       .catch((err: unknown) => this.log.debug(`endpoints: ${(err as Error).message}`));
     const nm = await control.waitForNetmap((m) => m.self.addresses.length > 0 && m.derpMap !== undefined);
     await this.apply(nm, [{ kind: 'full' }]);
+    const exitProblem = this.routing.exitProblem();
+    if (exitProblem) {
+      await this.close();
+      throw new ExitNodeError(exitProblem);
+    }
     // Up means reachable: control has our DERP home to give peers (DERP-only peers need nothing else).
     await this.homeReported;
     void discovery?.update('initial');
@@ -211,13 +221,15 @@ export class Tailnet extends EventEmitter {
       this.tcp = new TcpEndpoint(this.stack, this.opts.tcp);
       this.udp = new UdpSockets(this.stack);
       this.tsmp = new Tsmp(this.stack, { logger: this.log });
+      this.routing.start({ stack: this.stack, tcp: this.tcp, udp: this.udp, logger: this.log });
     }
-    this.filter = new PacketFilter(nm.packetFilter, self, this.filter);
+    this.filter = new PacketFilter(nm.packetFilter, self, this.filter, this.routing.routedNets);
     this.names = new NameResolver(
       [nm.self, ...nm.peers.values()].map((n) => ({ name: n.name, addresses: n.addresses.map(unprefix) })),
       nm.magicDNSSuffix || nm.domain,
     );
-    this.peerTable?.apply(nm.peers.values());
+    this.routing.apply(nm);
+    this.peerTable?.apply(nm.peers.values(), (p) => this.routing.allowedIPs(p));
     this.emit('netmap', nm, changes);
   }
 
@@ -256,15 +268,16 @@ export class Tailnet extends EventEmitter {
     throw new UnknownHostError(host);
   }
 
-  /** The address to dial for a host (MagicDNS name or tailnet literal). */
+  /** The address to dial for a host (MagicDNS name, tailnet literal, or a literal a route takes). */
   resolve(host: string, family?: 4 | 6): string {
     this.requireNetmap();
-    return this.names.resolve(host, family);
+    const h = host.replace(/^\[|\]$/g, '');
+    return this.routing.lookup(h) ? h : this.names.resolve(host, family);
   }
 
-  /** True if the host is reached over the tailnet (a tailnet name or address). */
+  /** True if the host is reached over the tailnet (a name, address or routed address; see NodeRouting.toOS). */
   isTailnetHost(host: string): boolean {
-    return this.names.isTailnetHost(host);
+    return this.names.isTailnetHost(host) || !this.routing.toOS(host);
   }
 
   /**
@@ -358,12 +371,6 @@ export class Tailnet extends EventEmitter {
     });
   }
 
-  /** Whether packets to `address` have a destination: one of our addresses, or a peer's allowed IPs. */
-  private routes(address: string): boolean {
-    const self = this.netmap?.self.addresses.some((a) => unprefix(a) === address) ?? false;
-    return self || (this.device?.hasRoute(unmapIPv4(parseIp(address))) ?? false);
-  }
-
   /** A dgram.Socket-like UDP socket bound to `port` of our tailnet addresses. */
   async listenPacket(port: number): Promise<UdpSocket> {
     if (!this.udp) throw new Error('tailnet node is not up: call up() first');
@@ -422,7 +429,7 @@ export class Tailnet extends EventEmitter {
     this.requireTcp();
     const server = await Socks5Server.listen({
       ...opts,
-      classify: (h) => (this.names.lookup(h) ? 'peer' : this.isTailnetHost(h) ? 'tailnet-unknown' : 'other'),
+      classify: (h) => this.routing.classify(h),
       dial: (h, p) => this.dial(h, p),
       logger: this.log,
     });
@@ -475,8 +482,9 @@ export class Tailnet extends EventEmitter {
   }
 
   private internals(): NodeInternals {
-    const { control, magicsock, device, stack, tcp, filter, tsmp, netmap, closed, authURL, opts } = this;
-    return { control, magicsock, device, stack, tcp, filter, tsmp, netmap, closed, authURL, opts };
+    const { control, magicsock, device, stack, tcp, filter, tsmp, netmap, closed, authURL, opts, routing } =
+      this;
+    return { control, magicsock, device, stack, tcp, filter, tsmp, netmap, closed, authURL, opts, routing };
   }
 
   private requireNetmap(): NetMap {
@@ -500,6 +508,7 @@ export class Tailnet extends EventEmitter {
     this.tcp?.close();
     this.udp?.close();
     this.tsmp?.close();
+    this.routing.close();
     for (const c of this.closers) await c();
     this.stack?.close();
     await this.control?.close();

@@ -262,6 +262,18 @@ export class Device extends EventEmitter implements PeerHost {
     return trimmed;
   }
 
+  /** Replaces a peer's allowed IPs, keeping its sessions (UAPI replace_allowed_ips); false if unknown. */
+  replaceAllowedIPs(publicKey: Uint8Array, allowedIPs: readonly string[]): boolean {
+    const text = keyToBase64(publicKey);
+    const lazy = this.lazyByKey.get(text);
+    const value = lazy ?? this.peersByKey.get(text);
+    if (!value) return false;
+    this.allowed.removeByValue(value);
+    if (lazy) lazy.opts.allowedIPs = [...allowedIPs];
+    for (const cidr of allowedIPs) this.allowed.insert(cidr, value);
+    return true;
+  }
+
   /** Removes a peer (configured or lazy): its allowed IPs, sessions and timers. */
   removePeer(publicKey: Uint8Array): boolean {
     const text = keyToBase64(publicKey);

@@ -1,6 +1,6 @@
 // The test's side of duck-child.mjs: a DuckDB process with the quackscale functions, queried over
 // IPC. Used by the SQL tests (embedded tailnet and Headscale) and by the SQL benchmark.
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,6 +27,8 @@ export interface DuckProcessOptions {
   env?: Record<string, string>;
   /** duck-child.mjs, when this module runs compiled elsewhere (the benchmark). */
   script?: string;
+  /** Run in this network namespace (`ip netns exec`, which keeps the IPC channel's descriptor). */
+  netns?: string;
 }
 
 type Reply = { id: number; rows: Row[]; ms: number } | { id: number; error: string };
@@ -58,15 +60,17 @@ export class DuckProcess {
 
   /** Starts the process and waits until quackscale is installed. */
   static async start(opts: DuckProcessOptions): Promise<DuckProcess> {
-    const child = fork(opts.script ?? CHILD, [], {
-      env: {
-        ...process.env,
-        ...opts.env,
-        QS_SQL_MODULE: opts.sqlModule,
-        QS_INSTALL: JSON.stringify(opts.install ?? {}),
-      },
-      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-    });
+    const env = {
+      ...process.env,
+      ...opts.env,
+      QS_SQL_MODULE: opts.sqlModule,
+      QS_INSTALL: JSON.stringify(opts.install ?? {}),
+    };
+    const stdio: ['ignore', 'inherit', 'pipe', 'ipc'] = ['ignore', 'inherit', 'pipe', 'ipc'];
+    const script = opts.script ?? CHILD;
+    const child = opts.netns
+      ? spawn('ip', ['netns', 'exec', opts.netns, process.execPath, script], { env, stdio })
+      : fork(script, [], { env, stdio });
     const p = new DuckProcess(child);
     await new Promise<void>((resolve, reject) => {
       child.once('message', () => resolve());

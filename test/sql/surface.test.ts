@@ -202,6 +202,16 @@ describe('the SQL surface before tailscale_up', () => {
     expect(await failure(other, "FROM tailscale_ping('peer')")).toContain('Candidate functions');
   });
 
+  it('tailscale_up takes the route parameters; a bad advertise_routes entry is named before anything starts', async () => {
+    const c = await session();
+    const msg = await failure(
+      c,
+      `CALL tailscale_up('rx', control_url => 'http://127.0.0.1:9', state_dir => '${tmp('qs-sql-routes-')}', ` +
+        `accept_routes => true, advertise_routes => '192.168.7.0/24, 10.1.2.3/8', exit_node_allow_lan_access => true)`,
+    );
+    expect(msg).toContain("'10.1.2.3/8' has non-address bits set; expected 10.0.0.0/8");
+  });
+
   it('parameter validation: port ranges, timeout_ms > 0, required host; positional first arguments', async () => {
     const c = await session();
     const cases: [string, string][] = [

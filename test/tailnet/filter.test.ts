@@ -135,3 +135,21 @@ describe('address ranges in rules (Headscale writes "FROM-TO")', () => {
     }
   });
 });
+
+describe('PacketFilter on a subnet router', () => {
+  const LAN_HOST = '192.168.1.20';
+  const routed = { contains: (buf: Uint8Array, off: number, len: number) => len === 4 && buf[off] === 192 };
+  const rules: FilterRule[] = [
+    { SrcIPs: [PEER], DstPorts: [{ IP: '192.168.1.0/24', Ports: { First: 8080, Last: 8080 } }] },
+  ];
+
+  it('judges routed destinations by the rules, as its own; others are not ours', () => {
+    const f = new PacketFilter(rules, [ME], undefined, routed);
+    expect(f.checkIn(v4(6, PEER, LAN_HOST, 40000, 8080))).toBe('accept');
+    expect(f.checkIn(v4(6, PEER, LAN_HOST, 40000, 8000))).toBe('drop');
+    expect(f.checkIn(v4(6, PEER, '10.9.9.9', 40000, 8080))).toBe('drop');
+    expect(f.stats.dropReasons).toEqual({ 'no rule for tcp': 1, 'destination not ours': 1 });
+    // Without routes (not a router), the LAN is not ours at all.
+    expect(new PacketFilter(rules, [ME]).checkIn(v4(6, PEER, LAN_HOST, 40000, 8080))).toBe('drop');
+  });
+});

@@ -227,4 +227,28 @@ describe('lazy WireGuard peers', () => {
     expect(a.dev.isConfigured(b.pub)).toBe(true);
     await n.close();
   });
+  it('replaceAllowedIPs moves a prefix to a peer without a new handshake (lazy or configured)', async () => {
+    const { a, b, close } = lazyPair();
+    // While lazy: the new prefix routes to B and the old one no longer does.
+    expect(a.dev.replaceAllowedIPs(b.pub, ['10.0.0.2/32', '192.168.5.0/24'])).toBe(true);
+    expect(a.dev.hasRoute(new Uint8Array([192, 168, 5, 9]))).toBe(true);
+    a.dev.writePacket(ipv4('10.0.0.1', '10.0.0.2', new Uint8Array([1])));
+    await settle();
+    const handshakes = a.dev.status().peers[0]!.latestHandshake;
+    expect(handshakes).toBeDefined();
+    // Configured: B may now answer from 192.168.5.9 (inbound source check) and the session is kept.
+    b.dev.replaceAllowedIPs(a.pub, ['10.0.0.1/32', '0.0.0.0/0']);
+    const reply = ipv4('192.168.5.9', '10.0.0.1', new Uint8Array([2]));
+    b.dev.writePacket(reply);
+    await settle();
+    expect(a.received).toContainEqual(reply);
+    expect(a.dev.replaceAllowedIPs(b.pub, ['10.0.0.2/32'])).toBe(true);
+    expect(a.dev.hasRoute(new Uint8Array([192, 168, 5, 9]))).toBe(false);
+    b.dev.writePacket(ipv4('192.168.5.9', '10.0.0.1', new Uint8Array([3])));
+    await settle();
+    expect(a.received.filter((p) => p[p.length - 1] === 3)).toEqual([]);
+    expect(a.dev.status().peers[0]!.latestHandshake).toBe(handshakes);
+    expect(a.dev.replaceAllowedIPs(new Uint8Array(32), [])).toBe(false);
+    await close();
+  });
 });

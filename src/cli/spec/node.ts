@@ -81,6 +81,30 @@ export const UP = defineCommand({
       value: 'IP:PORT',
       help: "advertise this UDP endpoint instead of discovering them (port 0: the node's own port)",
     },
+    'accept-routes': {
+      type: 'boolean',
+      help: "use peers' subnet routes (control's primary router for each prefix), as tailscale up --accept-routes",
+    },
+    'advertise-routes': {
+      type: 'string',
+      value: 'PREFIX[,PREFIX…]',
+      help:
+        "route these prefixes for the tailnet through this host's sockets (control must approve them; " +
+        'Headscale: nodes approve-routes)',
+    },
+    'advertise-exit-node': {
+      type: 'boolean',
+      help: 'offer this node as an exit node (advertise 0.0.0.0/0 and ::/0)',
+    },
+    'exit-node': {
+      type: 'string',
+      value: 'NAME|IP',
+      help: "send everything that is not the tailnet's or a routed subnet's through this peer",
+    },
+    'exit-node-allow-lan-access': {
+      type: 'boolean',
+      help: "with --exit-node, the proxies' direct routes still reach this host's LANs",
+    },
     'metrics-listen': {
       type: 'string',
       value: 'ADDR',
@@ -96,6 +120,8 @@ export const UP = defineCommand({
     'quackscale up --state-dir ./a --serve 9000:8999            # tailnet port 9000 -> local 8999',
     'quackscale up --state-dir ./b --forward 18998:alpha:9000   # local 18998 -> alpha:9000',
     'TS_AUTHKEY=tskey-… quackscale up --state-dir ./n --socks5 1080',
+    'quackscale up --state-dir ./r --advertise-routes 192.168.1.0/24     # a subnet router',
+    'quackscale up --state-dir ./c --accept-routes --exit-node gateway   # use routes and an exit node',
   ],
 });
 

@@ -7,7 +7,7 @@ import { addressAt, formatIp, parseIp, unmapIPv4 } from '../address.js';
 import { NetstackError } from '../errors.js';
 import type { IcmpErrorInfo } from '../icmp-error.js';
 import { type IpPacket, IpProtocol, packetPseudoHeaderSum, payloadSumFromLink } from '../packet.js';
-import type { Stack } from '../stack.js';
+import { parseIpPacket, type Stack } from '../stack.js';
 import { type ConnectionHost, TcpConnection, type TcpState } from './connection.js';
 import { SocketError } from './errors.js';
 import { negotiate, segmentArrives } from './input.js';
@@ -29,6 +29,32 @@ export interface Listener {
   halfOpen: number;
   /** A passive connection reached ESTABLISHED. */
   onConnection(c: TcpConnection): void;
+  /** For one connection only, outside the port table (a forwarded SYN's, see {@link TcpForwardRequest}). */
+  oneShot?: boolean;
+  /** A passive connection of this listener died before it was established. */
+  onAbandoned?(): void;
+}
+
+/**
+ * A SYN to a routed address (Stack.setRouted) that a router decides on, as gVisor's
+ * tcp.ForwarderRequest for tailscaled's netstack: it dials the destination first, then either
+ * completes our side of the handshake or answers with a RST. Retransmitted SYNs of a request
+ * still undecided are dropped. The forwarder must call `accept` or `reject` exactly once.
+ */
+export interface TcpForwardRequest {
+  /** The destination the client dialled: the routed address and port. */
+  readonly local: string;
+  readonly localPort: number;
+  /** The client (a tailnet peer). */
+  readonly remote: string;
+  readonly remotePort: number;
+  /**
+   * Sends the SYN-ACK: `onEstablished` gets the connection once the client's ACK arrives, or
+   * `onAbandoned` runs when it never does (the client gave up, or a RST).
+   */
+  accept(onEstablished: (c: TcpConnection) => void, onAbandoned: () => void): void;
+  /** Answers the SYN with a RST, as a closed port (RFC 9293 §3.10.7.1). */
+  reject(): void;
 }
 
 /** Counters for the whole endpoint. */
@@ -86,6 +112,9 @@ export class TcpEndpoint implements ConnectionHost {
   private readonly scratch: ArrayBuffer;
   private packetView: Uint8Array;
   private dirty: TcpConnection[] = [];
+  private forwarder: ((req: TcpForwardRequest) => void) | undefined;
+  /** Forwarded SYNs awaiting their router's decision, by 4-tuple. */
+  private readonly undecided = new Set<string>();
   private flushScheduled = false;
   private challengeWindow = 0;
   private challengeCount = 0;
@@ -170,6 +199,14 @@ export class TcpEndpoint implements ConnectionHost {
     }
     this.listeners.set(listener.port, listener);
     this.usePort(listener.port, 1);
+  }
+
+  /**
+   * A router's forwarder: SYNs to routed addresses (not our own) are handed to it as
+   * {@link TcpForwardRequest}s; undefined stops it. Without one, they are answered with a RST.
+   */
+  setForwarder(forwarder: ((req: TcpForwardRequest) => void) | undefined): void {
+    this.forwarder = forwarder;
   }
 
   /** Stops listening; established connections are unaffected. */
@@ -260,9 +297,11 @@ export class TcpEndpoint implements ConnectionHost {
     list.splice(i, 1);
     if (list.length === 0) this.table.delete(key);
     this.usePort(c.localPort, -1);
-    if (c.listener) {
-      c.listener.halfOpen--;
+    const l = c.listener as Listener | undefined;
+    if (l) {
+      l.halfOpen--;
       c.listener = undefined;
+      l.onAbandoned?.();
     }
   }
 
@@ -270,7 +309,7 @@ export class TcpEndpoint implements ConnectionHost {
     const l = c.listener as Listener | undefined;
     if (l) l.halfOpen--;
     c.listener = undefined;
-    if (!l || this.listeners.get(l.port) !== l) {
+    if (!l || (!l.oneShot && this.listeners.get(l.port) !== l)) {
       c.abort(true); // the listener closed while the handshake was in progress
       return;
     }
@@ -366,10 +405,17 @@ export class TcpEndpoint implements ConnectionHost {
       segmentArrives(c, seg, now);
       return;
     }
+    const syn = (seg.flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN;
     const l = this.listeners.get(seg.dstPort);
-    const forUs = l && (!l.address || addressAt(pkt.buf, pkt.dstOffset, l.address));
-    if (l && forUs && (seg.flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN) {
+    // A listener on "any" address takes our own addresses only, never a router's routed ones.
+    const forUs =
+      l && (l.address ? addressAt(pkt.buf, pkt.dstOffset, l.address) : this.stack.isOwnDestination(pkt));
+    if (l && forUs && syn) {
       this.passiveOpen(l, pkt, seg, now);
+      return;
+    }
+    if (syn && this.forwarder && !this.stack.isOwnDestination(pkt)) {
+      this.forwardSyn(pkt, seg);
       return;
     }
     if (!(seg.flags & TcpFlag.RST)) this.resetFor(pkt, seg);
@@ -417,6 +463,52 @@ export class TcpEndpoint implements ConnectionHost {
     c.sndNxt = seqAdd(iss, 1);
     c.sndMax = c.sndNxt;
     c.armRto(now);
+  }
+
+  /** Hands a SYN to the forwarder, once per 4-tuple until it decides. */
+  private forwardSyn(pkt: IpPacket, seg: TcpSegment): void {
+    const remote = formatIp(pkt.buf.subarray(pkt.srcOffset, pkt.srcOffset + pkt.addressLength));
+    const local = formatIp(pkt.buf.subarray(pkt.dstOffset, pkt.dstOffset + pkt.addressLength));
+    const key = `${remote}:${seg.srcPort}>${local}:${seg.dstPort}`;
+    if (this.undecided.has(key)) return; // a retransmission while the router dials
+    this.undecided.add(key);
+    const copy = pkt.buf.slice(pkt.start, pkt.end);
+    let decided = false;
+    const decide = (): { pkt: IpPacket; seg: TcpSegment } | undefined => {
+      if (decided) throw new NetstackError('INVALID_STATE', `forward ${key}: already decided`);
+      decided = true;
+      this.undecided.delete(key);
+      if (this.closed) return undefined;
+      const p = parseIpPacket(copy);
+      const s = new TcpSegment();
+      parseTcpSegment(s, p.buf, p.payloadOffset, p.payloadLength);
+      return { pkt: p, seg: s };
+    };
+    this.forwarder!({
+      local,
+      localPort: seg.dstPort,
+      remote,
+      remotePort: seg.srcPort,
+      accept: (onEstablished, onAbandoned) => {
+        const syn = decide();
+        if (!syn) return onAbandoned();
+        const once: Listener = {
+          port: syn.seg.dstPort,
+          address: undefined,
+          backlog: 1,
+          halfOpen: 0,
+          oneShot: true,
+          onConnection: onEstablished,
+          onAbandoned,
+        };
+        this.passiveOpen(once, syn.pkt, syn.seg, performance.now());
+        this.flush();
+      },
+      reject: () => {
+        const syn = decide();
+        if (syn) this.resetFor(syn.pkt, syn.seg);
+      },
+    });
   }
 
   /** A RST answering a segment for no connection (RFC 9293 §3.10.7.1). */

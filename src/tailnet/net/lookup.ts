@@ -2,7 +2,8 @@
  * A resolver with dns.lookup's signature, answering from the netmap (MagicDNS), for the
  * libraries and sockets that take a `lookup`. Names of tailnet nodes resolve to their
  * addresses; IP literals to themselves, as dns.lookup does; any other name is ENOTFOUND,
- * unless `direct` sends it to the OS resolver. Names inside the tailnet's own domain never
+ * unless `direct` (a flag, or asked per call: an exit node makes it so) sends it to the OS
+ * resolver. Names inside the tailnet's own domain never
  * leave it: a name there that no node has is ENOTFOUND either way, as MagicDNS answers
  * NXDOMAIN for it.
  */
@@ -33,7 +34,11 @@ type LookupCallback = (
  * const lookup = tailnetLookup(names);
  * lookup('db-server', { all: true }, (err, addresses) => console.log(addresses));
  */
-export function tailnetLookup(names: () => TailnetNames, opts: { direct?: boolean } = {}): LookupFunction {
+export function tailnetLookup(
+  names: () => TailnetNames,
+  opts: { direct?: boolean | (() => boolean) } = {},
+): LookupFunction {
+  const direct = typeof opts.direct === 'function' ? opts.direct : () => opts.direct === true;
   function lookup(host: string, ...rest: unknown[]): void {
     const callback = rest.pop() as LookupCallback;
     if (typeof callback !== 'function') throw new TypeError('lookup: the last argument must be a callback');
@@ -51,7 +56,7 @@ export function tailnetLookup(names: () => TailnetNames, opts: { direct?: boolea
       process.nextTick(() => callback(err as NodeJS.ErrnoException, ''));
       return;
     }
-    if (!found && !tailnet && opts.direct) {
+    if (!found && !tailnet && direct()) {
       dns.lookup(host, { family: family === 4 || family === 6 ? family : 0, all: o.all === true }, callback);
       return;
     }

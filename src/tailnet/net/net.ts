@@ -5,7 +5,9 @@
  * `isIP` & co. passed through. Tailnet hosts (MagicDNS names, 100.x / fd7a: addresses, routed
  * addresses) go over the tailnet; with `direct`, `connect` and `lookup` send other hosts to
  * the OS, as tailscaled's SOCKS5 server does; without it they fail with ENOTFOUND or
- * EHOSTUNREACH.
+ * EHOSTUNREACH. With an exit node, other hosts go through it (names resolved by the OS), and
+ * `direct` keeps only loopback (and with exitNodeAllowLANAccess the LANs) on the OS
+ * (routes/node-routing.ts).
  */
 import net from 'node:net';
 import type { TcpServer, TcpServerOptions } from '../../netstack/tcp/server.js';
@@ -53,7 +55,9 @@ export interface TailnetNet {
  * const ws = new WebSocket('ws://chat:8080/', { createConnection: tn.net.createConnection });
  */
 export function createTailnetNet(host: TailnetSocketHost, opts: TailnetNetOptions = {}): TailnetNet {
-  const lookup = tailnetLookup(() => host.names(), opts);
+  const lookup = tailnetLookup(() => host.names(), {
+    direct: () => opts.direct === true || host.resolvesOthers(),
+  });
   const Socket = class extends TailnetSocket {
     constructor(options: TcpSocketOptions = {}) {
       super(host, { lookup, ...options });
@@ -65,11 +69,7 @@ export function createTailnetNet(host: TailnetSocketHost, opts: TailnetNetOption
     }
   };
   /** Whether a destination goes to the OS: only with `direct`, and only for non-tailnet hosts. */
-  const toOS = (target: string): boolean => {
-    if (!opts.direct) return false;
-    const h = target.replace(/^\[|\]$/g, '');
-    return net.isIP(h) ? !host.routes(h) : !host.names().isTailnetHost(h);
-  };
+  const toOS = (target: string): boolean => opts.direct === true && host.toOS(target);
   function connect(...args: ConnectArgs): TcpSocket | net.Socket {
     const [first, second] = args;
     // As net.connect: the options object is the socket's options too.

@@ -15,8 +15,12 @@ import type { TailnetNames } from './lookup.js';
 export interface TailnetSocketHost {
   /** The node's TCP endpoint; throws if the node is not up. */
   tcp(): TcpEndpoint;
-  /** Whether packets to `address` have somewhere to go: one of ours, or a peer's allowed IPs. */
-  routes(address: string): boolean;
+  /** Why packets to `address` have nowhere to go (EHOSTUNREACH's reason), or undefined when they do. */
+  unroutable(address: string): string | undefined;
+  /** Whether a `direct` net sends `host` (a name or IP literal) to the OS instead of the tailnet. */
+  toOS(host: string): boolean;
+  /** Whether names outside the tailnet resolve through the OS resolver (an exit node is chosen). */
+  resolvesOthers(): boolean;
   names(): TailnetNames;
   /** A server began listening: the node closes it when it closes. */
   track(server: TcpServer): void;
@@ -35,17 +39,10 @@ export class TailnetSocket extends TcpSocket {
     return this.host.tcp();
   }
 
-  /** EHOSTUNREACH at once for an address no node has, instead of SYNs into the void. */
+  /** EHOSTUNREACH at once, with the reason, for an address no node or route takes, instead of SYNs into the void. */
   protected override open(address: string, port: number, localPort: number): TcpConnection {
-    if (!this.host.routes(address)) {
-      throw new SocketError(
-        'EHOSTUNREACH',
-        'connect',
-        address,
-        port,
-        'no tailnet node or route has this address',
-      );
-    }
+    const why = this.host.unroutable(address);
+    if (why !== undefined) throw new SocketError('EHOSTUNREACH', 'connect', address, port, why);
     return super.open(address, port, localPort);
   }
 }

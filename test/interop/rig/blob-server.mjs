@@ -1,13 +1,13 @@
 // A byte source and sink for NAT lab transfers, run inside a host's namespace:
-//   node blob-server.mjs PORT FILE
-// listens on 127.0.0.1:PORT (where tailscaled's userspace netstack and our node's --serve deliver tailnet
-// TCP). GET /blob?mb=N answers the first N MiB of FILE (all of it without mb); any other method answers
+//   node blob-server.mjs PORT FILE [BIND]
+// listens on BIND:PORT, by default 127.0.0.1 (where tailscaled's userspace netstack and our node's --serve
+// deliver tailnet TCP); a LAN host behind a subnet router binds 0.0.0.0. GET /blob?mb=N answers the first N MiB of FILE (all of it without mb); any other method answers
 // "<bytes> <sha256>" of the request body.
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import http from 'node:http';
 
-const [port, file] = process.argv.slice(2);
+const [port, file, bind = '127.0.0.1'] = process.argv.slice(2);
 const MB = 1024 * 1024;
 const size = statSync(file).size;
 
@@ -29,7 +29,7 @@ const server = http.createServer((req, res) => {
   });
   req.on('end', () => res.end(`${n} ${hash.digest('hex')}`));
 });
-server.listen(Number(port), '127.0.0.1', () => console.log(`blob server on 127.0.0.1:${port}`));
+server.listen(Number(port), bind, () => console.log(`blob server on ${bind}:${port}`));
 process.on('SIGTERM', () => {
   server.closeAllConnections();
   server.close(() => process.exit(0));

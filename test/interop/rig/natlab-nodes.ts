@@ -16,7 +16,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../../..');
 /** Our CLI: the bench's own build of src, else the package build (`npm run build`). */
 export const CLI = [join(root, 'src/cli/main.js'), join(root, 'dist/cli/main.js')].find(existsSync);
-const BLOB_SERVER = [
+export const BLOB_SERVER = [
   join(here, 'blob-server.mjs'),
   resolve(root, '../test/interop/rig/blob-server.mjs'),
 ].find(existsSync)!;
@@ -24,7 +24,7 @@ const BLOB_SERVER = [
 /** Where every host's blob server listens, and so the tailnet port that serves each node's blob. */
 export const BLOB_PORT = 8080;
 /** Each node's SOCKS5 proxy on its host's loopback: how curl there dials the tailnet. */
-const SOCKS_PORT = 1080;
+export const SOCKS_PORT = 1080;
 const MB = 1024 * 1024;
 
 export interface NodeOptions {
@@ -34,6 +34,10 @@ export interface NodeOptions {
   port: number;
   /** The file its blob server serves (and uploads read from). */
   blob: string;
+  /** More `tailscale up` flags (tailscaled) or `quackscale up` flags (ours): routes, exit nodes. */
+  upArgs?: string[];
+  /** tailscaled with a TUN device in its namespace instead of userspace networking: the host's own programs then reach the tailnet and its routes. */
+  tun?: boolean;
 }
 
 export interface Transfer {
@@ -164,7 +168,7 @@ export class LabTailscaled extends LabNode {
     const ts = new LabTailscaled(name, host, opts.port, cleanup, dir);
     await ts.serveBlob(opts.blob);
     const args = [
-      '--tun=userspace-networking',
+      opts.tun ? '--tun=tailscale0' : '--tun=userspace-networking',
       `--statedir=${dir}`,
       '--state=mem:',
       `--socket=${join(dir, 'tailscaled.sock')}`,
@@ -194,6 +198,8 @@ export class LabTailscaled extends LabNode {
       `--hostname=${name}`,
       '--accept-dns=false',
       '--timeout=60s',
+      ...(opts.tun ? ['--netfilter-mode=off'] : []),
+      ...(opts.upArgs ?? []),
     ]);
     return ts;
   }
@@ -265,7 +271,7 @@ export class LabOurs extends LabNode {
     await node.serveBlob(opts.blob);
     const args = [CLI, 'up', '--control-url', opts.controlURL, '--authkey', opts.authKey, '--state-dir', dir];
     args.push('--hostname', name, '--port', String(opts.port), '--derp-http', '--verbose');
-    args.push('--serve', String(BLOB_PORT), '--socks5', String(SOCKS_PORT));
+    args.push('--serve', String(BLOB_PORT), '--socks5', String(SOCKS_PORT), ...(opts.upArgs ?? []));
     node.proc = spawnIn(host.ns, process.execPath, args, { cleanup });
     const proc = node.proc;
     node.socksUrl = await waitFor(

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { DERPER, HEADSCALE, missingPeers, tempDir } from '../control-peers.js';
 import { type Cleanup, exec, execIn, type Spawned, spawnIn, waitFor } from './exec.js';
 import { NatLab, SERVER_V4, type Site } from './natlab.js';
-import { CLI, LabOurs, LabTailscaled } from './natlab-nodes.js';
+import { CLI, LabOurs, LabTailscaled, type NodeOptions } from './natlab-nodes.js';
 import { sweepLeftovers } from './netns.js';
 import { checkRequirements } from './requirements.js';
 
@@ -38,11 +38,37 @@ export class LabControl {
   private constructor(
     readonly config: string,
     readonly proc: Spawned,
+    private readonly policyFile: string,
   ) {}
 
-  static async start(lab: NatLab, opts: { secondRegion?: boolean } = {}): Promise<LabControl> {
+  /** Replaces the ACL policy (HuJSON as JSON) and has Headscale reload it (SIGHUP, hscontrol/app.go). */
+  async setPolicy(policy: object): Promise<void> {
+    await writeFile(this.policyFile, JSON.stringify(policy, null, 2));
+    this.proc.child.kill('SIGHUP');
+  }
+
+  /** Headscale's id of the node named `hostname`. */
+  async nodeId(hostname: string): Promise<number> {
+    const nodes = JSON.parse(await this.cli(['nodes', 'list', '-o', 'json'])) as Array<{
+      id: number;
+      name: string;
+    }>;
+    const n = nodes.find((x) => x.name === hostname);
+    if (!n) throw new Error(`headscale lists no node ${hostname}: ${nodes.map((x) => x.name).join(', ')}`);
+    return n.id;
+  }
+
+  /** Approves routes a node advertised, as an admin does (`headscale nodes approve-routes`). */
+  async approveRoutes(hostname: string, routes: readonly string[]): Promise<void> {
+    const id = await this.nodeId(hostname);
+    await this.cli(['nodes', 'approve-routes', '--identifier', String(id), '--routes', routes.join(',')]);
+  }
+
+  static async start(lab: NatLab, opts: LabOptions = {}): Promise<LabControl> {
     const dir = await tempDir(lab.cleanup, 'qs-natlab-hs-');
     const config = join(dir, 'config.yaml');
+    const policyFile = join(dir, 'policy.hujson');
+    if (opts.policy !== undefined) await writeFile(policyFile, JSON.stringify(opts.policy, null, 2));
     const paths = opts.secondRegion ? [await startSecondRegion(lab, dir)] : [];
     await writeFile(
       config,
@@ -67,13 +93,13 @@ export class LabControl {
         'dns: { magic_dns: true, base_domain: natlab.test, override_local_dns: false, nameservers: { global: [] } }',
         'node: { expiry: 0, ephemeral: { inactivity_timeout: 120s } }',
         'log: { level: info, format: text }',
-        'policy: { mode: file, path: "" }',
+        `policy: { mode: file, path: "${opts.policy === undefined ? '' : policyFile}" }`,
         'logtail: { enabled: false }',
         '',
       ].join('\n'),
     );
     const proc = spawnIn(lab.inet, HEADSCALE, ['-c', config, 'serve'], { cleanup: lab.cleanup });
-    const control = new LabControl(config, proc);
+    const control = new LabControl(config, proc, policyFile);
     await waitFor(
       'headscale /health in the lab',
       async () => {
@@ -140,6 +166,14 @@ async function startSecondRegion(lab: NatLab, dir: string): Promise<string> {
   return file;
 }
 
+/** What a lab's control server is given. */
+export interface LabOptions {
+  /** A second DERP region (derper), for netcheck. */
+  secondRegion?: boolean;
+  /** An ACL policy file (JSON is HuJSON) instead of none (allow all); replace it with `setPolicy`. */
+  policy?: object;
+}
+
 export interface BlobFile {
   path: string;
   sha256(mb: number): string;
@@ -181,11 +215,7 @@ export class TailnetLab {
    * Sweeps what crashed runs left, then builds the lab, starts Headscale (and with `secondRegion` a second
    * DERP region) and writes a blob of `blobMB` MiB.
    */
-  static async create(
-    cleanup: Cleanup,
-    blobMB: number,
-    opts: { secondRegion?: boolean } = {},
-  ): Promise<TailnetLab> {
+  static async create(cleanup: Cleanup, blobMB: number, opts: LabOptions = {}): Promise<TailnetLab> {
     await sweepLeftovers();
     const lab = await NatLab.create(cleanup);
     const control = await LabControl.start(lab, opts);
@@ -196,22 +226,32 @@ export class TailnetLab {
     return this.lab.cleanup;
   }
 
-  private options() {
+  /** A new UDP port for a node (each node its own, so that a shared router never has to remap one). */
+  port(): number {
+    return this.nextPort++;
+  }
+
+  private options(more: Pick<NodeOptions, 'upArgs' | 'tun'> = {}): NodeOptions {
     return {
       controlURL: this.control.url,
       authKey: this.authKey,
-      port: this.nextPort++,
+      port: this.port(),
       blob: this.blob.path,
+      ...more,
     };
   }
 
-  /** A real tailscaled on a new host behind `site`, logged in. */
-  async tailscaled(site: Site, name: string): Promise<LabTailscaled> {
-    return LabTailscaled.start(this.cleanup, await this.lab.addHost(site, name), name, this.options());
+  /** A real tailscaled on a new host behind `site`, logged in (with `upArgs` for routes, `tun` for a TUN device). */
+  async tailscaled(
+    site: Site,
+    name: string,
+    more: Pick<NodeOptions, 'upArgs' | 'tun'> = {},
+  ): Promise<LabTailscaled> {
+    return LabTailscaled.start(this.cleanup, await this.lab.addHost(site, name), name, this.options(more));
   }
 
-  /** Our node on a new host behind `site`, up. */
-  async ours(site: Site, name: string): Promise<LabOurs> {
-    return LabOurs.start(this.cleanup, await this.lab.addHost(site, name), name, this.options());
+  /** Our node on a new host behind `site`, up (with `upArgs`: more `quackscale up` flags). */
+  async ours(site: Site, name: string, more: Pick<NodeOptions, 'upArgs'> = {}): Promise<LabOurs> {
+    return LabOurs.start(this.cleanup, await this.lab.addHost(site, name), name, this.options(more));
   }
 }
