@@ -1,10 +1,10 @@
 /**
  * The netmap's peers applied to WireGuard and magicsock, as wgengine's Reconfig does: each peer a
  * lazy WireGuard peer (configured on its first packet) and a magicsock peer with its paths; a
- * peer whose key or disco key changed started afresh; one whose allowed IPs changed (routes.ts
- * chooses them: its addresses and the routes it wins) keeps its sessions with the new set, as
- * wgengine's SyncDevicePeer does; peers gone from the netmap removed. Deltas keep unchanged peers' node objects, so with thousands of peers only the changed
- * ones are touched.
+ * peer whose key or disco key changed started afresh; one whose allowed IPs changed
+ * (routes/node-routing.ts chooses them: its addresses and the routes it wins) keeps its sessions
+ * with the new set, as wgengine's SyncDevicePeer does; peers gone from the netmap removed. Deltas
+ * keep unchanged peers' node objects, so with thousands of peers only the changed ones are touched.
  */
 import type { NetNode } from '../control/netmap.js';
 import type { Device } from '../wireguard/device.js';
