@@ -3,6 +3,7 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { IpcChild } from '../interop/rig/ipc-child.js';
 
 /** A row as @duckdb/node-api's getRowObjectsJson gives it (big integers as strings). */
 export type Row = Record<string, unknown>;
@@ -37,25 +38,13 @@ const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'duck-child.mjs');
 
 /** One DuckDB process. Every call is answered in order; `exit()` ends it. */
 export class DuckProcess {
-  private nextId = 1;
-  private readonly waiting = new Map<number, (r: Reply) => void>();
-  private readonly exited: Promise<number | null>;
-  private stderr = '';
+  private readonly ipc: IpcChild<Reply>;
 
-  private constructor(private readonly child: ChildProcess) {
-    child.on('message', (m: Reply | { ready: true }) => {
-      if (!('id' in m)) return;
-      this.waiting.get(m.id)?.(m);
-      this.waiting.delete(m.id);
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      this.stderr += d.toString();
-    });
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-    void this.exited.then(() => {
-      for (const [id, done] of this.waiting) done({ id, error: `DuckDB process exited:\n${this.stderr}` });
-      this.waiting.clear();
-    });
+  private constructor(child: ChildProcess) {
+    this.ipc = new IpcChild<Reply>(child, 'DuckDB process', (id, stderr) => ({
+      id,
+      error: `DuckDB process exited:\n${stderr}`,
+    }));
   }
 
   /** Starts the process and waits until quackscale is installed. */
@@ -72,12 +61,7 @@ export class DuckProcess {
       ? spawn('ip', ['netns', 'exec', opts.netns, process.execPath, script], { env, stdio })
       : fork(script, [], { env, stdio });
     const p = new DuckProcess(child);
-    await new Promise<void>((resolve, reject) => {
-      child.once('message', () => resolve());
-      child.once('exit', (code) =>
-        reject(new Error(`DuckDB process exited (${code}) before ready:\n${p.stderr}`)),
-      );
-    });
+    await p.ipc.ready();
     return p;
   }
 
@@ -86,10 +70,7 @@ export class DuckProcess {
     sql: string,
     opts: { label?: string; repeat?: number } = {},
   ): Promise<{ rows: Row[]; ms: number }> {
-    const id = this.nextId++;
-    const reply = new Promise<Reply>((resolve) => this.waiting.set(id, resolve));
-    this.child.send({ id, sql, repeat: opts.repeat ?? 1 });
-    const r = await reply;
+    const r = await this.ipc.request({ sql, repeat: opts.repeat ?? 1 });
     if ('error' in r) throw new SqlError(opts.label ?? sql.slice(0, 40), r.error);
     return r;
   }
@@ -122,13 +103,8 @@ export class DuckProcess {
    * has ended by itself (a node still up would keep it alive: then it is killed after `graceMs`
    * and the code is null).
    */
-  async exit(graceMs = 20_000): Promise<number | null> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
-    if (this.child.connected) this.child.send({ op: 'exit' });
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-    const code = await this.exited;
-    clearTimeout(timer);
-    return code;
+  exit(graceMs = 20_000): Promise<number | null> {
+    return this.ipc.exit(graceMs);
   }
 }
 

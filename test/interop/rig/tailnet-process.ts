@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TailnetOptions, TailnetStatus } from '../../../src/tailnet/tailnet.js';
 import type { Cleanup } from './exec.js';
+import { IpcChild } from './ipc-child.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** tailnet-child.mjs: beside this module, or (compiled for the bench into dist-bench/) in the source tree. */
@@ -51,25 +52,13 @@ type Reply = { id: number; result: unknown } | { id: number; error: string; code
 
 /** One node process; `exit()` (registered on cleanup) closes the node and ends it. */
 export class TailnetProcess {
-  private nextId = 1;
-  private readonly waiting = new Map<number, (r: Reply) => void>();
-  private readonly exited: Promise<number | null>;
-  private stderr = '';
+  private readonly ipc: IpcChild<Reply>;
 
-  private constructor(private readonly child: ChildProcess) {
-    child.on('message', (m: Reply | { ready: true }) => {
-      if (!('id' in m)) return;
-      this.waiting.get(m.id)?.(m);
-      this.waiting.delete(m.id);
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      this.stderr += d.toString();
-    });
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-    void this.exited.then(() => {
-      for (const [id, done] of this.waiting) done({ id, error: `node process exited:\n${this.stderr}` });
-      this.waiting.clear();
-    });
+  private constructor(child: ChildProcess) {
+    this.ipc = new IpcChild<Reply>(child, 'node process', (id, stderr) => ({
+      id,
+      error: `node process exited:\n${stderr}`,
+    }));
   }
 
   /** Starts the process in `netns` (null: here) with `tailnetModule`, the compiled quackscale/tailnet. */
@@ -80,20 +69,12 @@ export class TailnetProcess {
     const child = spawn(cmd[0]!, cmd.slice(1), { env, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
     const p = new TailnetProcess(child);
     cleanup.add('tailnet node process', () => p.exit());
-    await new Promise<void>((resolve, reject) => {
-      child.once('message', () => resolve());
-      child.once('exit', (code) =>
-        reject(new Error(`node process exited (${code}) before ready:\n${p.stderr}`)),
-      );
-    });
+    await p.ipc.ready();
     return p;
   }
 
   private async call<T>(op: string, args: unknown = {}): Promise<T> {
-    const id = this.nextId++;
-    const reply = new Promise<Reply>((resolve) => this.waiting.set(id, resolve));
-    this.child.send({ id, op, args });
-    const r = await reply;
+    const r = await this.ipc.request({ op, args });
     if ('error' in r) throw new ChildError(r.error, r.code);
     return r.result as T;
   }
@@ -121,15 +102,11 @@ export class TailnetProcess {
 
   /** What it printed on stderr so far, for a failing test's message. */
   output(): string {
-    return this.stderr;
+    return this.ipc.stderr;
   }
 
   /** Closes the node and ends the process (killed after `graceMs`). */
   async exit(graceMs = 10_000): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    if (this.child.connected) this.child.send({ op: 'exit' });
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-    await this.exited;
-    clearTimeout(timer);
+    await this.ipc.exit(graceMs);
   }
 }
