@@ -45,6 +45,8 @@ import { servePlainHTTP } from './plain-http.js';
 import { type AclPolicy, compileFilter, type PolicyNode, validatePolicy } from './policy.js';
 import { serveRegisterHTTP } from './register-page.js';
 import { Registry } from './registry.js';
+import { type NodeRoutes, parseApprovedRoutes, RouteElection } from './routes.js';
+import { serveRoutesHTTP, UnknownNodeError } from './routes-http.js';
 import { MapSession } from './session.js';
 import type { AuthKeyBackend, ControlStateStore } from './state-store.js';
 import { type NodeRecord, ServerStore } from './store.js';
@@ -117,6 +119,7 @@ export class ControlServer {
   readonly #inflight = new Set<Promise<void>>();
   readonly #ephemeralTimers = new Map<number, NodeJS.Timeout>();
   readonly #pings = new PingTracker();
+  readonly #routes: RouteElection;
   #policy: AclPolicy | undefined;
   #sweep: NodeJS.Timeout | undefined;
   #pending = false;
@@ -135,6 +138,7 @@ export class ControlServer {
     this.derpMap = opts.derpMap ?? { Regions: {} };
     if (opts.policy) validatePolicy(opts.policy);
     this.#policy = opts.policy;
+    this.#routes = new RouteElection((msg) => this.#log.info(msg));
     registry.onChange = () => this.#schedule();
     this.logins = new InteractiveLogins({
       registry,
@@ -243,6 +247,27 @@ export class ControlServer {
     this.#schedule();
   }
 
+  /** Every node that announces or has approved routes, with what it serves and is primary for. */
+  routes(): NodeRoutes[] {
+    this.#electRoutes();
+    return this.#routes.list();
+  }
+
+  /**
+   * Replaces the routes an admin approved for a node (by id or name), as `headscale nodes
+   * approve-routes` does; throws RouteApprovalError naming a bad route, UnknownNodeError.
+   */
+  async approveRoutes(node: string | number, routes: readonly string[]): Promise<NodeRoutes> {
+    const n =
+      typeof node === 'number' || /^\d+$/.test(node)
+        ? this.registry.byId(Number(node))
+        : this.registry.nodes.find((x) => x.givenName === node.toLowerCase());
+    if (!n) throw new UnknownNodeError(`no node '${node}'`);
+    await this.registry.setApprovedRoutes(n, parseApprovedRoutes(routes));
+    this.#electRoutes();
+    return this.#routes.view(n);
+  }
+
   isOnline(id: number): boolean {
     for (const s of this.#sessions) if (s.nodeId === id && !s.closed) return true;
     return false;
@@ -289,11 +314,28 @@ export class ControlServer {
       isOnline: (id) => this.isOnline(id),
       isExpired: (n) => this.registry.isExpired(n),
       userProfile: (id) => this.registry.userProfile(id),
+      routesOf: (id) => this.#routes.routesOf(id),
     };
   }
 
+  /** Re-elects primary routes; the routes and filters of the maps built next follow the result. */
+  #electRoutes(): void {
+    this.#routes.update(
+      this.registry.nodes,
+      this.#policy?.autoApprovers,
+      (n) => this.registry.userProfile(n.userId).LoginName,
+      (n) => this.isOnline(n.id) && !this.registry.isExpired(n),
+    );
+  }
+
   #policyNodes(): PolicyNode[] {
-    return this.registry.nodes.map((n) => ({ name: n.givenName, tags: n.tags, addresses: [n.ipv4, n.ipv6] }));
+    this.#electRoutes();
+    return this.registry.nodes.map((n) => ({
+      name: n.givenName,
+      tags: n.tags,
+      addresses: [n.ipv4, n.ipv6],
+      routes: this.#routes.servingOf(n.id),
+    }));
   }
 
   /** Coalesces changes: one round of deltas per event-loop turn. */
@@ -325,6 +367,7 @@ export class ControlServer {
 
   async #plainHTTP(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (await serveRegisterHTTP(req, res, this.logins, this.#admin)) return;
+    if (await serveRoutesHTTP(req, res, this, this.#admin)) return;
     servePlainHTTP(req, res, {
       noiseKey: this.registry.noiseKey.publicKey.toString(),
       metrics: () =>
