@@ -37,6 +37,7 @@ skipUnless(natlabMissing())('NAT lab: exit nodes, used and served, against tails
   let build = '';
   const sites: Record<'a' | 'b' | 'c' | 'd', Site> = {} as never;
   let ours: TailnetProcess;
+  let tsexit: LabTailscaled;
 
   beforeAll(async () => {
     build = buildForNode('natlab-exit');
@@ -68,7 +69,7 @@ skipUnless(natlabMissing())('NAT lab: exit nodes, used and served, against tails
   });
 
   it('our node through a tailscaled exit node: the internet sees the exit node’s address; 20 MB intact', async () => {
-    await t.tailscaled(sites.a, 'tsexit', { upArgs: ['--advertise-exit-node'] });
+    tsexit = await t.tailscaled(sites.a, 'tsexit', { upArgs: ['--advertise-exit-node'] });
     await t.control.approveRoutes('tsexit', EXIT_ROUTES);
     // Without an exit node the same server sees our own site's address.
     const { node: plain } = await ourLibNode(t, sites.b, 'qplain', join(build, 'tailnet/index.js'));
@@ -87,6 +88,46 @@ skipUnless(natlabMissing())('NAT lab: exit nodes, used and served, against tails
     expect([got.status, got.bytes, got.sha256]).toEqual([200, BLOB_MB * MB, t.blob.sha256(BLOB_MB)]);
     console.log(`[natlab-exit] ours via tsexit: ${BLOB_MB} MB in ${Math.round(got.ms)} ms`);
   });
+
+  it('the exit node goes offline: dials fail at once, naming it; when it returns, traffic flows again', async () => {
+    await tsexit.cli(['down']);
+    const t0 = performance.now();
+    const down = await waitFor(
+      'our node hears that tsexit is offline',
+      async () => {
+        const e = await ours.dialError(SERVER_V4, WHOAMI_PORT, { timeoutMs: 2_000 });
+        console.log(
+          `[natlab-exit] +${Math.round(performance.now() - t0)} ms: ${e.code} ${e.message} (${Math.round(e.ms)} ms)`,
+        );
+        return e.code === 'EHOSTUNREACH' ? e : undefined;
+      },
+      90_000,
+      500,
+    );
+    expect(down.message).toMatch(/exit node 'tsexit' is offline/);
+    // At once, not after a TCP connect timeout: the reason is known before a SYN is sent.
+    expect(down.ms).toBeLessThan(5_000);
+    // Not around it either: the direct net is held back too.
+    expect((await ours.dialError(SERVER_V4, WHOAMI_PORT, { direct: true })).code).toBe('EHOSTUNREACH');
+    await tsexit.cli([
+      'up',
+      `--login-server=${t.control.url}`,
+      `--auth-key=${t.authKey}`,
+      '--hostname=tsexit',
+      '--accept-dns=false',
+      '--advertise-exit-node',
+      '--timeout=60s',
+    ]);
+    await waitFor(
+      'the internet sees site a again',
+      async () => {
+        const got = await ours.fetch(WHOAMI, { timeoutMs: 3_000 }).catch((e: Error) => e);
+        return !(got instanceof Error) && got.sha256 === sha256(sites.a.wan4) ? true : undefined;
+      },
+      60_000,
+      500,
+    );
+  }, 240_000);
 
   it('bad input: an exit node that is not in the netmap, or offers no exit routes, fails up() with the reason', async () => {
     const tries: Array<[string, RegExp]> = [

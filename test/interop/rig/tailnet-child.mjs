@@ -29,7 +29,7 @@ async function fetchHash({ url, direct, timeoutMs }) {
 }
 
 /** A TCP dial that is expected to fail: how (code, message) and how fast. */
-async function dialError({ host, port, direct }) {
+async function dialError({ host, port, direct, timeoutMs }) {
   const t0 = performance.now();
   try {
     const net = tn.createNet({ direct: direct === true });
@@ -40,6 +40,12 @@ async function dialError({ host, port, direct }) {
         resolve();
       });
       s.once('error', reject);
+      if (timeoutMs) {
+        s.setTimeout(timeoutMs, () => {
+          s.destroy();
+          reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'timeout' }));
+        });
+      }
     });
     return { code: 'connected', message: '', ms: performance.now() - t0 };
   } catch (err) {
