@@ -77,6 +77,8 @@ export const GROUPS: readonly GroupSpec[] = [
       CONTROL_APPROVE,
       CONTROL_REJECT,
       CONTROL_PENDING,
+      CONTROL_ROUTES,
+      CONTROL_APPROVE_ROUTES,
       CONTROL_LOGIN,
       CONTROL_NETMAP,
       CONTROL_LOGOUT,

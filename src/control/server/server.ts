@@ -12,7 +12,7 @@ import * as http from 'node:http';
 import type * as http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
-import { ConnectionGuard, type ConnectionLimits, resolveLimits } from '../../guard/guard.js';
+import { ConnectionGuard, resolveLimits } from '../../guard/guard.js';
 import { guardAccepts, guardRequests, httpOptions } from '../../guard/http.js';
 import { decodeMapRequest, decodeRegisterRequest } from '../decode.js';
 import { UPGRADE_HEADER_VALUE } from '../dial.js';
@@ -39,6 +39,7 @@ import {
   resolveNoiseLimits,
   serveNoiseHttp,
 } from './noise-http.js';
+import { CONTROL_REASONS, type ControlServerOptions } from './options.js';
 import { PendingRegistrationError, PendingRegistrations } from './pending.js';
 import { PING_RESPONSE_PATH, type PingAnswer, PingNodeError, PingTracker } from './ping.js';
 import { servePlainHTTP } from './plain-http.js';
@@ -48,50 +49,11 @@ import { Registry } from './registry.js';
 import { type NodeRoutes, parseApprovedRoutes, RouteElection } from './routes.js';
 import { serveRoutesHTTP, UnknownNodeError } from './routes-http.js';
 import { MapSession } from './session.js';
-import type { AuthKeyBackend, ControlStateStore } from './state-store.js';
+import type { AuthKeyBackend } from './state-store.js';
 import { type NodeRecord, ServerStore } from './store.js';
 import { type AcceptedNoise, acceptNoise, acceptNoiseWebSocket } from './upgrade.js';
 
-export interface ControlServerOptions {
-  /** The state directory: nodes and pre-auth keys (unless `store`/`authKeys` say otherwise) and the admin token. */
-  stateDir: string;
-  /** Where nodes and the Noise key are kept (default: control-server.json in `stateDir`). */
-  store?: ControlStateStore;
-  /** Where pre-auth keys are kept (default: `stateDir`/authkeys/). */
-  authKeys?: AuthKeyBackend;
-  /** MagicDNS suffix; nodes are named `<host>.<baseDomain>.` (default `tailnet.internal`). */
-  baseDomain?: string;
-  /** The DERP map handed to nodes (default: no regions). */
-  derpMap?: DERPMap;
-  policy?: AclPolicy;
-  keepAliveMs?: number;
-  /** How long an ephemeral node may be disconnected before it is deleted (default 30 s). */
-  ephemeralTimeoutMs?: number;
-  /** Node key lifetime (default 180 days; 0 = never expires). */
-  nodeKeyTtlMs?: number;
-  /** How often expiry is re-evaluated and pushed to streams (default 5 s). */
-  sweepMs?: number;
-  /** Lowest capability version accepted (default 113, as Headscale v0.29.2). */
-  minCapVersion?: number;
-  logger?: ControlLogger;
-  /** The URL clients reach us at, for AuthURLs (default: the listening address). */
-  serverURL?: string;
-  /** How long a Followup register request is held before the AuthURL is repeated (default 60 s). */
-  followupWaitMs?: number;
-  /** How long an interactive login waits for approval (default 10 min). */
-  pendingTtlMs?: number;
-  /** Interactive logins waiting at once (default 256); more are refused with HTTP 429. */
-  maxPending?: number;
-  /** Connection limits, the request deadline and the per-source ts2021 rate (src/guard/guard.ts DEFAULT_LIMITS). */
-  limits?: Partial<ConnectionLimits>;
-  /** Deadlines, streams and body size of HTTP/2 inside Noise (noise-http.ts DEFAULT_NOISE_LIMITS). */
-  noiseLimits?: Partial<NoiseHttpLimits>;
-  /** Streaming map requests one node may hold; another one closes the oldest (default 4). */
-  maxMapSessionsPerNode?: number;
-}
-
-/** Reasons the control server sheds for, besides the guard's own. */
-const CONTROL_REASONS = ['timeout_noise', 'timeout_noise_idle', 'body_too_large', 'map_sessions_per_node'];
+export type { ControlServerOptions } from './options.js';
 
 /** The embedded control server. */
 export class ControlServer {
