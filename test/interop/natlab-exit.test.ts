@@ -12,8 +12,13 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildForNode } from '../sql/build.js';
 import { Cleanup, execIn, spawnIn, waitFor } from './rig/exec.js';
 import { SERVER_V4, type Site } from './rig/natlab.js';
-import { BLOB_SERVER, type LabTailscaled, SOCKS_PORT } from './rig/natlab-nodes.js';
-import { ourLibNode } from './rig/natlab-routes.js';
+import {
+  BLOB_SERVER,
+  type LabTailscaled,
+  BLOB_PORT as NAT_BLOB_PORT,
+  SOCKS_PORT,
+} from './rig/natlab-nodes.js';
+import { lanHost, ourLibNode } from './rig/natlab-routes.js';
 import { natlabMissing, TailnetLab } from './rig/natlab-tailnet.js';
 import { skipUnless } from './rig/requirements.js';
 import { ChildError, type TailnetProcess } from './rig/tailnet-process.js';
@@ -89,6 +94,26 @@ skipUnless(natlabMissing())('NAT lab: exit nodes, used and served, against tails
     console.log(`[natlab-exit] ours via tsexit: ${BLOB_MB} MB in ${Math.round(got.ms)} ms`);
   });
 
+  it('exitNodeAllowLANAccess: a direct net reaches the host’s own LAN on the OS; without it, nothing leaves around the exit node', async () => {
+    const lanB = await lanHost(t, sites.b, 'lanb');
+    const lanURL = `http://${lanB.v4}:${NAT_BLOB_PORT}/blob?mb=1`;
+    // qexc (no LAN access): its own LAN is not special, so the dial goes to the exit node, which cannot reach it.
+    expect((await ours.dialError(lanB.v4, NAT_BLOB_PORT, { direct: true, timeoutMs: 3_000 })).code).not.toBe(
+      'connected',
+    );
+    const { node: lan } = await ourLibNode(t, sites.b, 'qlan', join(build, 'tailnet/index.js'), {
+      exitNode: 'tsexit',
+      exitNodeAllowLANAccess: true,
+    });
+    const got = await lan.fetch(lanURL, { direct: true });
+    expect([got.status, got.bytes, got.sha256]).toEqual([200, MB, t.blob.sha256(1)]);
+    // Everything else still leaves through the exit node, and a tailnet (not direct) net ignores the setting.
+    expect((await lan.fetch(WHOAMI, { direct: true })).sha256).toBe(sha256(sites.a.wan4));
+    expect((await lan.dialError(lanB.v4, NAT_BLOB_PORT, { timeoutMs: 3_000 })).code).not.toBe('connected');
+    await lan.exit();
+  });
+
+  // Last of the tests that use tsexit: once it has gone down and up, Headscale keeps it marked offline.
   it('the exit node goes offline: dials fail at once, naming it; when it returns, traffic flows again', async () => {
     await tsexit.cli(['down']);
     const t0 = performance.now();
