@@ -7,12 +7,14 @@ import { type CommandSpec, type GroupSpec, groupHelpText, parseCommand } from '.
 import { UsageError } from './log.js';
 import {
   CONTROL_APPROVE,
+  CONTROL_APPROVE_ROUTES,
   CONTROL_AUTHKEY,
   CONTROL_LOGIN,
   CONTROL_LOGOUT,
   CONTROL_NETMAP,
   CONTROL_PENDING,
   CONTROL_REJECT,
+  CONTROL_ROUTES,
   CONTROL_SERVE,
 } from './spec/control.js';
 import { DERP_PROBE, DERP_SERVE } from './spec/derp.js';
@@ -47,6 +49,11 @@ export const COMMANDS: readonly CommandEntry[] = [
   { spec: CONTROL_APPROVE, load: async () => (await import('./control.js')).controlApprove },
   { spec: CONTROL_REJECT, load: async () => (await import('./control.js')).controlReject },
   { spec: CONTROL_PENDING, load: async () => (await import('./control.js')).controlPending },
+  { spec: CONTROL_ROUTES, load: async () => (await import('./control-routes.js')).controlRoutes },
+  {
+    spec: CONTROL_APPROVE_ROUTES,
+    load: async () => (await import('./control-routes.js')).controlApproveRoutes,
+  },
   { spec: CONTROL_LOGIN, load: async () => (await import('./control.js')).controlLogin },
   { spec: CONTROL_NETMAP, load: async () => (await import('./control.js')).controlNetmap },
   { spec: CONTROL_LOGOUT, load: async () => (await import('./control.js')).controlLogout },
@@ -70,6 +77,8 @@ export const GROUPS: readonly GroupSpec[] = [
       CONTROL_APPROVE,
       CONTROL_REJECT,
       CONTROL_PENDING,
+      CONTROL_ROUTES,
+      CONTROL_APPROVE_ROUTES,
       CONTROL_LOGIN,
       CONTROL_NETMAP,
       CONTROL_LOGOUT,

@@ -6,9 +6,9 @@
 
 import { readFile } from 'node:fs/promises';
 import { ControlClient } from '../control/client.js';
-import { ControlError, NotLoggedInError } from '../control/errors.js';
+import { NotLoggedInError } from '../control/errors.js';
 import type { NetMap, NetNode } from '../control/netmap.js';
-import { AdminAPIError, adminRequest } from '../control/server/admin.js';
+import { adminRequest } from '../control/server/admin.js';
 import { AuthKeyStore } from '../control/server/authkeys.js';
 import type { ApprovedNode, PendingView } from '../control/server/interactive.js';
 import { parseRegistrationId } from '../control/server/pending.js';
@@ -16,6 +16,8 @@ import type { AclPolicy } from '../control/server/policy.js';
 import type { DERPMap } from '../control/tailcfg.js';
 import { ListenError, type LocalTailnet, startLocalTailnet } from '../tailnet/local.js';
 import { parseCommand } from './command.js';
+import { reported } from './control-reported.js';
+import { controlApproveRoutes, controlRoutes } from './control-routes.js';
 import { parseLimits, positiveOption } from './limits.js';
 import { UsageError } from './log.js';
 import {
@@ -30,21 +32,6 @@ import {
 } from './spec/control.js';
 
 type Run = (argv: string[]) => Promise<number>;
-
-/** Control-plane and admin API errors end a command with status 1 and their message. */
-function reported(sub: string, run: Run): Run {
-  return async (argv) => {
-    try {
-      return await run(argv);
-    } catch (err) {
-      if (err instanceof ControlError || err instanceof AdminAPIError) {
-        console.error(`quackscale control ${sub}: ${err.message}`);
-        return 1;
-      }
-      throw err;
-    }
-  };
-}
 
 export const controlServe = reported('serve', serve);
 export const controlAuthkey = reported('authkey', authkey);
@@ -61,6 +48,8 @@ const SUBCOMMANDS: Record<string, Run> = {
   approve: controlApprove,
   reject: controlReject,
   pending: controlPending,
+  routes: controlRoutes,
+  'approve-routes': controlApproveRoutes,
   login: controlLogin,
   netmap: controlNetmap,
   logout: controlLogout,
@@ -152,10 +141,22 @@ async function serve(argv: string[]): Promise<number> {
   console.log(
     `admin token for approving interactive logins: ${local.server.adminFile} (quackscale control approve)`,
   );
+  // SIGHUP reloads the policy file, as Headscale does: a bad file keeps the policy in force.
+  const reload = () => {
+    if (!values.policy) return;
+    readJSON<AclPolicy>(values.policy, '--policy')
+      .then((p) => {
+        local.server.setPolicy(p);
+        console.error(`policy reloaded from ${values.policy}`);
+      })
+      .catch((err: unknown) => console.error(`warning: policy not reloaded: ${(err as Error).message}`));
+  };
+  process.on('SIGHUP', reload);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  process.off('SIGHUP', reload);
   await local.close();
   return 0;
 }

@@ -56,6 +56,8 @@ export { AuthKeyStore, type NewAuthKeyOptions } from './server/authkeys.js';
 export type { ApprovedNode, ApproveOptions, PendingView } from './server/interactive.js';
 export { PendingRegistrationError } from './server/pending.js';
 export { type AclPolicy, type AclRule, compileFilter, PolicyError } from './server/policy.js';
+export { type AutoApprovers, type NodeRoutes, RouteApprovalError } from './server/routes.js';
+export { UnknownNodeError } from './server/routes-http.js';
 export { ControlServer, type ControlServerOptions } from './server/server.js';
 export { type ControlState, type LoginInfo, StateDir } from './state.js';
 export type * as tailcfg from './tailcfg.js';

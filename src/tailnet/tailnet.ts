@@ -45,7 +45,7 @@ import { DEFAULT_CONTROL_URL, type TailnetOptions } from './options.js';
 import { PeerTable } from './peers.js';
 import { type PingReply, type PingType, pingPeer } from './ping.js';
 import { pingRequestAnswerer } from './ping-request.js';
-import { ExitNodeError, NodeRouting } from './routes/node-routing.js';
+import { deviceLiveness, ExitNodeError, NodeRouting } from './routes/node-routing.js';
 import { Socks5Server } from './socks5-server.js';
 import { type PeerStatus, statusOf, type TailnetStatus, unprefix, type WhoIs, whoisIn } from './status.js';
 import { buildIpnStatus, type IpnStatus } from './status-json.js';
@@ -222,6 +222,7 @@ export class Tailnet extends EventEmitter {
       this.udp = new UdpSockets(this.stack);
       this.tsmp = new Tsmp(this.stack, { logger: this.log });
       this.routing.start({ stack: this.stack, tcp: this.tcp, udp: this.udp, logger: this.log });
+      this.routing.liveness = deviceLiveness(dev);
     }
     this.filter = new PacketFilter(nm.packetFilter, self, this.filter, this.routing.routedNets);
     this.names = new NameResolver(

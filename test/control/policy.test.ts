@@ -64,7 +64,36 @@ describe('ACL policy', () => {
     ]);
   });
 
+  it('gives a router the rules naming what it routes, with the prefix as written', () => {
+    const router = { ...web, routes: ['192.168.1.0/24', '0.0.0.0/0', '::/0'] };
+    const policy = {
+      acls: [
+        { action: 'accept' as const, src: ['laptop'], dst: ['192.168.1.0/25:80', '10.9.0.0/16:22'] },
+        { action: 'accept' as const, src: ['db'], dst: ['*:443'] },
+        { action: 'accept' as const, src: ['db'], dst: ['100.64.0.0/10:5432'] },
+      ],
+    };
+    const rules = compileFilter(policy, all, router);
+    const ips = (i: number) => rules[i]!.DstPorts!.map((d) => d.IP);
+    // 10.9.0.0/16 overlaps only the exit route: an exit node enforces it too.
+    expect(ips(0)).toEqual(['192.168.1.0/25', '10.9.0.0/16']);
+    expect(ips(1)).toEqual([...web.addresses, '192.168.1.0/24', '0.0.0.0/0', '::/0']);
+    // A CIDR holding the node's address selects it (and only its own addresses are rewritten in).
+    expect(ips(2)).toEqual(web.addresses);
+    // Without routes the subnet rule is nobody's.
+    expect(compileFilter(policy, all, laptop).map((r) => r.DstPorts!.map((d) => d.IP))).toEqual([
+      laptop.addresses,
+      laptop.addresses,
+    ]);
+  });
+
   it('rejects bad policies', () => {
+    expect(() =>
+      validatePolicy({ acls: [{ action: 'accept', src: ['*'], dst: ['10.0.0.300/8:80'] }] }),
+    ).toThrow(/'10.0.0.300\/8' in '10.0.0.300\/8:80' is not an IP address or prefix/);
+    expect(() => validatePolicy({ autoApprovers: { routes: { '100.64.0.0/24': ['tag:r'] } } })).toThrow(
+      /autoApprovers.routes: '100.64.0.0\/24' overlaps/,
+    );
     expect(() => validatePolicy({ acls: [{ action: 'accept', src: ['*'], dst: ['db'] }] })).toThrow(
       PolicyError,
     );

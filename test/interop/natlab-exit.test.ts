@@ -12,8 +12,13 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildForNode } from '../sql/build.js';
 import { Cleanup, execIn, spawnIn, waitFor } from './rig/exec.js';
 import { SERVER_V4, type Site } from './rig/natlab.js';
-import { BLOB_SERVER, type LabTailscaled, SOCKS_PORT } from './rig/natlab-nodes.js';
-import { ourLibNode } from './rig/natlab-routes.js';
+import {
+  BLOB_SERVER,
+  type LabTailscaled,
+  BLOB_PORT as NAT_BLOB_PORT,
+  SOCKS_PORT,
+} from './rig/natlab-nodes.js';
+import { lanHost, ourLibNode } from './rig/natlab-routes.js';
 import { natlabMissing, TailnetLab } from './rig/natlab-tailnet.js';
 import { skipUnless } from './rig/requirements.js';
 import { ChildError, type TailnetProcess } from './rig/tailnet-process.js';
@@ -37,6 +42,7 @@ skipUnless(natlabMissing())('NAT lab: exit nodes, used and served, against tails
   let build = '';
   const sites: Record<'a' | 'b' | 'c' | 'd', Site> = {} as never;
   let ours: TailnetProcess;
+  let tsexit: LabTailscaled;
 
   beforeAll(async () => {
     build = buildForNode('natlab-exit');
@@ -68,7 +74,7 @@ skipUnless(natlabMissing())('NAT lab: exit nodes, used and served, against tails
   });
 
   it('our node through a tailscaled exit node: the internet sees the exit node’s address; 20 MB intact', async () => {
-    await t.tailscaled(sites.a, 'tsexit', { upArgs: ['--advertise-exit-node'] });
+    tsexit = await t.tailscaled(sites.a, 'tsexit', { upArgs: ['--advertise-exit-node'] });
     await t.control.approveRoutes('tsexit', EXIT_ROUTES);
     // Without an exit node the same server sees our own site's address.
     const { node: plain } = await ourLibNode(t, sites.b, 'qplain', join(build, 'tailnet/index.js'));
@@ -87,6 +93,66 @@ skipUnless(natlabMissing())('NAT lab: exit nodes, used and served, against tails
     expect([got.status, got.bytes, got.sha256]).toEqual([200, BLOB_MB * MB, t.blob.sha256(BLOB_MB)]);
     console.log(`[natlab-exit] ours via tsexit: ${BLOB_MB} MB in ${Math.round(got.ms)} ms`);
   });
+
+  it('exitNodeAllowLANAccess: a direct net reaches the host’s own LAN on the OS; without it, nothing leaves around the exit node', async () => {
+    const lanB = await lanHost(t, sites.b, 'lanb');
+    const lanURL = `http://${lanB.v4}:${NAT_BLOB_PORT}/blob?mb=1`;
+    // qexc (no LAN access): its own LAN is not special, so the dial goes to the exit node, which cannot reach it.
+    expect((await ours.dialError(lanB.v4, NAT_BLOB_PORT, { direct: true, timeoutMs: 3_000 })).code).not.toBe(
+      'connected',
+    );
+    const { node: lan } = await ourLibNode(t, sites.b, 'qlan', join(build, 'tailnet/index.js'), {
+      exitNode: 'tsexit',
+      exitNodeAllowLANAccess: true,
+    });
+    const got = await lan.fetch(lanURL, { direct: true });
+    expect([got.status, got.bytes, got.sha256]).toEqual([200, MB, t.blob.sha256(1)]);
+    // Everything else still leaves through the exit node, and a tailnet (not direct) net ignores the setting.
+    expect((await lan.fetch(WHOAMI, { direct: true })).sha256).toBe(sha256(sites.a.wan4));
+    expect((await lan.dialError(lanB.v4, NAT_BLOB_PORT, { timeoutMs: 3_000 })).code).not.toBe('connected');
+    await lan.exit();
+  });
+
+  // Last of the tests that use tsexit: once it has gone down and up, Headscale keeps it marked offline.
+  it('the exit node goes offline: dials fail at once, naming it; when it returns, traffic flows again', async () => {
+    await tsexit.cli(['down']);
+    const t0 = performance.now();
+    const down = await waitFor(
+      'our node hears that tsexit is offline',
+      async () => {
+        const e = await ours.dialError(SERVER_V4, WHOAMI_PORT, { timeoutMs: 2_000 });
+        console.log(
+          `[natlab-exit] +${Math.round(performance.now() - t0)} ms: ${e.code} ${e.message} (${Math.round(e.ms)} ms)`,
+        );
+        return e.code === 'EHOSTUNREACH' ? e : undefined;
+      },
+      90_000,
+      500,
+    );
+    expect(down.message).toMatch(/exit node 'tsexit' is offline/);
+    // At once, not after a TCP connect timeout: the reason is known before a SYN is sent.
+    expect(down.ms).toBeLessThan(5_000);
+    // Not around it either: the direct net is held back too.
+    expect((await ours.dialError(SERVER_V4, WHOAMI_PORT, { direct: true })).code).toBe('EHOSTUNREACH');
+    await tsexit.cli([
+      'up',
+      `--login-server=${t.control.url}`,
+      `--auth-key=${t.authKey}`,
+      '--hostname=tsexit',
+      '--accept-dns=false',
+      '--advertise-exit-node',
+      '--timeout=60s',
+    ]);
+    await waitFor(
+      'the internet sees site a again',
+      async () => {
+        const got = await ours.fetch(WHOAMI, { timeoutMs: 3_000 }).catch((e: Error) => e);
+        return !(got instanceof Error) && got.sha256 === sha256(sites.a.wan4) ? true : undefined;
+      },
+      60_000,
+      500,
+    );
+  }, 240_000);
 
   it('bad input: an exit node that is not in the netmap, or offers no exit routes, fails up() with the reason', async () => {
     const tries: Array<[string, RegExp]> = [

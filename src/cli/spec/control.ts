@@ -49,7 +49,9 @@ export const CONTROL_SERVE = defineCommand({
     policy: {
       type: 'string',
       value: 'FILE',
-      help: 'ACL policy JSON ({"acls": [{"action": "accept", "src": […], "dst": ["host:port"]}]})',
+      help:
+        'ACL policy JSON ({"acls": [{"action": "accept", "src": […], "dst": ["host:port"]}], "autoApprovers": {…}}); ' +
+        'SIGHUP reloads it',
       default: 'allow all',
     },
     'base-domain': {
@@ -154,6 +156,36 @@ export const CONTROL_PENDING = defineCommand({
   description: 'One line each: login URL, state, hostname, expiry.',
   options: { 'state-dir': SERVER_STATE },
   examples: ['quackscale control pending --state-dir ./ctl'],
+});
+
+export const CONTROL_ROUTES = defineCommand({
+  name: 'control routes',
+  summary: 'list the routes nodes announce, which are approved, and which node is primary for each',
+  usage: '--state-dir DIR [--json]',
+  description:
+    'One line per node that announces or has approved routes (through the running server). A subnet route ' +
+    "is used only when approved (by `control approve-routes` or the policy's autoApprovers); among the " +
+    'online nodes serving it one is primary, until it goes offline.',
+  options: { 'state-dir': SERVER_STATE, json: { type: 'boolean', help: 'print JSON' } },
+  examples: ['quackscale control routes --state-dir ./ctl'],
+});
+
+export const CONTROL_APPROVE_ROUTES = defineCommand({
+  name: 'control approve-routes',
+  summary: "set the routes a node may serve (replaces its approved list, as headscale's approve-routes)",
+  usage: '--state-dir DIR --node ID|NAME --routes PREFIX[,PREFIX…]',
+  description:
+    'An empty --routes withdraws every approval. 0.0.0.0/0 and ::/0 (an exit node) go together. ' +
+    "Prefixes that are not prefixes or overlap the tailnet's own ranges are refused.",
+  options: {
+    'state-dir': SERVER_STATE,
+    node: { type: 'string', value: 'ID|NAME', help: 'the node (its id, or MagicDNS label)', required: true },
+    routes: { type: 'string', value: 'PREFIXES', help: 'comma-separated prefixes', required: true },
+  },
+  examples: [
+    'quackscale control approve-routes --state-dir ./ctl --node router1 --routes 192.168.1.0/24',
+    'quackscale control approve-routes --state-dir ./ctl --node 3 --routes 0.0.0.0/0,::/0',
+  ],
 });
 
 export const CONTROL_LOGIN = defineCommand({

@@ -135,6 +135,50 @@ export function isSameHost(socket: Pick<Socket, 'remoteAddress' | 'localAddress'
   return remote !== '' && remote === bareAddress(socket.localAddress);
 }
 
+/** Answers an admin API request with JSON. */
+export function json(res: http.ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(`${JSON.stringify(body)}\n`);
+}
+
+/**
+ * Whether an admin API request may go on: from this host, with the token. Otherwise it has
+ * been answered (403 or 401) and the caller stops.
+ */
+export function authorizeAdmin(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  admin: AdminCredential,
+): boolean {
+  if (!isSameHost(req.socket)) {
+    json(res, 403, { error: 'the admin API only answers requests from this host' });
+    return false;
+  }
+  if (!admin.check(req.headers.authorization)) {
+    res.setHeader('www-authenticate', 'Bearer');
+    json(res, 401, { error: `admin token missing or wrong (it is in ${admin.path})` });
+    return false;
+  }
+  return true;
+}
+
+const MAX_ADMIN_BODY = 4096;
+
+/** An admin request's body as text; beyond 4 KiB the request is destroyed with `tooLarge(limit)`. */
+export function readBody(req: http.IncomingMessage, tooLarge: (max: number) => Error): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_ADMIN_BODY) req.destroy(tooLarge(MAX_ADMIN_BODY));
+      else chunks.push(c);
+    });
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
+}
+
 /** The URL a local admin uses for a server listening on `host:port` (wildcards become loopback). */
 export function localAdminURL(host: string, port: number): string {
   if (host === '0.0.0.0' || host === '') return `http://127.0.0.1:${port}`;

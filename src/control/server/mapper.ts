@@ -24,6 +24,8 @@ export interface MapperConfig {
   isExpired: (n: NodeRecord) => boolean;
   /** The profile of a user id (default: USER_PROFILE for every id). */
   userProfile?: (id: number) => UserProfile;
+  /** The subnet routes a node is primary for and the exit routes it serves (default: none). */
+  routesOf?: (id: number) => { primary: string[]; exit: string[] };
 }
 
 /** The profiles of the users owning `nodes`, one each (tailcfg.MapResponse.UserProfiles). */
@@ -35,6 +37,9 @@ function profilesOf(nodes: readonly { User: number }[], cfg: MapperConfig): User
 /** The tailcfg.Node a peer (or the node itself) sees. */
 export function toTailcfgNode(n: NodeRecord, cfg: MapperConfig): Node {
   const addrs = [`${n.ipv4}/32`, `${n.ipv6}/128`];
+  // As Headscale's tailNode: peers send a node its primary subnets and, if it is one, all traffic
+  // as an exit node; a router that is not primary for a prefix does not get it.
+  const routes = cfg.routesOf?.(n.id) ?? { primary: [], exit: [] };
   const node: Node = {
     ID: n.id,
     StableID: n.stableId,
@@ -45,7 +50,7 @@ export function toTailcfgNode(n: NodeRecord, cfg: MapperConfig): Node {
     Machine: n.machineKey,
     DiscoKey: n.discoKey,
     Addresses: addrs,
-    AllowedIPs: addrs,
+    AllowedIPs: [...addrs, ...routes.primary, ...routes.exit],
     Endpoints: n.endpoints,
     HomeDERP: n.homeDERP,
     Hostinfo: n.hostinfo ?? {},
@@ -56,6 +61,7 @@ export function toTailcfgNode(n: NodeRecord, cfg: MapperConfig): Node {
   };
   if (n.homeDERP) node.DERP = `127.3.3.40:${n.homeDERP}`;
   if (n.tags.length > 0) node.Tags = n.tags;
+  if (routes.primary.length > 0) node.PrimaryRoutes = routes.primary;
   if (n.lastSeen) node.LastSeen = n.lastSeen;
   if (cfg.isExpired(n)) node.Expired = true;
   return node;

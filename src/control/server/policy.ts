@@ -5,8 +5,14 @@
  * without `acls`, allows everything (tailcfg.FilterAllowAll). Each node gets only the rules
  * whose destinations include it, rewritten to its own addresses, as Headscale's
  * ReduceFilterRules does; an empty list means "deny all inbound".
+ *
+ * A subnet router or exit node enforces rules for what it routes too: an IP or CIDR destination
+ * that overlaps a route it serves is kept as written, and `*` covers its routes as well as its
+ * addresses (in Tailscale's policy `*` holds subnets and, through exit nodes, the internet).
  */
+import { cidrContains, parseCidr } from '../../netstack/address.js';
 import type { FilterRule, NetPortRange } from '../tailcfg.js';
+import { type AutoApprovers, autoApproversProblem, overlaps, TAILNET_RANGES } from './routes.js';
 
 export interface AclRule {
   action: 'accept';
@@ -18,6 +24,8 @@ export interface AclRule {
 
 export interface AclPolicy {
   acls?: AclRule[];
+  /** Routes approved without an admin, by who announces them (routes.ts). */
+  autoApprovers?: AutoApprovers;
 }
 
 /** What policy compilation needs to know about a node. */
@@ -25,6 +33,8 @@ export interface PolicyNode {
   name: string;
   tags: readonly string[];
   addresses: readonly string[];
+  /** The routes it serves as subnet router or exit node (default none). */
+  routes?: readonly string[];
 }
 
 /** tailcfg.FilterAllowAll: any source, any destination, any port. */
@@ -46,8 +56,28 @@ function isAddressLike(sel: string): boolean {
 function matches(sel: string, n: PolicyNode): boolean {
   if (sel === '*') return true;
   if (sel.startsWith('tag:')) return n.tags.includes(sel);
-  if (isAddressLike(sel)) return n.addresses.includes(sel.split('/')[0]!);
+  if (isAddressLike(sel)) {
+    const c = parseCidr(sel);
+    return n.addresses.some((a) => {
+      const ip = parseCidr(a).address;
+      return ip.length === c.address.length && cidrContains(c, ip);
+    });
+  }
   return n.name.toLowerCase() === sel.toLowerCase();
+}
+
+/** The destination IPs `sel` gives `self`: its addresses if it names the node, and the routed part. */
+function dstIPs(sel: string, self: PolicyNode): string[] {
+  const ips = matches(sel, self) ? [...self.addresses] : [];
+  const routes = self.routes ?? [];
+  if (sel === '*') ips.push(...routes);
+  else if (isAddressLike(sel) && routes.length > 0) {
+    // Tailnet addresses are never routed (peers reach them directly), even by an exit node.
+    const c = parseCidr(sel);
+    const inTailnet = TAILNET_RANGES.some((t) => t.prefix <= c.prefix && cidrContains(t, c.address));
+    if (!inTailnet && routes.some((r) => overlaps(parseCidr(r), c))) ips.push(sel);
+  }
+  return ips;
 }
 
 /** Splits `selector:ports` at the last colon (selectors may be IPv6). */
@@ -77,8 +107,19 @@ export function validatePolicy(p: AclPolicy): void {
       throw new PolicyError('each acl needs src and dst lists');
     if (r.proto !== undefined && !(r.proto in PROTOS))
       throw new PolicyError(`unsupported proto '${r.proto}'`);
-    r.dst.forEach(parseDst);
+    for (const d of r.dst) {
+      const { sel } = parseDst(d);
+      if (isAddressLike(sel)) {
+        try {
+          parseCidr(sel);
+        } catch {
+          throw new PolicyError(`'${sel}' in '${d}' is not an IP address or prefix`);
+        }
+      }
+    }
   }
+  const problem = autoApproversProblem(p.autoApprovers);
+  if (problem) throw new PolicyError(problem);
 }
 
 /** The filter rules `self` should enforce on inbound traffic. */
@@ -93,8 +134,7 @@ export function compileFilter(
     const dstPorts: NetPortRange[] = [];
     for (const d of acl.dst) {
       const { sel, ports } = parseDst(d);
-      if (!matches(sel, self)) continue;
-      for (const ip of self.addresses) for (const pr of ports) dstPorts.push({ IP: ip, Ports: pr });
+      for (const ip of dstIPs(sel, self)) for (const pr of ports) dstPorts.push({ IP: ip, Ports: pr });
     }
     if (dstPorts.length === 0) continue;
     const src = new Set<string>();

@@ -8,19 +8,12 @@
  *   from the state dir, from this host).
  */
 import type http from 'node:http';
-import { type AdminCredential, isSameHost } from './admin.js';
+import { type AdminCredential, authorizeAdmin, json, readBody } from './admin.js';
 import type { ApproveOptions, InteractiveLogins } from './interactive.js';
 import { PendingRegistrationError, parseRegistrationId } from './pending.js';
 
-const MAX_BODY = 4096;
-
 function escapeHTML(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function json(res: http.ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  res.end(`${JSON.stringify(body)}\n`);
 }
 
 function page(res: http.ServerResponse, status: number, title: string, body: string, head: boolean): void {
@@ -44,20 +37,7 @@ function page(res: http.ServerResponse, status: number, title: string, body: str
   );
 }
 
-function readBody(req: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY)
-        req.destroy(new PendingRegistrationError('bad-request', `body over ${MAX_BODY} bytes`));
-      else chunks.push(c);
-    });
-    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.once('error', reject);
-  });
-}
+const tooLarge = (max: number) => new PendingRegistrationError('bad-request', `body over ${max} bytes`);
 
 function parseApprove(text: string): ApproveOptions {
   if (text.trim() === '') return {};
@@ -110,19 +90,11 @@ export async function serveRegisterHTTP(
     res.writeHead(405, { allow: method, 'content-type': 'text/plain' }).end(`use ${method}\n`);
     return true;
   }
-  if (!isSameHost(req.socket)) {
-    json(res, 403, { error: 'the admin API only answers requests from this host' });
-    return true;
-  }
-  if (!admin.check(req.headers.authorization)) {
-    res.setHeader('www-authenticate', 'Bearer');
-    json(res, 401, { error: `admin token missing or wrong (it is in ${admin.path})` });
-    return true;
-  }
+  if (!authorizeAdmin(req, res, admin)) return true;
   try {
     if (isList) json(res, 200, { pending: logins.list() });
     else if (action === 'approve')
-      json(res, 200, { approved: await logins.approve(m![1]!, parseApprove(await readBody(req))) });
+      json(res, 200, { approved: await logins.approve(m![1]!, parseApprove(await readBody(req, tooLarge))) });
     else {
       logins.reject(m![1]!);
       json(res, 200, { rejected: true });

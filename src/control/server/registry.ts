@@ -236,6 +236,13 @@ export class Registry {
     await this.#commit();
   }
 
+  /** Replaces the routes an admin approved for `node` (canonical prefixes; see routes.ts). */
+  async setApprovedRoutes(node: NodeRecord, routes: readonly string[]): Promise<void> {
+    if (routes.length === 0) delete node.approvedRoutes;
+    else node.approvedRoutes = [...routes];
+    await this.#commit();
+  }
+
   async delete(node: NodeRecord): Promise<void> {
     const i = this.#data.nodes.indexOf(node);
     if (i < 0) return;

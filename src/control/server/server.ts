@@ -12,7 +12,7 @@ import * as http from 'node:http';
 import type * as http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
-import { ConnectionGuard, type ConnectionLimits, resolveLimits } from '../../guard/guard.js';
+import { ConnectionGuard, resolveLimits } from '../../guard/guard.js';
 import { guardAccepts, guardRequests, httpOptions } from '../../guard/http.js';
 import { decodeMapRequest, decodeRegisterRequest } from '../decode.js';
 import { UPGRADE_HEADER_VALUE } from '../dial.js';
@@ -39,57 +39,21 @@ import {
   resolveNoiseLimits,
   serveNoiseHttp,
 } from './noise-http.js';
+import { CONTROL_REASONS, type ControlServerOptions } from './options.js';
 import { PendingRegistrationError, PendingRegistrations } from './pending.js';
 import { PING_RESPONSE_PATH, type PingAnswer, PingNodeError, PingTracker } from './ping.js';
 import { servePlainHTTP } from './plain-http.js';
 import { type AclPolicy, compileFilter, type PolicyNode, validatePolicy } from './policy.js';
 import { serveRegisterHTTP } from './register-page.js';
 import { Registry } from './registry.js';
+import { type NodeRoutes, parseApprovedRoutes, RouteElection } from './routes.js';
+import { serveRoutesHTTP, UnknownNodeError } from './routes-http.js';
 import { MapSession } from './session.js';
-import type { AuthKeyBackend, ControlStateStore } from './state-store.js';
+import type { AuthKeyBackend } from './state-store.js';
 import { type NodeRecord, ServerStore } from './store.js';
 import { type AcceptedNoise, acceptNoise, acceptNoiseWebSocket } from './upgrade.js';
 
-export interface ControlServerOptions {
-  /** The state directory: nodes and pre-auth keys (unless `store`/`authKeys` say otherwise) and the admin token. */
-  stateDir: string;
-  /** Where nodes and the Noise key are kept (default: control-server.json in `stateDir`). */
-  store?: ControlStateStore;
-  /** Where pre-auth keys are kept (default: `stateDir`/authkeys/). */
-  authKeys?: AuthKeyBackend;
-  /** MagicDNS suffix; nodes are named `<host>.<baseDomain>.` (default `tailnet.internal`). */
-  baseDomain?: string;
-  /** The DERP map handed to nodes (default: no regions). */
-  derpMap?: DERPMap;
-  policy?: AclPolicy;
-  keepAliveMs?: number;
-  /** How long an ephemeral node may be disconnected before it is deleted (default 30 s). */
-  ephemeralTimeoutMs?: number;
-  /** Node key lifetime (default 180 days; 0 = never expires). */
-  nodeKeyTtlMs?: number;
-  /** How often expiry is re-evaluated and pushed to streams (default 5 s). */
-  sweepMs?: number;
-  /** Lowest capability version accepted (default 113, as Headscale v0.29.2). */
-  minCapVersion?: number;
-  logger?: ControlLogger;
-  /** The URL clients reach us at, for AuthURLs (default: the listening address). */
-  serverURL?: string;
-  /** How long a Followup register request is held before the AuthURL is repeated (default 60 s). */
-  followupWaitMs?: number;
-  /** How long an interactive login waits for approval (default 10 min). */
-  pendingTtlMs?: number;
-  /** Interactive logins waiting at once (default 256); more are refused with HTTP 429. */
-  maxPending?: number;
-  /** Connection limits, the request deadline and the per-source ts2021 rate (src/guard/guard.ts DEFAULT_LIMITS). */
-  limits?: Partial<ConnectionLimits>;
-  /** Deadlines, streams and body size of HTTP/2 inside Noise (noise-http.ts DEFAULT_NOISE_LIMITS). */
-  noiseLimits?: Partial<NoiseHttpLimits>;
-  /** Streaming map requests one node may hold; another one closes the oldest (default 4). */
-  maxMapSessionsPerNode?: number;
-}
-
-/** Reasons the control server sheds for, besides the guard's own. */
-const CONTROL_REASONS = ['timeout_noise', 'timeout_noise_idle', 'body_too_large', 'map_sessions_per_node'];
+export type { ControlServerOptions } from './options.js';
 
 /** The embedded control server. */
 export class ControlServer {
@@ -117,6 +81,7 @@ export class ControlServer {
   readonly #inflight = new Set<Promise<void>>();
   readonly #ephemeralTimers = new Map<number, NodeJS.Timeout>();
   readonly #pings = new PingTracker();
+  readonly #routes: RouteElection;
   #policy: AclPolicy | undefined;
   #sweep: NodeJS.Timeout | undefined;
   #pending = false;
@@ -135,6 +100,7 @@ export class ControlServer {
     this.derpMap = opts.derpMap ?? { Regions: {} };
     if (opts.policy) validatePolicy(opts.policy);
     this.#policy = opts.policy;
+    this.#routes = new RouteElection((msg) => this.#log.info(msg));
     registry.onChange = () => this.#schedule();
     this.logins = new InteractiveLogins({
       registry,
@@ -243,6 +209,27 @@ export class ControlServer {
     this.#schedule();
   }
 
+  /** Every node that announces or has approved routes, with what it serves and is primary for. */
+  routes(): NodeRoutes[] {
+    this.#electRoutes();
+    return this.#routes.list();
+  }
+
+  /**
+   * Replaces the routes an admin approved for a node (by id or name), as `headscale nodes
+   * approve-routes` does; throws RouteApprovalError naming a bad route, UnknownNodeError.
+   */
+  async approveRoutes(node: string | number, routes: readonly string[]): Promise<NodeRoutes> {
+    const n =
+      typeof node === 'number' || /^\d+$/.test(node)
+        ? this.registry.byId(Number(node))
+        : this.registry.nodes.find((x) => x.givenName === node.toLowerCase());
+    if (!n) throw new UnknownNodeError(`no node '${node}'`);
+    await this.registry.setApprovedRoutes(n, parseApprovedRoutes(routes));
+    this.#electRoutes();
+    return this.#routes.view(n);
+  }
+
   isOnline(id: number): boolean {
     for (const s of this.#sessions) if (s.nodeId === id && !s.closed) return true;
     return false;
@@ -289,11 +276,28 @@ export class ControlServer {
       isOnline: (id) => this.isOnline(id),
       isExpired: (n) => this.registry.isExpired(n),
       userProfile: (id) => this.registry.userProfile(id),
+      routesOf: (id) => this.#routes.routesOf(id),
     };
   }
 
+  /** Re-elects primary routes; the routes and filters of the maps built next follow the result. */
+  #electRoutes(): void {
+    this.#routes.update(
+      this.registry.nodes,
+      this.#policy?.autoApprovers,
+      (n) => this.registry.userProfile(n.userId).LoginName,
+      (n) => this.isOnline(n.id) && !this.registry.isExpired(n),
+    );
+  }
+
   #policyNodes(): PolicyNode[] {
-    return this.registry.nodes.map((n) => ({ name: n.givenName, tags: n.tags, addresses: [n.ipv4, n.ipv6] }));
+    this.#electRoutes();
+    return this.registry.nodes.map((n) => ({
+      name: n.givenName,
+      tags: n.tags,
+      addresses: [n.ipv4, n.ipv6],
+      routes: this.#routes.servingOf(n.id),
+    }));
   }
 
   /** Coalesces changes: one round of deltas per event-loop turn. */
@@ -325,6 +329,7 @@ export class ControlServer {
 
   async #plainHTTP(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (await serveRegisterHTTP(req, res, this.logins, this.#admin)) return;
+    if (await serveRoutesHTTP(req, res, this, this.#admin)) return;
     servePlainHTTP(req, res, {
       noiseKey: this.registry.noiseKey.publicKey.toString(),
       metrics: () =>

@@ -35,6 +35,8 @@ export interface NodeRecord {
   authKeyId: string | null;
   capVersion: number;
   homeDERP: number;
+  /** Routes an admin approved (`control approve-routes`); absent in state files from before routes. */
+  approvedRoutes?: string[];
 }
 
 /** A user that nodes belong to; user 1 (`quackscale`) exists without a record. */

@@ -20,10 +20,11 @@ import { parseIp, unmapIPv4 } from '../../netstack/address.js';
 import type { Stack } from '../../netstack/stack.js';
 import type { TcpEndpoint } from '../../netstack/tcp/endpoint.js';
 import type { UdpEndpoint } from '../../netstack/udp.js';
+import type { Device } from '../../wireguard/device.js';
 import type { Logger } from '../../wireguard/logger.js';
 import type { NameResolver } from '../names.js';
 import type { Socks5Destination } from '../socks5-server.js';
-import { unprefix } from '../status.js';
+import { keyBytes, unprefix } from '../status.js';
 import { type HostNetworks, hostNetworks, RoutedNets } from './local-nets.js';
 import { advertisedRoutes, PrefixSet, TAILNET_RANGES } from './prefixes.js';
 import { type RouteMatch, type RoutePrefs, RouteTable } from './route-table.js';
@@ -35,6 +36,22 @@ export interface RouteOptions extends RoutePrefs {
   advertiseRoutes?: string[];
   /** Offer this node as an exit node: advertise 0.0.0.0/0 and ::/0 (`--advertise-exit-node`). */
   advertiseExitNode?: boolean;
+}
+
+/** What routing asks the WireGuard side about a peer (tailnet.ts supplies it once the device exists). */
+export interface PeerLiveness {
+  /** Wall-clock ms of the last handshake completed with the peer, if any. */
+  lastHandshake(peer: NetNode): number | undefined;
+  /** Starts a handshake with the peer (WireGuard sends at most one per REKEY_TIMEOUT). */
+  poke(peer: NetNode): void;
+}
+
+/** A peer's liveness as `dev` knows it (a lazy peer is configured to be poked). */
+export function deviceLiveness(dev: Device): PeerLiveness {
+  return {
+    lastHandshake: (p) => dev.getPeer(keyBytes(p.nodeKey))?.latestHandshakeWall,
+    poke: (p) => dev.peerForKey(keyBytes(p.nodeKey))?.initiateHandshake(false),
+  };
 }
 
 /** Thrown by `up()` when the chosen exit node cannot be used; the message says why. */
@@ -55,6 +72,10 @@ export class NodeRouting {
   private netmap: NetMap | undefined;
   private router: SubnetRouter | undefined;
   private host: { nets: HostNetworks; at: number } | undefined;
+  /** When each peer control calls offline was first seen so (ms since the epoch). */
+  private readonly offlineSince = new Map<number, number>();
+  /** Set once the device exists. */
+  liveness: PeerLiveness | undefined;
 
   /** Throws a RouteError naming a route that cannot be advertised. `names`: the node's MagicDNS names now. */
   constructor(
@@ -73,6 +94,10 @@ export class NodeRouting {
   /** Recomputes the peers' routes for a new netmap. */
   apply(nm: NetMap): RouteTable {
     this.netmap = nm;
+    for (const p of nm.peers.values()) {
+      if (p.online !== false) this.offlineSince.delete(p.id);
+      else if (!this.offlineSince.has(p.id)) this.offlineSince.set(p.id, Date.now());
+    }
     this.table = new RouteTable(nm, this.opts);
     return this.table;
   }
@@ -118,10 +143,20 @@ export class NodeRouting {
     if (!nm || !this.table) return 'tailnet node is not up';
     if (nm.self.addresses.some((a) => unprefix(a) === ip)) return undefined;
     const m = this.table.lookup(ip);
-    if (m?.via === 'exit' && m.peer.online === false) {
+    if (m?.via === 'exit' && m.peer.online === false && !this.answeredSinceOffline(m.peer)) {
+      // Control's word can lag (Headscale may keep a node that came back marked offline), so a
+      // refused dial also asks the node itself: once it completes a handshake, dials go through.
+      this.liveness?.poke(m.peer);
       return `exit node '${m.peer.shortName}' is offline (control says so); dials resume when it returns`;
     }
     return m ? undefined : this.table.whyUnrouted(ip, nm);
+  }
+
+  /** Whether `peer` completed a WireGuard handshake after control called it offline. */
+  private answeredSinceOffline(peer: NetNode): boolean {
+    const since = this.offlineSince.get(peer.id);
+    const last = this.liveness?.lastHandshake(peer);
+    return since !== undefined && last !== undefined && last > since;
   }
 
   /** Whether an exit node is chosen: names outside the tailnet then resolve by the OS and go through it. */

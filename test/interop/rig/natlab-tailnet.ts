@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { DERPER, HEADSCALE, missingPeers, tempDir } from '../control-peers.js';
 import { type Cleanup, exec, execIn, type Spawned, spawnIn, waitFor } from './exec.js';
 import { NatLab, SERVER_V4, type Site } from './natlab.js';
+import { type LabControlServer, OurLabControl } from './natlab-control-ours.js';
 import { CLI, LabOurs, LabTailscaled, type NodeOptions } from './natlab-nodes.js';
 import { sweepLeftovers } from './netns.js';
 import { checkRequirements } from './requirements.js';
@@ -33,7 +34,7 @@ export function natlabMissing(): string[] {
 const SECOND_REGION = { id: 998, code: 'lab2', derpPort: 3340, stunPort: 3479 };
 
 /** Headscale in the lab's internet namespace: control, its embedded DERP (region 999) and STUN on :3478. */
-export class LabControl {
+export class LabControl implements LabControlServer {
   readonly url = `http://${SERVER_V4}:${CONTROL_PORT}`;
   private constructor(
     readonly config: string,
@@ -168,6 +169,8 @@ async function startSecondRegion(lab: NatLab, dir: string): Promise<string> {
 
 /** What a lab's control server is given. */
 export interface LabOptions {
+  /** Whose control server: Headscale (default) or ours (`control serve --derp`; no `secondRegion`). */
+  control?: 'headscale' | 'quackscale';
   /** A second DERP region (derper), for netcheck. */
   secondRegion?: boolean;
   /** An ACL policy file (JSON is HuJSON) instead of none (allow all); replace it with `setPolicy`. */
@@ -206,7 +209,7 @@ export class TailnetLab {
   private nextPort = FIRST_PORT;
   private constructor(
     readonly lab: NatLab,
-    readonly control: LabControl,
+    readonly control: LabControlServer,
     readonly authKey: string,
     readonly blob: BlobFile,
   ) {}
@@ -218,7 +221,10 @@ export class TailnetLab {
   static async create(cleanup: Cleanup, blobMB: number, opts: LabOptions = {}): Promise<TailnetLab> {
     await sweepLeftovers();
     const lab = await NatLab.create(cleanup);
-    const control = await LabControl.start(lab, opts);
+    const control =
+      opts.control === 'quackscale'
+        ? await OurLabControl.start(lab, opts.policy ?? {})
+        : await LabControl.start(lab, opts);
     return new TailnetLab(lab, control, await control.authKey(), await blobFile(cleanup, blobMB));
   }
 

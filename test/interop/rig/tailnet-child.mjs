@@ -9,6 +9,24 @@ const mod = process.env.QS_TAILNET_MODULE;
 if (!mod) throw new Error('missing QS_TAILNET_MODULE');
 const { Tailnet } = await import(mod);
 
+// QS_CPU_PROFILE=DIR: V8's sampling profile of this node, written to DIR/<hostname>.cpuprofile at exit
+// (NODE_OPTIONS may not carry --cpu-prof), for profiling a node inside a lab namespace.
+const profileDir = process.env.QS_CPU_PROFILE;
+let stopProfile = async () => {};
+let name = String(process.pid);
+if (profileDir) {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFile } = await import('node:fs/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  stopProfile = async () => {
+    const { profile } = await session.post('Profiler.stop');
+    await writeFile(`${profileDir}/${name}.cpuprofile`, JSON.stringify(profile));
+  };
+}
+
 /** @type {import('../../../src/tailnet/tailnet.js').Tailnet | undefined} */
 let tn;
 
@@ -29,7 +47,7 @@ async function fetchHash({ url, direct, timeoutMs }) {
 }
 
 /** A TCP dial that is expected to fail: how (code, message) and how fast. */
-async function dialError({ host, port, direct }) {
+async function dialError({ host, port, direct, timeoutMs }) {
   const t0 = performance.now();
   try {
     const net = tn.createNet({ direct: direct === true });
@@ -40,6 +58,12 @@ async function dialError({ host, port, direct }) {
         resolve();
       });
       s.once('error', reject);
+      if (timeoutMs) {
+        s.setTimeout(timeoutMs, () => {
+          s.destroy();
+          reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'timeout' }));
+        });
+      }
     });
     return { code: 'connected', message: '', ms: performance.now() - t0 };
   } catch (err) {
@@ -73,6 +97,7 @@ async function udpRoundTrip({ host, port, count }) {
 
 const ops = {
   async up(options) {
+    name = options.hostname ?? name;
     tn = new Tailnet(options);
     return tn.up();
   },
@@ -89,14 +114,20 @@ const ops = {
 
 process.on('message', (msg) => {
   if (msg.op === 'exit') {
-    void (tn?.close() ?? Promise.resolve()).finally(() => process.disconnect());
+    void stopProfile()
+      .then(() => tn?.close())
+      .finally(() => process.disconnect());
     return;
   }
   Promise.resolve()
     .then(() => ops[msg.op](msg.args ?? {}))
     .then(
       (result) => process.send({ id: msg.id, result }),
-      (err) => process.send({ id: msg.id, error: `${err.name}: ${err.message}`, code: err.code }),
+      (err) => {
+        // undici's "fetch failed" hides what failed in its cause.
+        const cause = err.cause ? ` (cause: ${err.cause.code ?? err.cause.name}: ${err.cause.message})` : '';
+        process.send({ id: msg.id, error: `${err.name}: ${err.message}${cause}`, code: err.code });
+      },
     );
 });
 process.send({ ready: true });

@@ -92,7 +92,12 @@ export class TailnetProcess {
     return this.call('fetch', { url, ...opts });
   }
 
-  dialError(host: string, port: number, opts: { direct?: boolean } = {}): Promise<DialOutcome> {
+  /** A TCP dial expected to fail; with `timeoutMs`, one that has not connected by then ends with code `timeout`. */
+  dialError(
+    host: string,
+    port: number,
+    opts: { direct?: boolean; timeoutMs?: number } = {},
+  ): Promise<DialOutcome> {
     return this.call('dialError', { host, port, ...opts });
   }
 

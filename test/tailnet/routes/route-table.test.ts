@@ -208,6 +208,16 @@ describe('NodeRouting', () => {
     expect(viaExit.unroutable('8.8.8.8')).toBe(
       "exit node 'gw' is offline (control says so); dials resume when it returns",
     );
+    // Control's word can lag: a handshake the node completes after it was called offline lets
+    // dials through, and a refused dial asks for one.
+    let handshakeAt: number | undefined = Date.now() - 1_000;
+    const poked: string[] = [];
+    viaExit.liveness = { lastHandshake: () => handshakeAt, poke: (p) => poked.push(p.shortName) };
+    expect(viaExit.unroutable('8.8.8.8')).toMatch(/offline/);
+    expect(poked).toEqual(['gw']);
+    handshakeAt = Date.now() + 1;
+    expect(viaExit.unroutable('8.8.8.8')).toBeUndefined();
+    viaExit.liveness = undefined;
     // With an exit node, only loopback stays on the OS: the rest never leaks around it.
     expect(viaExit.toOS('8.8.8.8')).toBe(false);
     expect(viaExit.toOS('example.com')).toBe(false);
