@@ -1,7 +1,7 @@
 // A byte source and sink for NAT lab transfers, run inside a host's namespace:
 //   node blob-server.mjs PORT FILE [BIND]
 // listens on BIND:PORT, by default 127.0.0.1 (where tailscaled's userspace netstack and our node's --serve
-// deliver tailnet TCP); a LAN host behind a subnet router binds 0.0.0.0. GET /blob?mb=N answers the first N MiB of FILE (all of it without mb); any other method answers
+// deliver tailnet TCP); a LAN host behind a subnet router binds '::' (IPv4 and IPv6). GET /blob?mb=N answers the first N MiB of FILE (all of it without mb); any other method answers
 // "<bytes> <sha256>" of the request body.
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
@@ -29,7 +29,13 @@ const server = http.createServer((req, res) => {
   });
   req.on('end', () => res.end(`${n} ${hash.digest('hex')}`));
 });
-server.listen(Number(port), bind, () => console.log(`blob server on ${bind}:${port}`));
+const listen = (host) => server.listen(Number(port), host, () => console.log(`blob server on ${host}:${port}`));
+// A namespace with IPv6 disabled cannot bind '::': serve IPv4 alone there.
+server.once('error', (err) => {
+  if (bind !== '::' || !['EAFNOSUPPORT', 'EADDRNOTAVAIL'].includes(err.code)) throw err;
+  listen('0.0.0.0');
+});
+listen(bind);
 process.on('SIGTERM', () => {
   server.closeAllConnections();
   server.close(() => process.exit(0));

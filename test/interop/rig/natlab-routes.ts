@@ -36,7 +36,8 @@ export async function lanHost(t: TailnetLab, site: Site, name: string, files: st
   const started: Array<[string, ReturnType<typeof spawnIn>]> = [
     [
       'blob server on',
-      spawnIn(host.ns, process.execPath, [BLOB_SERVER, String(BLOB_PORT), t.blob.path, '0.0.0.0'], {
+      // '::' takes IPv4 too (bindv6only is 0): the LAN's IPv6 address, where the site has one, serves as well.
+      spawnIn(host.ns, process.execPath, [BLOB_SERVER, String(BLOB_PORT), t.blob.path, '::'], {
         cleanup: t.cleanup,
       }),
     ],
