@@ -42,6 +42,8 @@ export const IDLE_AFTER = 45_000;
 export interface PmtuPath {
   /** Stable key of the UDP address ("ip:port"). */
   key: string;
+  /** The peer's IP on the path. */
+  ip: string;
   /** IPv6 underlay (48 bytes of IP+UDP header instead of 28). */
   v6: boolean;
 }
@@ -111,6 +113,11 @@ export class PeerMtu {
   /** The largest UDP payload acknowledged on the current path (0 if none). */
   get confirmedPayload(): number {
     return this.confirmed;
+  }
+
+  /** The key of the direct path the size was found on (undefined: none yet). */
+  get pathKey(): string | undefined {
+    return this.path;
   }
 
   /** Whether the machine is ticking (the magicsock wakes it on sends when it is not). */

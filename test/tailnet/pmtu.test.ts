@@ -25,7 +25,7 @@ function rig(
 ) {
   const clock = new FakeClock();
   const state = {
-    path: 'path' in opts ? opts.path : { key: '192.0.2.1:41641', v6: false },
+    path: 'path' in opts ? opts.path : { key: '192.0.2.1:41641', ip: '192.0.2.1', v6: false },
     egress: opts.egress ?? 9000,
     answer: opts.answer ?? (() => true),
     lastSend: 0,
@@ -193,7 +193,7 @@ describe('PeerMtu', () => {
     state.path = undefined;
     active(PROBE_INTERVAL);
     expect(m.innerMtu).toBe(BASE_INNER_MTU);
-    state.path = { key: '198.51.100.9:41641', v6: false };
+    state.path = { key: '198.51.100.9:41641', ip: '198.51.100.9', v6: false };
     active(300);
     expect(m.innerMtu).toBe(8928);
   });
