@@ -27,7 +27,7 @@ import {
 } from './disco.js';
 import { egressMtu } from './egress-mtu.js';
 import { addrKey, PeerPath, type PingOutcome } from './path.js';
-import { PeerMtu } from './pmtu.js';
+import { type PeerMtu, peerMtuOnPath } from './pmtu.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 /** Peers are keyed by their endpoint's key, so a send finds its peer without converting the node key. */
@@ -307,21 +307,9 @@ export class Magicsock implements Bind {
   // ---- path MTU -----------------------------------------------------------------------------
 
   private peerMtu(st: PeerState): PeerMtu {
-    const egress = this.opts.egressMtu ?? ((ip: string) => egressMtu(ip));
-    return new PeerMtu(this.clock, {
-      directPath: () => {
-        const c = st.path.current();
-        return c.kind === 'direct'
-          ? { key: addrKey(c.addr), ip: c.addr.ip, v6: c.addr.ip.includes(':') }
-          : undefined;
-      },
-      egressMtu: (p) => egress(p.ip),
-      sendProbe: (txid, size) => {
-        const c = st.path.current();
-        if (c.kind === 'direct')
-          this.sendDisco(st, c.addr, { type: 'mtuProbe', txid, padding: mtuProbePadding(size) });
-      },
-      lastSend: () => st.path.lastSend,
+    return peerMtuOnPath(this.clock, st.path, this.opts.egressMtu ?? ((ip) => egressMtu(ip)), {
+      sendProbe: (to, txid, size) =>
+        this.sendDisco(st, to, { type: 'mtuProbe', txid, padding: mtuProbePadding(size) }),
       changed: (mtu) => {
         this.epoch++;
         this.log.debug(`magicsock: ${st.endpoint}: path MTU ${mtu}`);
@@ -344,14 +332,6 @@ export class Magicsock implements Bind {
   /** Bind: bumped whenever a peer's path MTU changes. */
   get mtuEpoch(): number {
     return this.epoch;
-  }
-
-  /** A peer's path MTU discovery: its inner MTU now and probe counters; undefined when off or unknown. */
-  pathMtu(
-    nodeKey: Uint8Array,
-  ): { innerMtu: number; probes: number; acks: number; lost: number; fallbacks: number } | undefined {
-    const m = this.peers.get(peerKey(nodeKey))?.pmtu;
-    return m && { innerMtu: m.innerMtu, ...m.stats };
   }
 
   // ---- Bind ---------------------------------------------------------------------------------

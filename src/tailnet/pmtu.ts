@@ -17,6 +17,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock, TimerHandle } from '../wireguard/clock.js';
+import type { AddrPort } from './disco.js';
+import { addrKey, type PeerPath } from './path.js';
 
 /** The inner MTU toward a peer that did not probe (wg-quick's and tailscaled's 1,420 bytes). */
 export const BASE_INNER_MTU = 1420;
@@ -233,4 +235,31 @@ export class PeerMtu {
     this.confirmed = payload;
     if (this.innerMtu !== before) this.actions.changed(this.innerMtu);
   }
+}
+
+/**
+ * A {@link PeerMtu} for one peer's {@link PeerPath}: it probes the path's trusted direct address
+ * (nothing over DERP), with `egress` giving the MTU of the interface toward an IP.
+ */
+export function peerMtuOnPath(
+  clock: Clock,
+  path: PeerPath,
+  egress: (ip: string) => number | undefined,
+  io: { sendProbe(to: AddrPort, txid: Uint8Array, size: number): void; changed(innerMtu: number): void },
+): PeerMtu {
+  return new PeerMtu(clock, {
+    directPath: () => {
+      const c = path.current();
+      return c.kind === 'direct'
+        ? { key: addrKey(c.addr), ip: c.addr.ip, v6: c.addr.ip.includes(':') }
+        : undefined;
+    },
+    egressMtu: (p) => egress(p.ip),
+    sendProbe: (txid, size) => {
+      const c = path.current();
+      if (c.kind === 'direct') io.sendProbe(c.addr, txid, size);
+    },
+    lastSend: () => path.lastSend,
+    changed: (mtu) => io.changed(mtu),
+  });
 }
