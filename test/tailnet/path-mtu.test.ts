@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalTailnet, startLocalTailnet } from '../../src/tailnet/local.js';
 import { MAX_INNER_MTU } from '../../src/tailnet/pmtu.js';
 import { Tailnet } from '../../src/tailnet/tailnet.js';
+import { echoed, hashReplyServer } from './net/helpers.js';
 
 let dir: string;
 let local: LocalTailnet;
@@ -51,24 +52,8 @@ async function until(pred: () => boolean, ms: number, what: string): Promise<voi
 
 /** Sends `data` from `a` to a hashing server on `b`; resolves with the server's `<length> <sha256>`. */
 async function transfer(a: Tailnet, b: Tailnet, bName: string, port: number, data: Buffer): Promise<string> {
-  const srv = await b.listen(port);
-  srv.on('connection', (s) => {
-    const h = createHash('sha256');
-    let n = 0;
-    s.on('data', (d: Buffer) => {
-      h.update(d);
-      n += d.length;
-    });
-    s.on('end', () => s.end(`${n} ${h.digest('hex')}`));
-  });
-  const sock = await a.dial(bName, port);
-  let reply = '';
-  sock.on('data', (d) => (reply += d));
-  await new Promise((r) => {
-    sock.on('close', r);
-    sock.end(data);
-  });
-  return reply;
+  await b.listen(port, hashReplyServer());
+  return (await echoed(await a.dial(bName, port), data)).join(' ');
 }
 
 /** WireGuard datagrams `from` sent to `peer` on the direct path: bytes and packets (metrics). */

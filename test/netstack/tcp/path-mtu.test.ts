@@ -5,8 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MemoryLink } from '../../../src/netstack/link.js';
 import { TcpServer } from '../../../src/netstack/tcp/server.js';
-import { type TcpSocket, tcpConnect } from '../../../src/netstack/tcp/socket.js';
-import { B, type Pair, sha256, tcpPair, until } from './helpers.js';
+import { tcpConnect } from '../../../src/netstack/tcp/socket.js';
+import { B, collect, type Pair, sha256, tcpPair, until } from './helpers.js';
 
 let pair: Pair;
 afterEach(() => pair?.close());
@@ -15,15 +15,6 @@ afterEach(() => pair?.close());
 function withPath(link: MemoryLink, state: { mtu: number; epoch: number }): void {
   Object.assign(link, { mtuTo: () => state.mtu });
   Object.defineProperty(link, 'mtuEpoch', { get: () => state.epoch });
-}
-
-function collect(s: TcpSocket): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  s.on('data', (d: Buffer) => chunks.push(d));
-  return new Promise((resolve, reject) => {
-    s.once('end', () => resolve(Buffer.concat(chunks)));
-    s.once('error', reject);
-  });
 }
 
 describe('TCP over a per-destination path MTU', () => {
