@@ -93,9 +93,10 @@ export class PeerMtu {
   private path: string | undefined;
   /** Largest UDP payload size acknowledged on the path; 0 = none (base MTU). */
   private confirmed = 0;
-  /** Smallest size that failed, not tried again before `retryAt`. */
+  /** Smallest size that failed, not tried again before `retryAt` or before the egress MTU grows. */
   private failed = Number.POSITIVE_INFINITY;
   private retryAt = 0;
+  private failedEgress = 0;
   private outstanding: Outstanding | undefined;
   private tickTimer: TimerHandle | undefined;
   private closed = false;
@@ -199,9 +200,10 @@ export class PeerMtu {
     const p = this.actions.directPath();
     if (!p || p.key !== this.path || this.outstanding) return;
     const now = this.clock.now();
-    if (now >= this.retryAt) this.failed = Number.POSITIVE_INFINITY;
     const egress = this.actions.egressMtu(p);
     if (egress === undefined) return;
+    // An interface whose MTU was raised (jumbo frames turned on) is worth searching again at once.
+    if (now >= this.retryAt || egress > this.failedEgress) this.failed = Number.POSITIVE_INFINITY;
     const next = probeSizes(egress, p.v6).find((s) => s > this.confirmed && s < this.failed);
     const size = next ?? this.confirmed;
     if (size === 0) return;
@@ -217,6 +219,8 @@ export class PeerMtu {
     this.stats.lost++;
     this.failed = Math.min(this.failed, size);
     this.retryAt = this.clock.now() + RETRY_FAILED_AFTER;
+    const p = this.actions.directPath();
+    this.failedEgress = (p && this.actions.egressMtu(p)) ?? 0;
     if (size <= this.confirmed) {
       // RFC 8899 §4.3: a lost confirmation is a black hole at this size: back to base at once,
       // and search again below the failed size.

@@ -72,31 +72,36 @@ function directSent(from: Tailnet, peer: string): { bytes: number; packets: numb
 const digest = (d: Buffer) => `${d.length} ${createHash('sha256').update(d).digest('hex')}`;
 
 describe('path MTU discovery between our nodes on loopback', () => {
-  it('raises the datagram size far above 1,420 and moves 16 MB intact', async () => {
-    const a = await node('pmtu-a');
-    const b = await node('pmtu-b');
-    await until(() => a.peers().some((p) => p.hostname === 'pmtu-b'), 10_000, 'a to know b');
-    // A first exchange makes the path direct; probes follow while data flows.
-    const warm = randomBytes(64 * 1024);
-    expect(await transfer(a, b, 'pmtu-b', 7001, warm)).toBe(digest(warm));
-    const peer = () => a.peers().find((p) => p.hostname === 'pmtu-b')!;
-    await until(() => peer().path.startsWith('direct'), 15_000, 'a direct path');
-    // Keep a trickle of data flowing while the ladder is climbed.
-    const trickle = setInterval(() => void a.ping('pmtu-b').catch(() => {}), 100);
-    try {
-      await until(() => peer().mtu === MAX_INNER_MTU, 15_000, 'the path MTU to reach its ceiling');
-    } finally {
-      clearInterval(trickle);
-    }
-    const before = directSent(a, 'pmtu-b');
-    const data = randomBytes(16 << 20);
-    expect(await transfer(a, b, 'pmtu-b', 7002, data)).toBe(digest(data));
-    const after = directSent(a, 'pmtu-b');
-    const mean = (after.bytes - before.bytes) / (after.packets - before.packets);
-    // Segments of up to 65,472 − 52 bytes: the mean datagram is many times today's 1,452.
-    expect(mean).toBeGreaterThan(8000);
-    expect(peer().mtu).toBe(MAX_INNER_MTU);
-  }, 90_000);
+  // The egress interface's MTU comes from Linux's /proc and /sys; elsewhere nothing is raised.
+  it.skipIf(process.platform !== 'linux')(
+    'raises the datagram size far above 1,420 and moves 16 MB intact',
+    async () => {
+      const a = await node('pmtu-a');
+      const b = await node('pmtu-b');
+      await until(() => a.peers().some((p) => p.hostname === 'pmtu-b'), 10_000, 'a to know b');
+      // A first exchange makes the path direct; probes follow while data flows.
+      const warm = randomBytes(64 * 1024);
+      expect(await transfer(a, b, 'pmtu-b', 7001, warm)).toBe(digest(warm));
+      const peer = () => a.peers().find((p) => p.hostname === 'pmtu-b')!;
+      await until(() => peer().path.startsWith('direct'), 15_000, 'a direct path');
+      // Keep a trickle of data flowing while the ladder is climbed.
+      const trickle = setInterval(() => void a.ping('pmtu-b').catch(() => {}), 100);
+      try {
+        await until(() => peer().mtu === MAX_INNER_MTU, 15_000, 'the path MTU to reach its ceiling');
+      } finally {
+        clearInterval(trickle);
+      }
+      const before = directSent(a, 'pmtu-b');
+      const data = randomBytes(16 << 20);
+      expect(await transfer(a, b, 'pmtu-b', 7002, data)).toBe(digest(data));
+      const after = directSent(a, 'pmtu-b');
+      const mean = (after.bytes - before.bytes) / (after.packets - before.packets);
+      // Segments of up to 65,472 − 52 bytes: the mean datagram is many times today's 1,452.
+      expect(mean).toBeGreaterThan(8000);
+      expect(peer().mtu).toBe(MAX_INNER_MTU);
+    },
+    90_000,
+  );
 
   it('stays at 1,420 toward a node with peerMtu off, and moves data intact', async () => {
     const a = await node('pmtu-c');

@@ -111,6 +111,18 @@ describe('PeerMtu', () => {
     expect(m.confirmedPayload).toBe(8972);
   });
 
+  it('searches again at once when the egress interface MTU grows', () => {
+    let limit = 1500;
+    const { m, state, active } = rig({ egress: 9000, answer: (s) => s <= limit });
+    m.wake();
+    active(PROBE_TIMEOUT + 500);
+    expect(m.confirmedPayload).toBe(1472); // 3,972 lost: the path carries 1,500
+    limit = 65535;
+    state.egress = 65536; // e.g. the route now leaves by another interface
+    active(PROBE_INTERVAL * 2);
+    expect(m.confirmedPayload).toBe(65507);
+  });
+
   it('falls back to the base size at once when a confirmation is lost', () => {
     let limit = 9000;
     const { clock, m, state, active } = rig({ answer: (s) => s <= limit });
