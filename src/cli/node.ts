@@ -46,6 +46,7 @@ export async function up(argv: string[]): Promise<number> {
     stateDir,
     ephemeral: values.ephemeral,
     derpHttp: values['derp-http'],
+    ...(values['no-peer-mtu'] ? { peerMtu: false } : {}),
     port: values.port === undefined ? undefined : port(values.port, '--port'),
     endpoints: values.endpoint,
     acceptRoutes: values['accept-routes'],

@@ -8,6 +8,13 @@ export interface PacketLink {
   /** Largest IP packet the link carries, in bytes. */
   readonly mtu: number;
   /**
+   * Largest IP packet the link carries toward `dst` (4 or 16 bytes), when that differs by
+   * destination (a tailnet's per-peer path MTU); at most {@link mtu}. Absent: `mtu` everywhere.
+   */
+  mtuTo?(dst: Uint8Array): number;
+  /** Bumped whenever an answer of {@link mtuTo} may have changed; TCP then resizes its segments. */
+  readonly mtuEpoch?: number;
+  /**
    * Stack → link: hand one whole IPv4 or IPv6 packet to the link. With `csumStart`, the link
    * offloads the transport checksum (see {@link txChecksumOffload}). The link copies what it
    * keeps: the bytes are the caller's again when this returns.

@@ -203,6 +203,16 @@ export class Stack {
     return this.link.mtu;
   }
 
+  /** The largest IP packet this stack can send to `dst` (4 or 16 bytes): the link's per-destination MTU. */
+  mtuTo(dst: Uint8Array): number {
+    return this.link.mtuTo ? Math.min(this.link.mtu, this.link.mtuTo(dst)) : this.link.mtu;
+  }
+
+  /** Changes whenever {@link mtuTo} may answer differently (the link's path MTUs changed). */
+  get mtuEpoch(): number {
+    return this.link.mtuEpoch ?? 0;
+  }
+
   /** A copy of the first local address of a family, or undefined. */
   localAddress(family: IpFamily): Uint8Array | undefined {
     return (family === 4 ? this.v4 : this.v6)[0]?.slice();

@@ -101,7 +101,8 @@ export class UdpEndpoint {
   sendDatagram(src: Uint8Array, srcPort: number, dst: Uint8Array, dstPort: number, data: Uint8Array): void {
     const ipLen = dst.length === 4 ? 20 : 40;
     const length = UDP_HEADER + data.length;
-    if (ipLen + length > this.stack.mtu) {
+    // Every link carries 1,280 bytes (RFC 8200 §5); only larger datagrams ask the per-destination MTU.
+    if (ipLen + length > 1280 && ipLen + length > this.stack.mtuTo(dst)) {
       throw new SocketError(
         'EMSGSIZE',
         'send',

@@ -16,7 +16,21 @@ const TXID_LEN = 12;
 /** 16-byte IP (IPv4 mapped into IPv6) + 2-byte big-endian port. */
 const ENDPOINT_LEN = 18;
 
-export const DiscoType = { Ping: 0x01, Pong: 0x02, CallMeMaybe: 0x03 } as const;
+/**
+ * MtuProbe and MtuAck are quackscale's own (path MTU discovery between our nodes, pmtu.ts), far
+ * from Tailscale's types (0x01–0x09 today): tailscaled's disco.Parse rejects an unknown type and
+ * magicsock drops the message, so only our nodes answer probes.
+ */
+export const DiscoType = { Ping: 0x01, Pong: 0x02, CallMeMaybe: 0x03, MtuProbe: 0x71, MtuAck: 0x72 } as const;
+
+/** Bytes of a sealed MtuProbe besides its padding: header, nonce, box tag, type+version, txid. */
+const PROBE_FIXED = HEADER_LEN + NONCE_LEN + nacl.box.overheadLength + 2 + TXID_LEN;
+
+/** The padding that makes a sealed MtuProbe exactly `size` bytes long. */
+export function mtuProbePadding(size: number): number {
+  if (size < PROBE_FIXED) throw new RangeError(`an MTU probe cannot be ${size} bytes`);
+  return size - PROBE_FIXED;
+}
 
 /** A UDP address as disco carries it. */
 export interface AddrPort {
@@ -28,7 +42,11 @@ export interface AddrPort {
 export type DiscoMessage =
   | { type: 'ping'; txid: Uint8Array; nodeKey?: Uint8Array; padding: number }
   | { type: 'pong'; txid: Uint8Array; src: AddrPort }
-  | { type: 'callMeMaybe'; endpoints: AddrPort[] };
+  | { type: 'callMeMaybe'; endpoints: AddrPort[] }
+  /** A path MTU probe: the sealed packet is padded to the size probed. */
+  | { type: 'mtuProbe'; txid: Uint8Array; padding: number }
+  /** A probe arrived: `size` is the length of the sealed packet as received. */
+  | { type: 'mtuAck'; txid: Uint8Array; size: number };
 
 /** A disco key pair (Curve25519, as NaCl box keys). */
 export interface DiscoKeyPair {
@@ -95,6 +113,19 @@ export function encodeMessage(msg: DiscoMessage): Uint8Array {
       writeAddrPort(out, 2 + TXID_LEN, msg.src);
       return out;
     }
+    case 'mtuProbe': {
+      const out = new Uint8Array(2 + TXID_LEN + msg.padding);
+      out[0] = DiscoType.MtuProbe;
+      out.set(msg.txid, 2);
+      return out;
+    }
+    case 'mtuAck': {
+      const out = new Uint8Array(2 + TXID_LEN + 4);
+      out[0] = DiscoType.MtuAck;
+      out.set(msg.txid, 2);
+      new DataView(out.buffer).setUint32(2 + TXID_LEN, msg.size);
+      return out;
+    }
     case 'callMeMaybe': {
       const out = new Uint8Array(2 + ENDPOINT_LEN * msg.endpoints.length);
       out[0] = DiscoType.CallMeMaybe;
@@ -122,6 +153,16 @@ export function parseMessage(p: Uint8Array): DiscoMessage | undefined {
     case DiscoType.Pong:
       if (body.length < TXID_LEN + ENDPOINT_LEN) return undefined;
       return { type: 'pong', txid: body.slice(0, TXID_LEN), src: readAddrPort(body, TXID_LEN) };
+    case DiscoType.MtuProbe:
+      if (body.length < TXID_LEN) return undefined;
+      return { type: 'mtuProbe', txid: body.slice(0, TXID_LEN), padding: body.length - TXID_LEN };
+    case DiscoType.MtuAck:
+      if (body.length < TXID_LEN + 4) return undefined;
+      return {
+        type: 'mtuAck',
+        txid: body.slice(0, TXID_LEN),
+        size: new DataView(body.buffer, body.byteOffset + TXID_LEN, 4).getUint32(0),
+      };
     case DiscoType.CallMeMaybe: {
       // disco.go: a bad length or version gives an empty list, not an error.
       if (p[1] !== 0 || body.length === 0 || body.length % ENDPOINT_LEN !== 0)

@@ -21,6 +21,14 @@ export class FilteredLink implements PacketLink {
     return this.inner.mtu;
   }
 
+  mtuTo(dst: Uint8Array): number {
+    return this.inner.mtuTo ? this.inner.mtuTo(dst) : this.inner.mtu;
+  }
+
+  get mtuEpoch(): number {
+    return this.inner.mtuEpoch ?? 0;
+  }
+
   get txChecksumOffload(): boolean {
     return this.inner.txChecksumOffload === true;
   }

@@ -21,10 +21,13 @@ import {
   discoSender,
   discoShared,
   looksLikeDisco,
+  mtuProbePadding,
   openDisco,
   sealDisco,
 } from './disco.js';
+import { egressMtu } from './egress-mtu.js';
 import { addrKey, PeerPath, type PingOutcome } from './path.js';
+import { type PeerMtu, peerMtuOnPath } from './pmtu.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 /** Peers are keyed by their endpoint's key, so a send finds its peer without converting the node key. */
@@ -80,6 +83,8 @@ interface PeerState {
   path: PeerPath;
   /** The disco box key, computed on first disco message (an X25519 each: not for every netmap peer). */
   shared: Uint8Array | undefined;
+  /** Path MTU discovery on the direct path (with {@link MagicsockOptions.peerMtu}). */
+  pmtu: PeerMtu | undefined;
 }
 
 export interface MagicsockOptions {
@@ -102,6 +107,14 @@ export interface MagicsockOptions {
   udp?: MagicUdp;
   /** How DERP connects and measures, instead of the network (quackscale/testing). */
   derp?: Pick<DerpClientManagerOptions, 'connect' | 'measure'>;
+  /**
+   * Path MTU discovery toward our own peers (pmtu.ts): probe each direct path with sealed disco
+   * probes, let WireGuard send larger packets where one is acknowledged ({@link mtuTo}), and
+   * answer peers' probes. Off: every peer stays at the device's base MTU and probes go unanswered.
+   */
+  peerMtu?: boolean;
+  /** The MTU of the interface toward an IP (default: Linux's routes, egress-mtu.ts); undefined = unknown. */
+  egressMtu?: (ip: string) => number | undefined;
 }
 
 /** What magicsock needs of its UDP socket: what {@link UdpBind} offers. */
@@ -120,6 +133,7 @@ export class Magicsock implements Bind {
   private readonly clock: Clock;
   private readonly log: Logger;
   readonly stats = { udpIn: 0, derpIn: 0, udpOut: 0, derpOut: 0, discoIn: 0, unknownDisco: 0 };
+  private epoch = 0;
 
   private constructor(
     private readonly opts: MagicsockOptions,
@@ -193,7 +207,9 @@ export class Magicsock implements Bind {
         path,
         shared: undefined,
         traffic: noTraffic(),
+        pmtu: undefined,
       };
+      if (this.opts.peerMtu) st.pmtu = this.peerMtu(st);
       this.peers.set(k, st);
     }
     const oldDisco = st.info.discoKey && hex(st.info.discoKey);
@@ -202,7 +218,10 @@ export class Magicsock implements Bind {
       this.byDisco.delete(oldDisco);
       // A new disco key means the peer restarted: what we knew of its direct path is stale
       // (endpoint.go updateFromNode resets the endpoint the same way).
-      if (newDisco) st.path.reset();
+      if (newDisco) {
+        st.path.reset();
+        st.pmtu?.reset();
+      }
     }
     st.info = info;
     if (newDisco !== oldDisco) {
@@ -221,6 +240,7 @@ export class Magicsock implements Bind {
     const st = this.peers.get(k);
     if (!st) return;
     st.path.close();
+    st.pmtu?.close();
     this.peers.delete(k);
     // Only our own entry: a re-keyed node keeps its disco key under its new node key.
     const disco = st.info.discoKey && hex(st.info.discoKey);
@@ -232,13 +252,14 @@ export class Magicsock implements Bind {
   pathOf(
     nodeKey: Uint8Array,
   ):
-    | { kind: 'direct'; addr: string; latencyMs: number }
+    | { kind: 'direct'; addr: string; latencyMs: number; mtu: number | undefined }
     | { kind: 'derp'; region: number }
     | { kind: 'none' } {
     const st = this.peers.get(peerKey(nodeKey));
     if (!st) return { kind: 'none' };
     const p = st.path.current();
-    if (p.kind === 'direct') return { kind: 'direct', addr: addrKey(p.addr), latencyMs: p.latencyMs };
+    if (p.kind === 'direct')
+      return { kind: 'direct', addr: addrKey(p.addr), latencyMs: p.latencyMs, mtu: this.mtuTo(st.endpoint) };
     const region = this.regionFor(st);
     return region ? { kind: 'derp', region } : { kind: 'none' };
   }
@@ -270,7 +291,10 @@ export class Magicsock implements Bind {
    * DERP reconnects from the new address (magicsock Rebind, resetEndpointStates).
    */
   noteLinkChange(): void {
-    for (const st of this.peers.values()) st.path.reset();
+    for (const st of this.peers.values()) {
+      st.path.reset();
+      st.pmtu?.reset();
+    }
     this.derp?.reconnect();
   }
 
@@ -278,6 +302,36 @@ export class Magicsock implements Bind {
   async ping(nodeKey: Uint8Array): Promise<PingOutcome | undefined> {
     const st = this.peers.get(peerKey(nodeKey));
     return st ? st.path.ping() : undefined;
+  }
+
+  // ---- path MTU -----------------------------------------------------------------------------
+
+  private peerMtu(st: PeerState): PeerMtu {
+    return peerMtuOnPath(this.clock, st.path, this.opts.egressMtu ?? ((ip) => egressMtu(ip)), {
+      sendProbe: (to, txid, size) =>
+        this.sendDisco(st, to, { type: 'mtuProbe', txid, padding: mtuProbePadding(size) }),
+      changed: (mtu) => {
+        this.epoch++;
+        this.log.debug(`magicsock: ${st.endpoint}: path MTU ${mtu}`);
+      },
+    });
+  }
+
+  /**
+   * Bind: the inner MTU toward a peer, where path MTU discovery proved its current direct path
+   * larger than the base; undefined (the device's base MTU) otherwise, over DERP included.
+   */
+  mtuTo(to: Endpoint): number | undefined {
+    const st = to instanceof PeerEndpoint ? this.peers.get(to.key) : undefined;
+    const m = st?.pmtu;
+    if (!m || m.confirmedPayload === 0) return undefined;
+    const c = st.path.current();
+    return c.kind === 'direct' && addrKey(c.addr) === m.pathKey ? m.innerMtu : undefined;
+  }
+
+  /** Bind: bumped whenever a peer's path MTU changes. */
+  get mtuEpoch(): number {
+    return this.epoch;
   }
 
   // ---- Bind ---------------------------------------------------------------------------------
@@ -291,6 +345,7 @@ export class Magicsock implements Bind {
     const st = this.peers.get(to.key);
     if (!st) return;
     const { udp, derp } = st.path.addrForSend();
+    if (st.pmtu && !st.pmtu.running) st.pmtu.wake();
     const t = st.traffic;
     if (udp) {
       this.stats.udpOut++;
@@ -397,6 +452,14 @@ export class Magicsock implements Bind {
       case 'callMeMaybe':
         if (via === 'derp' && !this.opts.derpOnly) st.path.handleCallMeMaybe(msg.endpoints);
         return;
+      case 'mtuProbe':
+        // Answered only on a direct path and only with PMTUD on: the size is what arrived here.
+        if (via !== 'derp' && this.opts.peerMtu)
+          this.sendDisco(st, via, { type: 'mtuAck', txid: msg.txid, size: pkt.length });
+        return;
+      case 'mtuAck':
+        if (via !== 'derp') st.pmtu?.handleAck(msg.txid, msg.size);
+        return;
     }
   }
 
@@ -455,7 +518,10 @@ export class Magicsock implements Bind {
   }
 
   async close(): Promise<void> {
-    for (const st of this.peers.values()) st.path.close();
+    for (const st of this.peers.values()) {
+      st.path.close();
+      st.pmtu?.close();
+    }
     this.peers.clear();
     this.derp?.close();
     await this.udp.close();

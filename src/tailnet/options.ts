@@ -34,6 +34,14 @@ export interface TailnetOptions extends RouteOptions {
   endpoints?: string[];
   /** Never use direct UDP paths (like `TS_DEBUG_ALWAYS_USE_DERP`). */
   derpOnly?: boolean;
+  /**
+   * Path MTU discovery toward our own peers (default on): each direct UDP path to another
+   * quackscale node is probed with sealed disco probes, and packets toward it grow up to what the
+   * path carries (8,928 inner bytes on a 9,000-byte link, 65,472 on loopback) instead of 1,420.
+   * Peers that do not answer (tailscaled, wireguard-go) and DERP paths stay at 1,420. `false`
+   * turns it off: 1,420 toward everyone, and peers' probes go unanswered.
+   */
+  peerMtu?: boolean;
   /** Called with the URL to approve an interactive login. */
   onAuthURL?: (url: string) => void;
   /** Reach control over a WebSocket (ts2021 as a web page speaks it) instead of the HTTP upgrade. */
@@ -66,4 +74,9 @@ export interface TailnetNetwork {
   derp: NonNullable<MagicsockOptions['derp']>;
   /** The node's own `ip:port` endpoints, given its UDP port. */
   interfaces: (port: number) => string[];
+  /**
+   * The MTU of the node's link toward an IP, for path MTU discovery; absent: unknown, and no
+   * path is raised (the host's routes say nothing about an in-memory network).
+   */
+  egressMtu?: (ip: string) => number | undefined;
 }

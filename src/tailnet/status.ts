@@ -5,6 +5,7 @@
 import type { NetMap, NetNode } from '../control/netmap.js';
 import type { PeerStatus as WireGuardPeerStatus } from '../wireguard/peer.js';
 import { derpCodeIn, type NodeInternals } from './internals.js';
+import { BASE_INNER_MTU } from './pmtu.js';
 import { offersExitNode, subnetRoutesOf } from './routes/route-table.js';
 
 /** One peer as {@link Tailnet.status} reports it. */
@@ -15,6 +16,11 @@ export interface PeerStatus {
   online: boolean | undefined;
   /** `direct IP:PORT`, `derp REGION`, or `none`. */
   path: string;
+  /**
+   * The largest inner IP packet sent to it now: 1,420, or more on a direct path that path MTU
+   * discovery proved larger (TailnetOptions.peerMtu).
+   */
+  mtu: number;
   /** Wall-clock ms of the latest WireGuard handshake, if any. */
   lastHandshake: number | undefined;
   rxBytes: number;
@@ -61,7 +67,10 @@ export const unprefix = (a: string): string => a.replace(/\/\d+$/, '');
 export const keyBytes = (text: string): Uint8Array =>
   new Uint8Array(Buffer.from(text.slice(text.indexOf(':') + 1), 'hex'));
 
-export type PathView = { kind: 'direct'; addr: string } | { kind: 'derp'; region: number } | { kind: 'none' };
+export type PathView =
+  | { kind: 'direct'; addr: string; mtu?: number }
+  | { kind: 'derp'; region: number }
+  | { kind: 'none' };
 
 /** Everything a status needs, gathered by the node. */
 export interface StatusInputs {
@@ -97,6 +106,7 @@ export function buildStatus(i: StatusInputs): TailnetStatus {
           : path.kind === 'derp'
             ? `derp ${i.derpCode(path.region)}`
             : 'none',
+      mtu: (path.kind === 'direct' ? path.mtu : undefined) ?? BASE_INNER_MTU,
       lastHandshake: w?.latestHandshake,
       rxBytes: w?.rxBytes ?? 0,
       txBytes: w?.txBytes ?? 0,

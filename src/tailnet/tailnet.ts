@@ -45,6 +45,7 @@ import { DEFAULT_CONTROL_URL, type TailnetOptions } from './options.js';
 import { PeerTable } from './peers.js';
 import { type PingReply, type PingType, pingPeer } from './ping.js';
 import { pingRequestAnswerer } from './ping-request.js';
+import { MAX_INNER_MTU } from './pmtu.js';
 import { deviceLiveness, ExitNodeError, NodeRouting } from './routes/node-routing.js';
 import { Socks5Server } from './socks5-server.js';
 import { type PeerStatus, statusOf, type TailnetStatus, unprefix, type WhoIs, whoisIn } from './status.js';
@@ -135,6 +136,7 @@ export class Tailnet extends EventEmitter {
     await control.login();
     const nodeKey = control.state.nodeKey!;
     const disco = control.state.discoKey;
+    const peerMtu = this.opts.peerMtu ?? true;
     const magicsock = await Magicsock.open({
       nodePrivateKey: nodeKey.exportRaw(),
       nodePublicKey: nodeKey.publicKey.raw,
@@ -146,6 +148,8 @@ export class Tailnet extends EventEmitter {
       logger: this.log,
       udp: this.opts.network?.udp,
       derp: this.opts.network?.derp,
+      peerMtu,
+      ...(this.opts.network ? { egressMtu: this.opts.network.egressMtu ?? (() => undefined) } : {}),
     });
     this.magicsock = magicsock;
     const discovery = this.opts.endpoints || this.opts.derpOnly ? undefined : this.discover(magicsock);
@@ -157,6 +161,8 @@ export class Tailnet extends EventEmitter {
       privateKey: nodeKey.exportRaw(),
       bind: magicsock,
       roaming: false,
+      // The base 1,420 toward every peer; up to a path's proved size toward our own (Bind.mtuTo).
+      ...(peerMtu ? { maxMtu: MAX_INNER_MTU } : {}),
       logger: this.log,
       ...(this.opts.wireguardClock ? { clock: this.opts.wireguardClock } : {}),
     });

@@ -18,6 +18,14 @@ export interface Bind {
   onDatagram(handler: (from: Endpoint, datagram: Uint8Array) => void): void;
   /** Parse a config-file endpoint (`host:port`, `[v6]:port`) into this bind's Endpoint type. */
   parseEndpoint?(text: string): Endpoint;
+  /**
+   * The largest inner IP packet the bind lets through toward `to` now, where it knows more than
+   * the device's default (path MTU discovery: tailnet/pmtu.ts); undefined means the default.
+   * The device never sends a larger packet to that endpoint.
+   */
+  mtuTo?(to: Endpoint): number | undefined;
+  /** Bumped whenever an answer of {@link mtuTo} may have changed (stacks then recompute their MSS). */
+  readonly mtuEpoch?: number;
   /** Release sockets; no datagrams are delivered afterwards. */
   close?(): Promise<void> | void;
 }

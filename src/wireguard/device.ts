@@ -32,6 +32,11 @@ export interface DeviceOptions {
   bind: Bind;
   /** Largest inner IP packet (default 1420, as wg-quick). */
   mtu?: number;
+  /**
+   * Largest inner IP packet toward a peer whose path the bind has proved larger ({@link Bind.mtuTo});
+   * default {@link mtu}. Toward every other peer packets stay within `mtu`.
+   */
+  maxMtu?: number;
   clock?: Clock;
   /**
    * Transport AEAD engine: `'wasm'` (default; WebAssembly SIMD, 2–4× node:crypto per packet
@@ -87,6 +92,8 @@ export interface DeviceStats {
   handshakeInitiationsSent: number;
   /** Times a peer gave up after MAX_TIMER_HANDSHAKES retries without an answer (§6.4). */
   handshakeTimeouts: number;
+  /** Outbound packets larger than the MTU toward their peer, dropped. */
+  tooBig: number;
 }
 
 /** Emitted as `'handshake'` whenever a session is established with a peer. */
@@ -99,7 +106,10 @@ export interface HandshakeEvent {
 export class Device extends EventEmitter implements PeerHost {
   readonly publicKey: Uint8Array;
   readonly self: StaticIdentity;
+  /** The largest inner packet toward any peer (the link's MTU as a stack sees it). */
   readonly mtu: number;
+  /** The largest inner packet toward a peer the bind says nothing more about. */
+  readonly baseMtu: number;
   readonly clock: Clock;
   readonly aead: TransportAead;
   readonly bind: Bind;
@@ -125,6 +135,7 @@ export class Device extends EventEmitter implements PeerHost {
     handshakesCompleted: 0,
     handshakeInitiationsSent: 0,
     handshakeTimeouts: 0,
+    tooBig: 0,
   };
   private readonly peersByKey = new Map<string, Peer>();
   private readonly lazyByKey = new Map<string, LazyPeer>();
@@ -145,7 +156,8 @@ export class Device extends EventEmitter implements PeerHost {
     super();
     if (opts.privateKey.length !== 32) throw new WireGuardError('BAD_KEY', 'private key must be 32 bytes');
     this.clock = opts.clock ?? systemClock;
-    this.mtu = opts.mtu ?? DEFAULT_MTU;
+    this.baseMtu = opts.mtu ?? DEFAULT_MTU;
+    this.mtu = Math.max(this.baseMtu, opts.maxMtu ?? this.baseMtu);
     this.aead = transportAead(opts.aead ?? 'wasm');
     this.bind = opts.bind;
     this.logger = opts.logger ?? silentLogger;
@@ -332,7 +344,32 @@ export class Device extends EventEmitter implements PeerHost {
       return;
     }
     if (peer instanceof LazyPeer) peer = this.configureLazy(peer, 'outbound');
+    if (ip.length > this.baseMtu && ip.length > this.peerMtu(peer)) {
+      this.stats.tooBig++; // as a link drops what exceeds its MTU; TCP sizes its segments by mtuTo
+      return;
+    }
     peer.send(ip, csumStart, csumField);
+  }
+
+  /**
+   * The largest inner packet toward `dst` (4 or 16 bytes): the base MTU, or more where the bind
+   * proved the peer's path larger. A stack sizes its TCP segments to a destination by it.
+   */
+  mtuTo(dst: Uint8Array): number {
+    if (this.mtu === this.baseMtu) return this.mtu;
+    const peer = this.allowed.lookup(dst);
+    return peer instanceof Peer ? this.peerMtu(peer) : this.baseMtu;
+  }
+
+  /** Bumped whenever an answer of {@link mtuTo} may have changed. */
+  get mtuEpoch(): number {
+    return this.bind.mtuEpoch ?? 0;
+  }
+
+  private peerMtu(peer: Peer): number {
+    const ep = peer.endpoint;
+    const m = ep && this.mtu > this.baseMtu ? this.bind.mtuTo?.(ep) : undefined;
+    return m === undefined ? this.baseMtu : Math.min(this.mtu, Math.max(this.baseMtu, m));
   }
 
   /** Whether {@link writePacket} has a peer for packets to `ip` (4 or 16 bytes): cryptokey routing's lookup. */

@@ -42,6 +42,8 @@ export interface TransportHost {
   readonly bind: Bind;
   readonly clock: Clock;
   readonly mtu: number;
+  /** The MTU toward peers not proved larger: packets within it are never padded beyond it. */
+  readonly baseMtu: number;
   readonly stats: TransportStats;
   /** Roaming (§2): the peer's endpoint may follow an authenticated packet. */
   learnEndpoint(peer: Peer, from: Endpoint): void;
@@ -98,7 +100,9 @@ export class TransportPath {
    */
   send(peer: Peer, kp: Keypair, ip: Uint8Array, csumStart = -1, csumField = -1): void {
     if (this.closed) return;
-    const padded = paddedLength(ip.length, this.host.mtu);
+    // A larger MTU toward some peers is a multiple of 16 (pmtu.ts), so padding never overflows it.
+    const h = this.host;
+    const padded = paddedLength(ip.length, ip.length <= h.baseMtu ? h.baseMtu : h.mtu);
     const tx = this.tx;
     if (!tx.add(kp.send, kp.remoteIndex, kp.sendCounter, ip, padded, csumStart, csumField)) {
       this.flush();

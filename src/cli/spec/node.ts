@@ -69,6 +69,12 @@ export const UP = defineCommand({
         'reach DERP relays over plain HTTP instead of TLS, for relays that only speak HTTP (env ' +
         'TS_DEBUG_USE_DERP_HTTP=1); the embedded relay of `control serve --derp` needs none',
     },
+    'no-peer-mtu': {
+      type: 'boolean',
+      help:
+        'no path MTU discovery: 1,420-byte packets toward every peer, even our own nodes on a ' +
+        'direct path that carries more (jumbo frames, loopback)',
+    },
     port: {
       type: 'string',
       value: 'UDPPORT',

@@ -8,6 +8,8 @@ export interface CongestionControl {
   cwnd: number;
   /** Slow start threshold, bytes. */
   ssthresh: number;
+  /** The segment size the window grows by (changes when the path MTU does). */
+  mss: number;
   /** New data was cumulatively acknowledged outside recovery. */
   onAck(acked: number, now: number, srtt: number): void;
   /** Loss detected by duplicate ACKs or SACK: sets ssthresh (and cwnd) for recovery. */

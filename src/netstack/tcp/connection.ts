@@ -60,6 +60,10 @@ export interface ConnectionHost {
   send(packet: Uint8Array, c: TcpConnection): void;
   /** Queues `c` for a flush at the end of this event-loop turn. */
   markDirty(c: TcpConnection): void;
+  /** The largest IP packet toward `remote` now (the link's path MTU: Stack.mtuTo). */
+  mtuTo(remote: Uint8Array): number;
+  /** Changes whenever {@link mtuTo} may answer differently (Stack.mtuEpoch). */
+  readonly mtuEpoch: number;
   /** Whether a challenge ACK may be sent now (RFC 5961 §7 rate limit). */
   allowChallengeAck(): boolean;
   /** The connection reached CLOSED: forget it. */
@@ -104,8 +108,18 @@ export class TcpConnection implements WheelEntry {
   finSeq = 0;
   /** Payload bytes per segment, after options. */
   sndMss: number;
-  /** The MSS we announce: the link MTU less IP and TCP headers. */
+  /**
+   * The MSS we announce: the link MTU less IP and TCP headers. With per-destination MTUs (a
+   * tailnet's path MTU discovery) the link MTU is the largest any peer may get, so a connection
+   * can grow its segments later if the path to it is proved larger.
+   */
   readonly ourMss: number;
+  /** The largest segment (TCP options + data) the path to the remote carries now. */
+  pathMss: number;
+  /** The link's MTU epoch {@link pathMss} was computed at. */
+  mtuEpoch: number;
+  /** The MSS the peer announced (0: none). */
+  private peerMss = 0;
 
   // Receive sequence space.
   irs = 0;
@@ -205,7 +219,9 @@ export class TcpConnection implements WheelEntry {
     this.sndMax = iss;
     this.ipHeaderLength = ipHeader;
     this.ourMss = mtu - this.ipHeaderLength - 20;
-    this.sndMss = Math.min(this.ourMss, local.length === 4 ? 536 : 1220);
+    this.mtuEpoch = host.mtuEpoch;
+    this.pathMss = Math.min(this.ourMss, host.mtuTo(remote) - this.ipHeaderLength - 20);
+    this.sndMss = Math.min(this.pathMss, local.length === 4 ? 536 : 1220);
     let ws = 0;
     while (o.windowScaling && ws < 14 && o.receiveBuffer >>> ws > 0xffff) ws++;
     this.rcvWscale = o.windowScaling ? ws : 0;
@@ -224,9 +240,30 @@ export class TcpConnection implements WheelEntry {
 
   /** Sets the agreed segment size once the peer's MSS is known, and restarts the window with it. */
   setMss(peerMss: number): void {
-    const base = Math.min(this.ourMss, peerMss > 0 ? peerMss : this.ipHeaderLength === 20 ? 536 : 1220);
-    this.sndMss = Math.max(64, base - (this.tsOk ? 12 : 0));
+    this.peerMss = peerMss;
+    this.sndMss = this.effectiveMss();
     this.cc = this.host.options.congestion === 'newreno' ? new NewReno(this.sndMss) : new Cubic(this.sndMss);
+  }
+
+  private effectiveMss(): number {
+    const peer = this.peerMss > 0 ? this.peerMss : this.ipHeaderLength === 20 ? 536 : 1220;
+    return Math.max(64, Math.min(this.pathMss, peer) - (this.tsOk ? 12 : 0));
+  }
+
+  /**
+   * The link's path MTUs changed (Stack.mtuEpoch): resize segments to the path now, as Linux's
+   * tcp_sync_mss does on a PMTU change. Segments already sent are not re-cut, but every send and
+   * retransmission after this takes the new size (TCP sends from a byte stream, so a lost large
+   * segment goes again as several small ones). The window keeps its bytes.
+   */
+  syncPathMtu(): void {
+    this.mtuEpoch = this.host.mtuEpoch;
+    this.pathMss = Math.min(this.ourMss, this.host.mtuTo(this.remote) - this.ipHeaderLength - 20);
+    if (this.state === 'SYN_SENT' || this.state === 'SYN_RECEIVED') return; // setMss follows
+    const mss = this.effectiveMss();
+    if (mss === this.sndMss) return;
+    this.sndMss = mss;
+    this.cc.mss = mss;
   }
 
   /** Starts an active open: sends the SYN and arms its retransmission (RFC 9293 §3.10.1). */
@@ -283,7 +320,7 @@ export class TcpConnection implements WheelEntry {
   onRead(): void {
     if (this.state === 'CLOSED') return;
     const grow = this.freeWindow() - seqDiff(this.rcvAdv, this.rcvNxt);
-    if (grow >= Math.min(this.host.options.receiveBuffer / 2, 2 * this.ourMss)) {
+    if (grow >= Math.min(this.host.options.receiveBuffer / 2, 2 * this.pathMss)) {
       this.ackNow = true;
       this.host.markDirty(this);
     }

@@ -19,7 +19,7 @@ export class Cubic implements CongestionControl {
   private wEst = 0;
   private cwndEpoch = 0;
 
-  constructor(private readonly mss: number) {
+  constructor(public mss: number) {
     this.cwnd = initialWindow(mss);
   }
 

@@ -237,6 +237,15 @@ export class TcpEndpoint implements ConnectionHost {
     this.stack.unregisterProtocol(IpProtocol.TCP);
   }
 
+  /** ConnectionHost: the stack's per-destination MTU (a tailnet's path MTU toward the peer). */
+  mtuTo(remote: Uint8Array): number {
+    return this.stack.mtuTo(remote);
+  }
+
+  get mtuEpoch(): number {
+    return this.stack.mtuEpoch;
+  }
+
   packetBuffer(n: number): Uint8Array {
     // Bulk segments repeat one length: keep the view while it does.
     if (this.packetView.length !== n) this.packetView = new Uint8Array(this.scratch, 0, n);

@@ -10,7 +10,7 @@ export class NewReno implements CongestionControl {
   ssthresh = Number.MAX_SAFE_INTEGER;
   private acc = 0;
 
-  constructor(private readonly mss: number) {
+  constructor(public mss: number) {
     this.cwnd = initialWindow(mss);
   }
 

@@ -43,7 +43,7 @@ export function transmit(c: TcpConnection, now: number, seq: number, len: number
     f.sackCount = c.rx.sackBlocks(c.sackOut, offerTs ? 3 : 4);
     f.sack = c.sackOut;
     // Blocks ride on a full data segment only as far as they fit the MTU; pure ACKs carry them all.
-    while (f.sackCount > 0 && optionsLength(f) + len > c.ourMss) f.sackCount--;
+    while (f.sackCount > 0 && optionsLength(f) + len > c.pathMss) f.sackCount--;
   }
   const tcpLen = 20 + optionsLength(f) + len;
   const packet = c.host.packetBuffer(c.ipHeaderLength + tcpLen);
@@ -125,6 +125,7 @@ export function pipe(c: TcpConnection): number {
 
 /** Retransmits the first unacknowledged segment (fast retransmit, NewReno partial ACKs, RTO). */
 export function retransmitHead(c: TcpConnection, now: number): void {
+  if (c.mtuEpoch !== c.host.mtuEpoch) c.syncPathMtu();
   const dataLeft = c.sendBuf.length;
   const len = Math.min(c.sndMss, dataLeft);
   const fin = c.finQueued && seqAdd(c.sndUna, len) === c.finSeq && seqGt(c.sndMax, c.finSeq);
@@ -141,6 +142,7 @@ export function retransmitHead(c: TcpConnection, now: number): void {
 export function output(c: TcpConnection, now: number, force = false): boolean {
   const s = c.state;
   if (s === 'SYN_SENT' || s === 'SYN_RECEIVED' || s === 'CLOSED' || s === 'TIME_WAIT') return false;
+  if (c.mtuEpoch !== c.host.mtuEpoch) c.syncPathMtu();
   let sent = false;
   const mss = c.sndMss;
   let inFlight = pipe(c);

@@ -6,20 +6,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { TcpOptions } from '../../../src/netstack/tcp/options.js';
 import { TcpServer } from '../../../src/netstack/tcp/server.js';
 import { type TcpSocket, tcpConnect } from '../../../src/netstack/tcp/socket.js';
-import { B, type Pair, settle, sha256, tcpPair, until } from './helpers.js';
+import { B, collect, type Pair, settle, sha256, tcpPair, until } from './helpers.js';
 
 let pair: Pair;
 afterEach(() => pair?.close());
-
-/** Resolves with everything `s` delivers until its end. */
-function collect(s: TcpSocket): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  s.on('data', (d: Buffer) => chunks.push(d));
-  return new Promise((resolve, reject) => {
-    s.once('end', () => resolve(Buffer.concat(chunks)));
-    s.once('error', reject);
-  });
-}
 
 /** Client sends `up`, the server sends `down`, at the same time; both are checked by length and sha256. */
 async function exchange(p: Pair, up: Buffer, down: Buffer, host = B): Promise<void> {

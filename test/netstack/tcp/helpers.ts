@@ -8,6 +8,7 @@ import { Stack } from '../../../src/netstack/stack.js';
 import { TcpEndpoint } from '../../../src/netstack/tcp/endpoint.js';
 import type { TcpOptions } from '../../../src/netstack/tcp/options.js';
 import { setTcpChecksum, type TcpHeaderFields, writeTcpHeader } from '../../../src/netstack/tcp/segment.js';
+import type { TcpSocket } from '../../../src/netstack/tcp/socket.js';
 
 export const A = '10.0.0.1';
 export const B = '10.0.0.2';
@@ -116,6 +117,16 @@ export function inject(
   for (let i = 0; i < s.length; i += 2) sum += ((s[i]! << 8) | s[i + 1]!) + ((d[i]! << 8) | d[i + 1]!);
   setTcpChecksum(packet, ipLen, hl + payload.length, sum);
   stack.sendPrepared(packet, d, IpProtocol.TCP, { src: s });
+}
+
+/** Resolves with everything `s` delivers until its end. */
+export function collect(s: TcpSocket): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  s.on('data', (d: Buffer) => chunks.push(d));
+  return new Promise((resolve, reject) => {
+    s.once('end', () => resolve(Buffer.concat(chunks)));
+    s.once('error', reject);
+  });
 }
 
 export function sha256(b: Uint8Array): string {

@@ -1,0 +1,117 @@
+// Path MTU discovery between two of our nodes (issue 21, item 1) on a NAT lab LAN whose links carry
+// 9,000-byte frames: the data's datagrams, read off the sending host's interface counters, average
+// ≥ 8,000 bytes, with no IP fragments; then every link of the LAN drops to MTU 1,500 in the middle
+// of a transfer: the bytes arrive intact, the size toward the peer falls back within a second, and
+// after that the sender neither fragments nor sends frames over 1,500 bytes.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Cleanup, execIn, sleep, waitFor } from './rig/exec.js';
+import type { Host, Site } from './rig/natlab.js';
+import type { LabOurs } from './rig/natlab-nodes.js';
+import { natlabMissing, TailnetLab } from './rig/natlab-tailnet.js';
+import { skipUnless } from './rig/requirements.js';
+
+const MB = 1024 * 1024;
+const BLOB_MB = 120;
+
+/** The sending host's interface counters: tx bytes and packets, and IP fragments it created. */
+async function counters(host: Host): Promise<{ bytes: number; packets: number; frags: number }> {
+  const link = await execIn(host.ns, 'cat', [
+    '/sys/class/net/eth0/statistics/tx_bytes',
+    '/sys/class/net/eth0/statistics/tx_packets',
+  ]);
+  const [bytes, packets] = link.stdout.trim().split(/\s+/).map(Number);
+  const snmp = (await execIn(host.ns, 'cat', ['/proc/net/snmp'])).stdout
+    .split('\n')
+    .filter((l) => l.startsWith('Ip:'));
+  const names = snmp[0]!.split(/\s+/);
+  const values = snmp[1]!.split(/\s+/);
+  return { bytes: bytes!, packets: packets!, frags: Number(values[names.indexOf('FragCreates')]) };
+}
+
+/** Sets the MTU of both hosts' interfaces and of their ports on the site's LAN bridge. */
+async function setLanMtu(site: Site, hosts: Host[], mtu: number): Promise<void> {
+  // Senders first, so that no frame larger than a port takes is in flight when the ports shrink.
+  for (const h of hosts) await execIn(h.ns, 'ip', ['link', 'set', 'eth0', 'mtu', String(mtu)]);
+  for (const h of hosts)
+    await execIn(site.ns, 'ip', ['link', 'set', `h${h.name}${h.moves}`, 'mtu', String(mtu)]);
+  await execIn(site.ns, 'ip', ['link', 'set', 'lan', 'mtu', String(mtu)]);
+}
+
+/** The MTU `node`'s status gives toward `peer`. */
+async function mtuToward(node: LabOurs, peer: LabOurs): Promise<number> {
+  const st = await node.api<{ peers: Array<{ hostname: string; mtu: number }> }>('GET', '/status');
+  return st.peers.find((p) => p.hostname === peer.name)?.mtu ?? 0;
+}
+
+skipUnless(natlabMissing())('NAT lab: path MTU discovery between our nodes on a jumbo-frame LAN', () => {
+  const cleanup = new Cleanup();
+  let t: TailnetLab;
+  let site: Site;
+  let client: LabOurs;
+  let server: LabOurs;
+
+  beforeAll(async () => {
+    t = await TailnetLab.create(cleanup, BLOB_MB);
+    site = await t.lab.addSite('a');
+    client = await t.ours(site, 'pmc');
+    server = await t.ours(site, 'pms');
+    await setLanMtu(site, [client.host, server.host], 9000);
+    await client.meet(server);
+    await client.waitDirect(server);
+    await server.waitDirect(client);
+  }, 120_000);
+
+  afterAll(async () => {
+    expect((await cleanup.run()).map((e) => e.message)).toEqual([]);
+  });
+
+  it('at MTU 9,000 the datagrams of a transfer average ≥ 8,000 bytes, unfragmented, and the bytes arrive intact', async () => {
+    // A first transfer has the server send, so that it probes the path toward the client.
+    const warm = await client.download(server, 4);
+    expect(warm).toMatchObject({ bytes: 4 * MB, sha256: t.blob.sha256(4) });
+    await waitFor(
+      'the server to raise the size toward the client',
+      async () => ((await mtuToward(server, client)) === 8928 ? true : undefined),
+      10_000,
+      100,
+    );
+    const before = await counters(server.host);
+    const got = await client.download(server, BLOB_MB);
+    const after = await counters(server.host);
+    expect(got).toMatchObject({ bytes: BLOB_MB * MB, sha256: t.blob.sha256(BLOB_MB) });
+    const mean = (after.bytes - before.bytes) / (after.packets - before.packets);
+    console.log(
+      `[natlab-pmtu] MTU 9000: ${BLOB_MB} MB in ${Math.round(got.ms)} ms, mean frame ${Math.round(mean)} bytes over ${after.packets - before.packets} packets`,
+    );
+    expect(mean).toBeGreaterThanOrEqual(8000);
+    expect(after.frags - before.frags).toBe(0);
+  }, 120_000);
+
+  it('the LAN drops to MTU 1,500 mid-transfer: intact, the size falls back within a second, then no fragments', async () => {
+    const transfer = client.download(server, BLOB_MB, { limitRate: '30M' });
+    await sleep(1500);
+    expect(await mtuToward(server, client)).toBe(8928);
+    await setLanMtu(site, [client.host, server.host], 1500);
+    const shrunk = performance.now();
+    await waitFor(
+      'the server to fall back',
+      async () => ((await mtuToward(server, client)) <= 1440 ? true : undefined),
+      5_000,
+      20,
+    );
+    const fellMs = performance.now() - shrunk;
+    await sleep(300);
+    const before = await counters(server.host);
+    await sleep(1500);
+    const after = await counters(server.host);
+    const got = await transfer;
+    console.log(
+      `[natlab-pmtu] fell back ${Math.round(fellMs)} ms after the MTU dropped; then mean frame ${Math.round((after.bytes - before.bytes) / (after.packets - before.packets))} bytes`,
+    );
+    expect(got).toMatchObject({ bytes: BLOB_MB * MB, sha256: t.blob.sha256(BLOB_MB) });
+    expect(fellMs).toBeLessThan(1000);
+    expect(after.packets - before.packets).toBeGreaterThan(1000); // the transfer was still going
+    expect(after.frags - before.frags).toBe(0);
+    expect((after.bytes - before.bytes) / (after.packets - before.packets)).toBeLessThanOrEqual(1514);
+  }, 120_000);
+});
