@@ -15,6 +15,7 @@ import { Stack } from '../src/netstack/stack.js';
 import { TcpEndpoint } from '../src/netstack/tcp/endpoint.js';
 import { TcpServer } from '../src/netstack/tcp/server.js';
 import { tcpConnect } from '../src/netstack/tcp/socket.js';
+import { hasBunUdp } from '../src/wireguard/bun-udp-bind.js';
 import { Cleanup, execIn, spawnIn, waitFor } from '../test/interop/rig/exec.js';
 import { iperf3Tcp, startWireguardGoPair } from '../test/interop/rig/pair.js';
 import { checkRequirements } from '../test/interop/rig/requirements.js';
@@ -33,6 +34,8 @@ export async function run(): Promise<Report> {
   else console.log(`  (no wireguard-go reference: missing ${missing.join(', ')})`);
   const ref = missing.length === 0 ? 'reference: wireguard-go pair, iperf3 TCP' : undefined;
   await tsToTs(r, ref);
+  // Under Bun, the same pair on node:dgram too: the same-run ratio of the two binds.
+  if (hasBunUdp()) await tsToTs(r, ref, true);
   await memoryOnly(r, ref);
   if (missing.length === 0) await tsToLinux(r, ref);
   await idleConnections(r);
@@ -40,7 +43,16 @@ export async function run(): Promise<Report> {
     const x = ref ? r.ratio(name, ref) : undefined;
     if (x !== undefined) console.log(`  ${name}: ${x.toFixed(2)}× the wireguard-go pair (aim ${aim})`);
   };
-  print('TS↔TS bulk (2 processes, WireGuard over UDP loopback)', '≥ 2×');
+  const bun = hasBunUdp() ? ', Bun.udpSocket' : '';
+  print(`TS↔TS bulk (2 processes, WireGuard over UDP loopback${bun})`, '≥ 2×');
+  if (bun) {
+    const x = r.ratio(
+      'TS↔TS CPU per GB (sender + receiver, Bun.udpSocket)',
+      'TS↔TS CPU per GB (sender + receiver, node:dgram)',
+    );
+    if (x !== undefined)
+      console.log(`  TS↔TS CPU per GB, Bun.udpSocket: ${x.toFixed(2)}× node:dgram under Bun`);
+  }
   print('TS↔Linux download (wireguard-go, Linux sends)', '≥ 1×');
   print('TS↔Linux upload (wireguard-go, we send)', '≥ 1×');
   return r;
@@ -66,22 +78,24 @@ async function reference(r: Report): Promise<void> {
   }
 }
 
-async function tsToTs(r: Report, ref: string | undefined): Promise<void> {
-  const pair = await openTsPair();
+async function tsToTs(r: Report, ref: string | undefined, dgram = false): Promise<void> {
+  const pair = await openTsPair({ dgram });
+  // Under Bun the rows name the bind, so that both appear side by side.
+  const bind = !hasBunUdp() ? '' : dgram ? ', node:dgram' : ', Bun.udpSocket';
   try {
     const cpu0 = process.cpuUsage();
     const result = await pair.transfer(SECONDS);
     const cpu = process.cpuUsage(cpu0);
     const cpuTotal = result.cpuSeconds + (cpu.user + cpu.system) / 1e6;
     r.add({
-      name: 'TS↔TS bulk (2 processes, WireGuard over UDP loopback)',
+      name: `TS↔TS bulk (2 processes, WireGuard over UDP loopback${bind})`,
       value: result.bytes / result.seconds / 1e6,
       unit: 'MB/s',
       ratioTo: ref,
       note: `${pair.tcp.stats.recoveries} recoveries, ${pair.tcp.stats.timeouts} RTOs`,
     });
     r.add({
-      name: 'TS↔TS CPU per GB (sender + receiver)',
+      name: `TS↔TS CPU per GB (sender + receiver${bind})`,
       value: cpuTotal / (result.bytes / 1e9),
       unit: 'CPU s/GB',
     });
