@@ -20,6 +20,8 @@ interface Setup {
   profile?: boolean;
   /** node:dgram even under Bun. */
   dgram?: boolean;
+  /** Where to listen (default 127.0.0.1), e.g. a veth's address in a namespace (bench/tcp-veth.ts). */
+  host?: string;
 }
 
 /** What the receiver reports once the sender has closed. */
@@ -31,7 +33,7 @@ export interface PeerReport {
 }
 
 process.once('message', async (setup: Setup) => {
-  const bind = await (setup.dgram ? UdpBind.open : openUdpBind)({ host: '127.0.0.1' });
+  const bind = await (setup.dgram ? UdpBind.open : openUdpBind)({ host: setup.host ?? '127.0.0.1' });
   const dev = new Device({ privateKey: keyFromBase64(setup.privateKey), bind });
   dev.addPeer({ publicKey: keyFromBase64(setup.peer), allowedIPs: ['10.9.0.1/32'] });
   const stack = new Stack(dev, { addresses: ['10.9.0.2/24'] });

@@ -4,8 +4,10 @@
  *    plus our TCP alone over an in-memory link (no crypto), to show what TCP itself costs;
  * 2. TS↔Linux through wireguard-go in a namespace: download and upload;
  * 3. the reference: a pair of wireguard-go peers in two namespaces, iperf3 TCP;
+ * 4. the VPC-like shape (bench/tcp-veth.ts): a veth of MTU 1,500 and 9,000 between two namespaces,
+ *    the wireguard-go pair and our two nodes in them, with the mean frame size on the veth;
  * and CPU seconds per GB, and the RSS of 1,000 idle connections.
- * TCP_BENCH_SKIP_RIG=1 skips everything that needs root and namespaces (2 and 3).
+ * TCP_BENCH_SKIP_RIG=1 skips everything that needs root and namespaces (2, 3 and 4).
  */
 import { fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -21,6 +23,7 @@ import { iperf3Tcp, startWireguardGoPair } from '../test/interop/rig/pair.js';
 import { checkRequirements } from '../test/interop/rig/requirements.js';
 import { startTcpNode, type TcpNode } from '../test/interop/rig/tcp-node.js';
 import { Report } from './report.js';
+import { vethShape } from './tcp-veth.js';
 import { blast, openTsPair } from './ts-pair.js';
 
 const SECONDS = 4;
@@ -38,6 +41,7 @@ export async function run(): Promise<Report> {
   if (hasBunUdp()) await tsToTs(r, ref, true);
   await memoryOnly(r, ref);
   if (missing.length === 0) await tsToLinux(r, ref);
+  if (missing.length === 0) for (const mtu of [1500, 9000]) await vethShape(r, mtu, SECONDS);
   await idleConnections(r);
   const print = (name: string, aim: string) => {
     const x = ref ? r.ratio(name, ref) : undefined;
