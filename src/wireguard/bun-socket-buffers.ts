@@ -24,23 +24,23 @@ const SOL_SOCKET = 1;
 const SO_SNDBUF = 7;
 const SO_RCVBUF = 8;
 
-let setsockopt: ((fd: number, name: number, bytes: number) => boolean) | undefined | null;
+type SetSockOpt = (fd: number, name: number, bytes: number) => boolean;
 
-async function load(): Promise<typeof setsockopt> {
-  if (setsockopt !== undefined) return setsockopt;
-  setsockopt = null;
-  if (process.platform !== 'linux') return null;
+/** Loaded once, on first use; binds opened together share the one load. */
+let loading: Promise<SetSockOpt> | undefined;
+
+async function load(): Promise<SetSockOpt> {
+  if (process.platform !== 'linux') throw new Error(`socket buffer sizes are not set on ${process.platform}`);
   const name = 'bun:ffi';
   const ffi = (await import(/* @vite-ignore */ name)) as BunFfi;
   const lib = ffi.dlopen('libc.so.6', {
     setsockopt: { args: ['i32', 'i32', 'i32', 'ptr', 'u32'], returns: 'i32' },
   });
   const value = new Int32Array(1);
-  setsockopt = (fd, option, bytes) => {
+  return (fd, option, bytes) => {
     value[0] = bytes;
     return lib.symbols.setsockopt(fd, SOL_SOCKET, option, ffi.ptr(value), 4) === 0;
   };
-  return setsockopt;
 }
 
 /**
@@ -49,14 +49,14 @@ async function load(): Promise<typeof setsockopt> {
  * to count; never rejects.
  */
 export async function setBunSocketBuffers(fd: number, bytes: number): Promise<Error[]> {
-  let set: typeof setsockopt;
+  let set: SetSockOpt;
   try {
-    set = await load();
+    loading ??= load();
+    set = await loading;
   } catch (err) {
-    // No bun:ffi, or no libc.so.6 (musl): the sizes stay the system's defaults.
+    // Not Linux, no bun:ffi, or no libc.so.6 (musl): the sizes stay the system's defaults.
     return [err instanceof Error ? err : new Error(String(err))];
   }
-  if (!set) return [new Error(`socket buffer sizes are not set on ${process.platform}`)];
   const errors: Error[] = [];
   if (!set(fd, SO_RCVBUF, bytes)) errors.push(new Error('setsockopt(SO_RCVBUF) failed'));
   if (!set(fd, SO_SNDBUF, bytes)) errors.push(new Error('setsockopt(SO_SNDBUF) failed'));

@@ -30,7 +30,6 @@ interface BunUdpSocket {
   readonly port: number;
   /** The file descriptor (for setsockopt through bun:ffi). */
   readonly fd: number;
-  readonly closed: boolean;
   /** False when the kernel queue is full (the datagram was not sent); throws on other errors. */
   send(data: Uint8Array, port: number, address: string): boolean;
   /** `[data, port, address, …]`; returns how many datagrams went out (sendmmsg's answer). */
