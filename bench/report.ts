@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { runtime } from '../src/platform/runtime.js';
 import { renderChart } from './chart.js';
 
 export interface Row {
@@ -51,6 +52,7 @@ export class Report {
       suite: this.suite,
       date: new Date().toISOString(),
       node: process.version,
+      runtime: `${runtime.name} ${runtime.version}`,
       cpu: cpus()[0]?.model,
     };
     writeFileSync(`${base}.json`, `${JSON.stringify({ ...meta, rows }, null, 2)}\n`);

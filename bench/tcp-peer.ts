@@ -8,6 +8,7 @@ import type { Profiler } from 'node:inspector';
 import { Stack } from '../src/netstack/stack.js';
 import { TcpEndpoint } from '../src/netstack/tcp/endpoint.js';
 import { TcpServer } from '../src/netstack/tcp/server.js';
+import { openUdpBind } from '../src/wireguard/bun-udp-bind.js';
 import { Device } from '../src/wireguard/device.js';
 import { keyFromBase64 } from '../src/wireguard/keys.js';
 import { UdpBind } from '../src/wireguard/udp-bind.js';
@@ -17,6 +18,10 @@ interface Setup {
   privateKey: string;
   peer: string;
   profile?: boolean;
+  /** node:dgram even under Bun. */
+  dgram?: boolean;
+  /** Where to listen (default 127.0.0.1), e.g. a veth's address in a namespace (bench/tcp-veth.ts). */
+  host?: string;
 }
 
 /** What the receiver reports once the sender has closed. */
@@ -28,7 +33,7 @@ export interface PeerReport {
 }
 
 process.once('message', async (setup: Setup) => {
-  const bind = await UdpBind.open({ host: '127.0.0.1' });
+  const bind = await (setup.dgram ? UdpBind.open : openUdpBind)({ host: setup.host ?? '127.0.0.1' });
   const dev = new Device({ privateKey: keyFromBase64(setup.privateKey), bind });
   dev.addPeer({ publicKey: keyFromBase64(setup.peer), allowedIPs: ['10.9.0.1/32'] });
   const stack = new Stack(dev, { addresses: ['10.9.0.2/24'] });

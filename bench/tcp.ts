@@ -4,8 +4,10 @@
  *    plus our TCP alone over an in-memory link (no crypto), to show what TCP itself costs;
  * 2. TS↔Linux through wireguard-go in a namespace: download and upload;
  * 3. the reference: a pair of wireguard-go peers in two namespaces, iperf3 TCP;
+ * 4. the VPC-like shape (bench/tcp-veth.ts): a veth of MTU 1,500 and 9,000 between two namespaces,
+ *    the wireguard-go pair and our two nodes in them, with the mean frame size on the veth;
  * and CPU seconds per GB, and the RSS of 1,000 idle connections.
- * TCP_BENCH_SKIP_RIG=1 skips everything that needs root and namespaces (2 and 3).
+ * TCP_BENCH_SKIP_RIG=1 skips everything that needs root and namespaces (2, 3 and 4).
  */
 import { fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -15,11 +17,13 @@ import { Stack } from '../src/netstack/stack.js';
 import { TcpEndpoint } from '../src/netstack/tcp/endpoint.js';
 import { TcpServer } from '../src/netstack/tcp/server.js';
 import { tcpConnect } from '../src/netstack/tcp/socket.js';
+import { hasBunUdp } from '../src/wireguard/bun-udp-bind.js';
 import { Cleanup, execIn, spawnIn, waitFor } from '../test/interop/rig/exec.js';
 import { iperf3Tcp, startWireguardGoPair } from '../test/interop/rig/pair.js';
 import { checkRequirements } from '../test/interop/rig/requirements.js';
 import { startTcpNode, type TcpNode } from '../test/interop/rig/tcp-node.js';
 import { Report } from './report.js';
+import { vethShape } from './tcp-veth.js';
 import { blast, openTsPair } from './ts-pair.js';
 
 const SECONDS = 4;
@@ -33,14 +37,26 @@ export async function run(): Promise<Report> {
   else console.log(`  (no wireguard-go reference: missing ${missing.join(', ')})`);
   const ref = missing.length === 0 ? 'reference: wireguard-go pair, iperf3 TCP' : undefined;
   await tsToTs(r, ref);
+  // Under Bun, the same pair on node:dgram too: the same-run ratio of the two binds.
+  if (hasBunUdp()) await tsToTs(r, ref, true);
   await memoryOnly(r, ref);
   if (missing.length === 0) await tsToLinux(r, ref);
+  if (missing.length === 0) for (const mtu of [1500, 9000]) await vethShape(r, mtu, SECONDS);
   await idleConnections(r);
   const print = (name: string, aim: string) => {
     const x = ref ? r.ratio(name, ref) : undefined;
     if (x !== undefined) console.log(`  ${name}: ${x.toFixed(2)}× the wireguard-go pair (aim ${aim})`);
   };
-  print('TS↔TS bulk (2 processes, WireGuard over UDP loopback)', '≥ 2×');
+  const bun = hasBunUdp() ? ', Bun.udpSocket' : '';
+  print(`TS↔TS bulk (2 processes, WireGuard over UDP loopback${bun})`, '≥ 2×');
+  if (bun) {
+    const x = r.ratio(
+      'TS↔TS CPU per GB (sender + receiver, Bun.udpSocket)',
+      'TS↔TS CPU per GB (sender + receiver, node:dgram)',
+    );
+    if (x !== undefined)
+      console.log(`  TS↔TS CPU per GB, Bun.udpSocket: ${x.toFixed(2)}× node:dgram under Bun`);
+  }
   print('TS↔Linux download (wireguard-go, Linux sends)', '≥ 1×');
   print('TS↔Linux upload (wireguard-go, we send)', '≥ 1×');
   return r;
@@ -66,22 +82,24 @@ async function reference(r: Report): Promise<void> {
   }
 }
 
-async function tsToTs(r: Report, ref: string | undefined): Promise<void> {
-  const pair = await openTsPair();
+async function tsToTs(r: Report, ref: string | undefined, dgram = false): Promise<void> {
+  const pair = await openTsPair({ dgram });
+  // Under Bun the rows name the bind, so that both appear side by side.
+  const bind = !hasBunUdp() ? '' : dgram ? ', node:dgram' : ', Bun.udpSocket';
   try {
     const cpu0 = process.cpuUsage();
     const result = await pair.transfer(SECONDS);
     const cpu = process.cpuUsage(cpu0);
     const cpuTotal = result.cpuSeconds + (cpu.user + cpu.system) / 1e6;
     r.add({
-      name: 'TS↔TS bulk (2 processes, WireGuard over UDP loopback)',
+      name: `TS↔TS bulk (2 processes, WireGuard over UDP loopback${bind})`,
       value: result.bytes / result.seconds / 1e6,
       unit: 'MB/s',
       ratioTo: ref,
       note: `${pair.tcp.stats.recoveries} recoveries, ${pair.tcp.stats.timeouts} RTOs`,
     });
     r.add({
-      name: 'TS↔TS CPU per GB (sender + receiver)',
+      name: `TS↔TS CPU per GB (sender + receiver${bind})`,
       value: cpuTotal / (result.bytes / 1e9),
       unit: 'CPU s/GB',
     });

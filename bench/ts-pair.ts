@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Stack } from '../src/netstack/stack.js';
 import { TcpEndpoint } from '../src/netstack/tcp/endpoint.js';
 import { type TcpSocket, tcpConnect } from '../src/netstack/tcp/socket.js';
+import { openUdpBind } from '../src/wireguard/bun-udp-bind.js';
 import { Device } from '../src/wireguard/device.js';
 import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../src/wireguard/keys.js';
 import { UdpBind } from '../src/wireguard/udp-bind.js';
@@ -43,8 +44,11 @@ export interface TsPair {
   close(): Promise<void>;
 }
 
-/** Starts the receiver, connects to it, and returns the pair; `profile` profiles the receiver's transfer. */
-export async function openTsPair(opts: { profile?: boolean } = {}): Promise<TsPair> {
+/**
+ * Starts the receiver, connects to it, and returns the pair; `profile` profiles the receiver's
+ * transfer; `dgram` keeps both ends on node:dgram under Bun too (else each runtime's best bind).
+ */
+export async function openTsPair(opts: { profile?: boolean; dgram?: boolean } = {}): Promise<TsPair> {
   const privA = generatePrivateKey();
   const privB = generatePrivateKey();
   const here = dirname(fileURLToPath(import.meta.url));
@@ -53,11 +57,12 @@ export async function openTsPair(opts: { profile?: boolean } = {}): Promise<TsPa
     privateKey: keyToBase64(privB),
     peer: keyToBase64(publicKeyFromPrivate(privA)),
     profile: opts.profile === true,
+    dgram: opts.dgram === true,
   });
   const port = await new Promise<number>((res) =>
     child.once('message', (m: { port: number }) => res(m.port)),
   );
-  const bind = await UdpBind.open({ host: '127.0.0.1' });
+  const bind = await (opts.dgram ? UdpBind.open : openUdpBind)({ host: '127.0.0.1' });
   const dev = new Device({ privateKey: privA, bind });
   dev.addPeer({
     publicKey: publicKeyFromPrivate(privB),

@@ -10,10 +10,11 @@ import type { DerpMap } from '../derp/derpmap.js';
 import { DerpClientManager, type DerpClientManagerOptions } from '../derp/manager.js';
 import { isStun, parseStunResponse, stunRequest } from '../derp/stun.js';
 import type { Bind, Endpoint } from '../wireguard/bind.js';
+import { openUdpBind } from '../wireguard/bun-udp-bind.js';
 import { type Clock, systemClock } from '../wireguard/clock.js';
 import type { Logger } from '../wireguard/logger.js';
 import { silentLogger } from '../wireguard/logger.js';
-import { UdpBind, UdpEndpoint } from '../wireguard/udp-bind.js';
+import { type UdpBind, UdpEndpoint } from '../wireguard/udp-bind.js';
 import {
   type AddrPort,
   type DiscoKeyPair,
@@ -118,7 +119,8 @@ export interface MagicsockOptions {
 }
 
 /** What magicsock needs of its UDP socket: what {@link UdpBind} offers. */
-export type MagicUdp = Pick<UdpBind, 'port' | 'send' | 'onDatagram' | 'close' | 'stats'>;
+export type MagicUdp = Pick<UdpBind, 'port' | 'send' | 'onDatagram' | 'close' | 'stats'> &
+  Pick<Bind, 'beginBatch' | 'endBatch'>;
 
 export class Magicsock implements Bind {
   private handler: (from: Endpoint, d: Uint8Array) => void = () => {};
@@ -146,7 +148,7 @@ export class Magicsock implements Bind {
 
   /** Opens the UDP socket. DERP starts with {@link setDerpMap}. */
   static async open(opts: MagicsockOptions): Promise<Magicsock> {
-    return new Magicsock(opts, opts.udp ?? (await UdpBind.open({ port: opts.port ?? 0, host: opts.host })));
+    return new Magicsock(opts, opts.udp ?? (await openUdpBind({ port: opts.port ?? 0, host: opts.host })));
   }
 
   get port(): number {
@@ -335,6 +337,14 @@ export class Magicsock implements Bind {
   }
 
   // ---- Bind ---------------------------------------------------------------------------------
+
+  beginBatch(): void {
+    this.udp.beginBatch?.();
+  }
+
+  endBatch(): void {
+    this.udp.endBatch?.();
+  }
 
   send(to: Endpoint, datagram: Uint8Array): void {
     if (to instanceof UdpEndpoint) {

@@ -1,6 +1,7 @@
 /**
  * The seam between a WireGuard device and whatever moves its datagrams: a UDP socket
- * ({@link UdpBind}), a DERP relay, or magicsock's UDP+DERP (DESIGN.md, "The seams").
+ * ({@link UdpBind}, or {@link BunUdpBind} under Bun), a DERP relay, or magicsock's UDP+DERP
+ * (DESIGN.md, "The seams").
  */
 
 /** Where a datagram came from or goes to. `key` is a stable string used for equality. */
@@ -14,6 +15,14 @@ export interface Endpoint {
 export interface Bind {
   /** Send one datagram. Never throws for a transient network error; those are dropped. */
   send(to: Endpoint, datagram: Uint8Array): void;
+  /**
+   * Optional batching: between `beginBatch` and `endBatch` a bind may hold sends back and pass
+   * them to the OS together (one sendmmsg(2), as {@link BunUdpBind} does); the datagrams' buffers
+   * stay unchanged until `endBatch` returns. A bind without these sends each one at once.
+   */
+  beginBatch?(): void;
+  /** Ends a batch begun by {@link beginBatch}: whatever was held back is sent now, in order. */
+  endBatch?(): void;
   /** Register the receive handler (a later call replaces it). */
   onDatagram(handler: (from: Endpoint, datagram: Uint8Array) => void): void;
   /** Parse a config-file endpoint (`host:port`, `[v6]:port`) into this bind's Endpoint type. */

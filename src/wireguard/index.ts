@@ -2,6 +2,7 @@
 export { type AeadEngineName, transportAead } from './aead.js';
 export { AllowedIPs, type CidrInput, canonicalCidr } from './allowedips.js';
 export { type Bind, type Endpoint, MemoryBind, NamedEndpoint } from './bind.js';
+export { BunUdpBind, hasBunUdp, openUdpBind } from './bun-udp-bind.js';
 export { type Clock, FakeClock, scaledClock, systemClock } from './clock.js';
 export {
   ConfigError,

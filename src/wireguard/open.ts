@@ -4,10 +4,11 @@
  */
 
 import type { AeadEngineName } from './aead.js';
+import { type BunUdpBind, openUdpBind } from './bun-udp-bind.js';
 import type { WgConfig } from './config.js';
 import { Device } from './device.js';
 import type { Logger } from './logger.js';
-import { UdpBind } from './udp-bind.js';
+import type { UdpBind } from './udp-bind.js';
 
 export interface OpenDeviceOptions {
   logger?: Logger;
@@ -16,12 +17,12 @@ export interface OpenDeviceOptions {
   host?: string;
 }
 
-/** Opens a {@link UdpBind} on the config's ListenPort (or a random port) and a {@link Device} with its peers. */
+/** Opens a UDP bind ({@link UdpBind}; {@link BunUdpBind} under Bun) on the config's ListenPort (or a random port) and a {@link Device} with its peers. */
 export async function openDevice(
   config: WgConfig,
   opts: OpenDeviceOptions = {},
-): Promise<{ device: Device; bind: UdpBind }> {
-  const bind = await UdpBind.open({ port: config.interface.listenPort ?? 0, host: opts.host });
+): Promise<{ device: Device; bind: UdpBind | BunUdpBind }> {
+  const bind = await openUdpBind({ port: config.interface.listenPort ?? 0, host: opts.host });
   try {
     const device = new Device({
       privateKey: config.interface.privateKey,

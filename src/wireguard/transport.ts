@@ -121,6 +121,8 @@ export class TransportPath {
     tx.seal();
     const bind = this.host.bind;
     let last: Peer | undefined;
+    // The messages are the vector's: a bind that batches must have sent them before clear().
+    bind.beginBatch?.();
     try {
       for (let i = 0; i < n; i++) {
         const peer = this.txPeers[i]!;
@@ -135,6 +137,7 @@ export class TransportPath {
       }
       last!.authenticatedPacketsSent();
     } finally {
+      bind.endBatch?.();
       tx.clear();
     }
   }
