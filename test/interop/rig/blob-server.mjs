@@ -29,7 +29,8 @@ const server = http.createServer((req, res) => {
   });
   req.on('end', () => res.end(`${n} ${hash.digest('hex')}`));
 });
-const listen = (host) => server.listen(Number(port), host, () => console.log(`blob server on ${host}:${port}`));
+const listen = (host) =>
+  server.listen(Number(port), host, () => console.log(`blob server on ${host}:${port}`));
 // A namespace with IPv6 disabled cannot bind '::': serve IPv4 alone there.
 server.once('error', (err) => {
   if (bind !== '::' || !['EAFNOSUPPORT', 'EADDRNOTAVAIL'].includes(err.code)) throw err;
