@@ -5,10 +5,9 @@
  * each send goes where that peer's {@link PeerPath} says: the trusted direct address, or
  * DERP (plus the best untrusted address while probing).
  */
-import { randomBytes } from 'node:crypto';
 import type { DerpMap } from '../derp/derpmap.js';
 import { DerpClientManager, type DerpClientManagerOptions } from '../derp/manager.js';
-import { isStun, parseStunResponse, stunRequest } from '../derp/stun.js';
+import { isStun } from '../derp/stun.js';
 import type { Bind, Endpoint } from '../wireguard/bind.js';
 import { openUdpBind } from '../wireguard/bun-udp-bind.js';
 import { type Clock, systemClock } from '../wireguard/clock.js';
@@ -27,55 +26,12 @@ import {
   sealDisco,
 } from './disco.js';
 import { egressMtu } from './egress-mtu.js';
+import { type MagicPeer, noTraffic, PeerEndpoint, type PeerTraffic, peerKey } from './magic-peer.js';
 import { addrKey, PeerPath, type PingOutcome } from './path.js';
 import { type PeerMtu, peerMtuOnPath } from './pmtu.js';
+import { StunTransactions } from './stun-transactions.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-/** Peers are keyed by their endpoint's key, so a send finds its peer without converting the node key. */
-const peerKey = (nodeKey: Uint8Array) => `peer:${hex(nodeKey)}`;
-
-/** WireGuard's view of a peer: one endpoint per node key, whatever path carries it. */
-export class PeerEndpoint implements Endpoint {
-  readonly key: string;
-  constructor(readonly nodeKey: Uint8Array) {
-    this.key = peerKey(nodeKey);
-  }
-  toString(): string {
-    return `peer ${hex(this.nodeKey).slice(0, 8)}`;
-  }
-}
-
-/** What magicsock needs to know about a peer, from the netmap. */
-export interface MagicPeer {
-  nodeKey: Uint8Array;
-  discoKey: Uint8Array | undefined;
-  /** "ip:port" / "[ip]:port" endpoints control reported. */
-  endpoints: readonly string[];
-  homeDERP: number;
-}
-
-/** WireGuard datagrams to and from one peer, by path (disco and STUN are not counted). */
-export interface PeerTraffic {
-  directTxPackets: number;
-  directTxBytes: number;
-  derpTxPackets: number;
-  derpTxBytes: number;
-  directRxPackets: number;
-  directRxBytes: number;
-  derpRxPackets: number;
-  derpRxBytes: number;
-}
-
-const noTraffic = (): PeerTraffic => ({
-  directTxPackets: 0,
-  directTxBytes: 0,
-  derpTxPackets: 0,
-  derpTxBytes: 0,
-  directRxPackets: 0,
-  directRxBytes: 0,
-  derpRxPackets: 0,
-  derpRxBytes: 0,
-});
 
 interface PeerState {
   info: MagicPeer;
@@ -131,7 +87,7 @@ export class Magicsock implements Bind {
   private derp: DerpClientManager | undefined;
   private derpMapJson: string | undefined;
   private derpReady: Promise<number> | undefined;
-  private stunWaiters = new Map<string, (ep: AddrPort) => void>();
+  private readonly stunTx: StunTransactions;
   private readonly clock: Clock;
   private readonly log: Logger;
   readonly stats = { udpIn: 0, derpIn: 0, udpOut: 0, derpOut: 0, discoIn: 0, unknownDisco: 0 };
@@ -143,6 +99,10 @@ export class Magicsock implements Bind {
   ) {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger ?? silentLogger;
+    this.stunTx = new StunTransactions(
+      (host, port, req) => udp.send(UdpEndpoint.from(host, port), req),
+      this.log,
+    );
     udp.onDatagram((from, d) => this.receiveUdp(from as UdpEndpoint, d));
   }
 
@@ -406,7 +366,7 @@ export class Magicsock implements Bind {
       return;
     }
     if (isStun(d)) {
-      this.receiveStun(d);
+      this.stunTx.receive(d);
       return;
     }
     const st = this.byAddr.get(from.key);
@@ -495,31 +455,7 @@ export class Magicsock implements Bind {
 
   /** Our address as a STUN server on `host:port` sees it, through our own socket. */
   stun(host: string, port: number, timeoutMs = 2000): Promise<AddrPort | undefined> {
-    const txid = new Uint8Array(randomBytes(12));
-    const key = hex(txid);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.stunWaiters.delete(key);
-        resolve(undefined);
-      }, timeoutMs);
-      timer.unref?.();
-      this.stunWaiters.set(key, (ep) => {
-        clearTimeout(timer);
-        resolve(ep);
-      });
-      this.udp.send(UdpEndpoint.from(host, port), stunRequest(txid));
-    });
-  }
-
-  private receiveStun(d: Uint8Array): void {
-    try {
-      const r = parseStunResponse(d);
-      const waiter = this.stunWaiters.get(hex(r.txId));
-      this.stunWaiters.delete(hex(r.txId));
-      waiter?.({ ip: r.ip, port: r.port });
-    } catch (err) {
-      this.log.debug(`magicsock: bad STUN response: ${err instanceof Error ? err.message : String(err)}`);
-    }
+    return this.stunTx.request(host, port, timeoutMs);
   }
 
   /** Sets the endpoints advertised in CallMeMaybe (after discovery). */

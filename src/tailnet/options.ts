@@ -1,5 +1,7 @@
 /** What a {@link Tailnet} is given: who it is, where control is, and how it reaches peers. */
+import type { ControlClientOptions } from '../control/client.js';
 import type { ControlStateStore } from '../control/state.js';
+import type { Hostinfo } from '../control/tailcfg.js';
 import type { TcpOptions } from '../netstack/tcp/options.js';
 import type { Clock } from '../wireguard/clock.js';
 import type { Logger } from '../wireguard/logger.js';
@@ -79,4 +81,56 @@ export interface TailnetNetwork {
    * path is raised (the host's routes say nothing about an in-memory network).
    */
   egressMtu?: (ip: string) => number | undefined;
+}
+
+/** A private key as the control state keeps it (node or disco). */
+interface RawKeyPair {
+  exportRaw(): Uint8Array;
+  readonly publicKey: { readonly raw: Uint8Array };
+}
+
+/** What the control client is given for a node with these options. */
+export function controlClientOptions(
+  opts: TailnetOptions,
+  logger: Logger,
+  hostinfo: Partial<Hostinfo>,
+  onAuthURL: (url: string) => void,
+): ControlClientOptions {
+  return {
+    serverURL: opts.controlURL ?? DEFAULT_CONTROL_URL,
+    stateDir: opts.stateDir,
+    hostname: opts.hostname,
+    authKey: opts.authKey ?? process.env.TS_AUTHKEY,
+    ephemeral: opts.ephemeral,
+    logger,
+    websocket: opts.controlWebSocket,
+    controlKey: opts.controlKey,
+    store: opts.stateStore,
+    hostinfo,
+    onAuthURL,
+  };
+}
+
+/** What magicsock is given for a node with these options and keys. */
+export function magicsockOptions(
+  opts: TailnetOptions,
+  logger: Logger,
+  nodeKey: RawKeyPair,
+  disco: RawKeyPair,
+): MagicsockOptions {
+  return {
+    nodePrivateKey: nodeKey.exportRaw(),
+    nodePublicKey: nodeKey.publicKey.raw,
+    disco: { publicKey: disco.publicKey.raw, secretKey: disco.exportRaw() },
+    port: opts.port,
+    derpHttp: opts.derpHttp ?? process.env.TS_DEBUG_USE_DERP_HTTP === '1',
+    endpoints: opts.endpoints,
+    derpOnly: opts.derpOnly,
+    logger,
+    udp: opts.network?.udp,
+    derp: opts.network?.derp,
+    peerMtu: opts.peerMtu ?? true,
+    // The testing network has no routes to read: its egress MTU is what it says, or unknown.
+    ...(opts.network ? { egressMtu: opts.network.egressMtu ?? (() => undefined) } : {}),
+  };
 }

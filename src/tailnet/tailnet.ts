@@ -41,7 +41,7 @@ import { createTailnetNet, type TailnetNet, type TailnetNetOptions } from './net
 import { type RemoteLike, remoteAddressOf } from './net/remote-address.js';
 import { assertCanHandOff, type TailnetSocketHost } from './net/socket.js';
 import { type NetcheckReport, runNetcheck } from './netcheck/netcheck.js';
-import { DEFAULT_CONTROL_URL, type TailnetOptions } from './options.js';
+import { controlClientOptions, magicsockOptions, type TailnetOptions } from './options.js';
 import { PeerTable } from './peers.js';
 import { type PingReply, type PingType, pingPeer } from './ping.js';
 import { pingRequestAnswerer } from './ping-request.js';
@@ -52,8 +52,8 @@ import { type PeerStatus, statusOf, type TailnetStatus, unprefix, type WhoIs, wh
 import { buildIpnStatus, type IpnStatus } from './status-json.js';
 import { Tsmp } from './tsmp/tsmp.js';
 
-export type { IpnStatus, PeerStatus, TailnetStatus, WhoIs };
-export { DEFAULT_CONTROL_URL, type TailnetOptions };
+export { DEFAULT_CONTROL_URL } from './options.js';
+export type { IpnStatus, PeerStatus, TailnetOptions, TailnetStatus, WhoIs };
 
 /** How often idle WireGuard peers are trimmed back to lazy: wgengine's lazyPeerIdleThreshold. */
 const LAZY_PEER_IDLE_MS = 5 * 60_000;
@@ -113,23 +113,13 @@ export class Tailnet extends EventEmitter {
   async up(): Promise<TailnetStatus> {
     if (this.closed) throw new Error('tailnet node is closed');
     if (this.device) return this.status();
-    const control = await ControlClient.open({
-      serverURL: this.opts.controlURL ?? DEFAULT_CONTROL_URL,
-      stateDir: this.opts.stateDir,
-      hostname: this.opts.hostname,
-      authKey: this.opts.authKey ?? process.env.TS_AUTHKEY,
-      ephemeral: this.opts.ephemeral,
-      logger: this.log,
-      websocket: this.opts.controlWebSocket,
-      controlKey: this.opts.controlKey,
-      store: this.opts.stateStore,
-      hostinfo: this.routing.hostinfo(),
-      onAuthURL: (url) => {
+    const control = await ControlClient.open(
+      controlClientOptions(this.opts, this.log, this.routing.hostinfo(), (url) => {
         this.authURL = url;
         this.emit('authURL', url);
         this.opts.onAuthURL?.(url);
-      },
-    });
+      }),
+    );
     this.control = control;
     const answerPing = pingRequestAnswerer(() => this.internals(), this.log);
     control.on('ping-request', answerPing);
@@ -137,20 +127,7 @@ export class Tailnet extends EventEmitter {
     const nodeKey = control.state.nodeKey!;
     const disco = control.state.discoKey;
     const peerMtu = this.opts.peerMtu ?? true;
-    const magicsock = await Magicsock.open({
-      nodePrivateKey: nodeKey.exportRaw(),
-      nodePublicKey: nodeKey.publicKey.raw,
-      disco: { publicKey: disco.publicKey.raw, secretKey: disco.exportRaw() },
-      port: this.opts.port,
-      derpHttp: this.opts.derpHttp ?? process.env.TS_DEBUG_USE_DERP_HTTP === '1',
-      endpoints: this.opts.endpoints,
-      derpOnly: this.opts.derpOnly,
-      logger: this.log,
-      udp: this.opts.network?.udp,
-      derp: this.opts.network?.derp,
-      peerMtu,
-      ...(this.opts.network ? { egressMtu: this.opts.network.egressMtu ?? (() => undefined) } : {}),
-    });
+    const magicsock = await Magicsock.open(magicsockOptions(this.opts, this.log, nodeKey, disco));
     this.magicsock = magicsock;
     const discovery = this.opts.endpoints || this.opts.derpOnly ? undefined : this.discover(magicsock);
     const localEndpoints = this.opts.derpOnly

@@ -5,12 +5,20 @@
  * Modelled on wireguard-go `device/device.go`, `receive.go`, `send.go`.
  */
 import { EventEmitter } from 'node:events';
-import { type AeadEngineName, type TransportAead, transportAead } from './aead.js';
+import { type TransportAead, transportAead } from './aead.js';
 import { AllowedIPs } from './allowedips.js';
 import type { Bind, Endpoint } from './bind.js';
 import { type Clock, systemClock } from './clock.js';
 import { DEFAULT_MTU, MESSAGE_INITIATION, MESSAGE_TRANSPORT, REJECT_AFTER_TIME } from './constants.js';
 import { CookieChecker } from './cookie.js';
+import {
+  type DeviceOptions,
+  type DeviceStats,
+  type DeviceStatus,
+  type HandshakeEvent,
+  newDeviceStats,
+  type PeerOptions,
+} from './device-options.js';
 import { WireGuardError } from './errors.js';
 import { HandshakeProcessor } from './handshake-processor.js';
 import { IndexTable } from './index-table.js';
@@ -20,88 +28,19 @@ import { LazyPeer, type PeerConfiguredEvent } from './lazy-peer.js';
 import { type Logger, silentLogger } from './logger.js';
 import { messageType, readCounter, readU32, Transport } from './messages.js';
 import { peerIdentity, type StaticIdentity } from './noise.js';
-import { Peer, type PeerHost, type PeerStatus } from './peer.js';
+import { Peer, type PeerHost } from './peer.js';
 import { RateLimiter } from './ratelimiter.js';
 import { TimerScheduler } from './timers.js';
 import { TransportPath } from './transport.js';
 
-export interface DeviceOptions {
-  /** Our static private key (32 bytes). */
-  privateKey: Uint8Array;
-  /** Moves datagrams: {@link UdpBind}, a DERP bind, or {@link MemoryBind} in tests. */
-  bind: Bind;
-  /** Largest inner IP packet (default 1420, as wg-quick). */
-  mtu?: number;
-  /**
-   * Largest inner IP packet toward a peer whose path the bind has proved larger ({@link Bind.mtuTo});
-   * default {@link mtu}. Toward every other peer packets stay within `mtu`.
-   */
-  maxMtu?: number;
-  clock?: Clock;
-  /**
-   * Transport AEAD engine: `'wasm'` (default; WebAssembly SIMD, 2–4× node:crypto per packet
-   * here), `'node'` (node:crypto) or `'noble'`. Each falls back to the next where unavailable.
-   */
-  aead?: AeadEngineName;
-  logger?: Logger;
-  /**
-   * Whether a peer's endpoint follows its authenticated packets (§2, default true). A bind
-   * that chooses paths itself (magicsock: one endpoint per peer, over UDP or DERP) turns it
-   * off; the endpoint is then learned only while the peer has none.
-   */
-  roaming?: boolean;
-}
-
+export type {
+  DeviceOptions,
+  DeviceStats,
+  DeviceStatus,
+  HandshakeEvent,
+  PeerOptions,
+} from './device-options.js';
 export type { PeerConfiguredEvent };
-
-export interface PeerOptions {
-  publicKey: Uint8Array;
-  presharedKey?: Uint8Array;
-  endpoint?: Endpoint;
-  /** CIDRs this peer may use as source and receives for as destination. */
-  allowedIPs?: string[];
-  /** Seconds between keepalives when idle; 0 or absent = off. */
-  persistentKeepalive?: number;
-}
-
-/** What `wg show` shows. */
-export interface DeviceStatus {
-  publicKey: string;
-  peers: PeerStatus[];
-}
-
-/** Device-wide counters of dropped and processed traffic. */
-export interface DeviceStats {
-  invalidMessages: number;
-  noRoute: number;
-  unknownIndex: number;
-  expiredKeypair: number;
-  decryptFailed: number;
-  replayed: number;
-  disallowedSource: number;
-  malformedInner: number;
-  handshakeQueueDrops: number;
-  badMac1: number;
-  cookiesSent: number;
-  rateLimited: number;
-  staleInitiations: number;
-  handshakeErrors: number;
-  /** Handshakes completed, as initiator or responder. */
-  handshakesCompleted: number;
-  /** Initiations sent, retries included. */
-  handshakeInitiationsSent: number;
-  /** Times a peer gave up after MAX_TIMER_HANDSHAKES retries without an answer (§6.4). */
-  handshakeTimeouts: number;
-  /** Outbound packets larger than the MTU toward their peer, dropped. */
-  tooBig: number;
-}
-
-/** Emitted as `'handshake'` whenever a session is established with a peer. */
-export interface HandshakeEvent {
-  peer: string;
-  initiator: boolean;
-  endpoint: string | undefined;
-}
 
 export class Device extends EventEmitter implements PeerHost {
   readonly publicKey: Uint8Array;
@@ -117,26 +56,7 @@ export class Device extends EventEmitter implements PeerHost {
   readonly scheduler: TimerScheduler;
   readonly cookieChecker: CookieChecker;
   readonly rateLimiter: RateLimiter;
-  readonly stats: DeviceStats = {
-    invalidMessages: 0,
-    noRoute: 0,
-    unknownIndex: 0,
-    expiredKeypair: 0,
-    decryptFailed: 0,
-    replayed: 0,
-    disallowedSource: 0,
-    malformedInner: 0,
-    handshakeQueueDrops: 0,
-    badMac1: 0,
-    cookiesSent: 0,
-    rateLimited: 0,
-    staleInitiations: 0,
-    handshakeErrors: 0,
-    handshakesCompleted: 0,
-    handshakeInitiationsSent: 0,
-    handshakeTimeouts: 0,
-    tooBig: 0,
-  };
+  readonly stats: DeviceStats = newDeviceStats();
   private readonly peersByKey = new Map<string, Peer>();
   private readonly lazyByKey = new Map<string, LazyPeer>();
   /** Peers configured from lazy ones, which {@link trimIdle} may return to lazy. */

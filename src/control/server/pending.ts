@@ -48,6 +48,14 @@ export interface PendingOptions {
 /** 24 random bytes, base64url: 32 characters, 192 bits (Headscale's AuthID has 24 hex digits). */
 const ID_RE = /^[A-Za-z0-9_-]{32}$/;
 
+/** A fresh id. Never one that starts with '-': a bare id is a CLI argument (`control approve ID`). */
+function newRegistrationId(): string {
+  for (;;) {
+    const id = randomBytes(24).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 /**
  * The registration id in `/register/<id>` URLs, or a bare id; undefined if `text` is neither.
  * Only the path matters: the host in a URL is whatever the client was told.
@@ -101,7 +109,7 @@ export class PendingRegistrations {
     }
     const now = this.#now();
     const entry: Entry = {
-      id: randomBytes(24).toString('base64url'),
+      id: newRegistrationId(),
       input,
       created: now,
       expires: now + this.ttlMs,

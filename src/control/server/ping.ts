@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type * as http2 from 'node:http2';
+import type { PingRequest } from '../tailcfg.js';
 
 /** Where nodes answer, inside Noise. */
 export const PING_RESPONSE_PATH = '/machine/ping-response';
@@ -56,6 +57,24 @@ export class PingTracker {
       this.#pending.set(id, { start: performance.now(), timer, resolve });
     });
     return { id, answer };
+  }
+
+  /**
+   * Sends one PingRequest over each of a node's map `streams` (as Headscale, to every stream it
+   * holds), answered at `https://<host>/machine/ping-response`; resolves with the first answer.
+   */
+  send(
+    streams: readonly { ping(req: PingRequest): void }[],
+    host: string,
+    opts: { types?: string; ip?: string; payload?: Uint8Array; timeoutMs?: number },
+  ): Promise<PingAnswer | undefined> {
+    const { id, answer } = this.register(opts.timeoutMs ?? 10_000);
+    const req: PingRequest = { URL: `https://${host}${PING_RESPONSE_PATH}?id=${id}`, URLIsNoise: true };
+    if (opts.types) req.Types = opts.types;
+    if (opts.ip) req.IP = opts.ip;
+    if (opts.payload) req.Payload = Buffer.from(opts.payload).toString('base64');
+    for (const s of streams) s.ping(req);
+    return answer;
   }
 
   /** Forgets a ping (its promise resolves undefined). */

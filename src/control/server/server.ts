@@ -18,9 +18,8 @@ import { decodeMapRequest, decodeRegisterRequest } from '../decode.js';
 import { UPGRADE_HEADER_VALUE } from '../dial.js';
 import { ProtocolError } from '../errors.js';
 import { type ControlLogger, silentLogger } from '../logger.js';
-import type { DERPMap, MapRequest, PingRequest } from '../tailcfg.js';
+import type { DERPMap, MapRequest } from '../tailcfg.js';
 import { MIN_CAPABILITY_VERSION } from '../version.js';
-import type { WebSocketLike } from '../ws-stream.js';
 import { AdminCredential, localAdminURL } from './admin.js';
 import { AuthKeyStore, type NewAuthKeyOptions } from './authkeys.js';
 import { handleRegister } from './handlers.js';
@@ -51,7 +50,7 @@ import { serveRoutesHTTP, UnknownNodeError } from './routes-http.js';
 import { MapSession } from './session.js';
 import type { AuthKeyBackend } from './state-store.js';
 import { type NodeRecord, ServerStore } from './store.js';
-import { type AcceptedNoise, acceptNoise, acceptNoiseWebSocket } from './upgrade.js';
+import { type AcceptedNoise, routeUpgrade } from './upgrade.js';
 
 export type { ControlServerOptions } from './options.js';
 
@@ -124,7 +123,15 @@ export class ControlServer {
     });
     guardAccepts(this.#http, this.guard, (err) => this.#log.warn(`accept: ${err.message}`));
     guardRequests(this.#http, this.guard);
-    this.#http.on('upgrade', (req, socket: Socket, head) => this.#upgrade(req, socket, head));
+    this.#http.on('upgrade', (req, socket: Socket, head) =>
+      routeUpgrade(req, socket, head, {
+        guard: this.guard,
+        wss: this.#wss,
+        noiseKey: registry.noiseKey,
+        minVersion: this.#minVersion,
+        serve: (accepted) => this.#serve(accepted, socket),
+      }),
+    );
   }
 
   /** Loads (or initialises) the state directory. */
@@ -246,14 +253,7 @@ export class ControlServer {
   ): Promise<PingAnswer | undefined> {
     const live = [...this.#sessions].filter((s) => s.nodeId === id && !s.closed);
     if (live.length === 0) throw new PingNodeError(`node ${id} has no map stream open`);
-    const { id: pingId, answer } = this.#pings.register(opts.timeoutMs ?? 10_000);
-    const host = new URL(this.#opts.serverURL ?? this.url).host;
-    const req: PingRequest = { URL: `https://${host}${PING_RESPONSE_PATH}?id=${pingId}`, URLIsNoise: true };
-    if (opts.types) req.Types = opts.types;
-    if (opts.ip) req.IP = opts.ip;
-    if (opts.payload) req.Payload = Buffer.from(opts.payload).toString('base64');
-    for (const s of live) s.ping(req);
-    return answer;
+    return this.#pings.send(live, new URL(this.#opts.serverURL ?? this.url).host, opts);
   }
 
   /** Expires a node's key now (an admin action, like `headscale nodes expire`). */
@@ -336,35 +336,6 @@ export class ControlServer {
         `${this.guard.toPrometheus('control')}# HELP control_map_sessions Streaming map requests open.\n` +
         `# TYPE control_map_sessions gauge\ncontrol_map_sessions ${[...this.#sessions].filter((s) => !s.closed).length}\n`,
     });
-  }
-
-  #upgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
-    this.guard.disarm(socket);
-    const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname !== '/ts2021') {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
-      return;
-    }
-    // The Noise handshake costs this server X25519 operations: one source may not start too many.
-    if (!this.guard.allowHandshake(socket.remoteAddress)) {
-      socket.end('HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nConnection: close\r\n\r\n');
-      return;
-    }
-    if (String(req.headers.upgrade).toLowerCase() === 'websocket') {
-      // Any origin, as Tailscale's server allows: the Noise handshake, not the page, is what authenticates.
-      this.#wss.handleUpgrade(req, socket, head, (ws) => {
-        const accepted = acceptNoiseWebSocket(
-          ws as unknown as WebSocketLike,
-          url,
-          this.registry.noiseKey,
-          this.#minVersion,
-        );
-        if (accepted) this.#serve(accepted, socket);
-      });
-      return;
-    }
-    const accepted = acceptNoise(req, socket, head, this.registry.noiseKey, this.#minVersion);
-    if (accepted) this.#serve(accepted, socket);
   }
 
   /** Runs HTTP/2 over an accepted Noise connection (on TCP `socket`) and routes its requests. */

@@ -6,7 +6,10 @@
  * (what a web page can make) carries the same byte stream.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { WebSocketServer } from 'ws';
+import type { ConnectionGuard } from '../../guard/guard.js';
 import { HANDSHAKE_HEADER_NAME, UPGRADE_HEADER_VALUE } from '../dial.js';
 import type { MachinePrivate, MachinePublic } from '../keys.js';
 import { NoiseConn } from '../noise/conn.js';
@@ -98,4 +101,46 @@ export function acceptNoiseWebSocket(
   stream.write(hs.response);
   const conn = new NoiseConn(stream, hs.keys);
   return { conn, machineKey: hs.clientMachineKey, protocolVersion: hs.clientVersion };
+}
+
+/** What {@link routeUpgrade} needs of the server. */
+export interface UpgradeContext {
+  guard: Pick<ConnectionGuard, 'disarm' | 'allowHandshake'>;
+  wss: WebSocketServer;
+  noiseKey: MachinePrivate;
+  minVersion: number;
+  /** Called with each accepted Noise connection. */
+  serve(accepted: AcceptedNoise): void;
+}
+
+/**
+ * An HTTP upgrade request to the control server: `/ts2021` as a ts2021 upgrade or a WebSocket,
+ * anything else 404. Each source may start only so many Noise handshakes (each costs X25519s).
+ */
+export function routeUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, ctx: UpgradeContext): void {
+  ctx.guard.disarm(socket);
+  const url = new URL(req.url ?? '/', 'http://x');
+  if (url.pathname !== '/ts2021') {
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+    return;
+  }
+  if (!ctx.guard.allowHandshake(socket.remoteAddress)) {
+    socket.end('HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nConnection: close\r\n\r\n');
+    return;
+  }
+  if (String(req.headers.upgrade).toLowerCase() === 'websocket') {
+    // Any origin, as Tailscale's server allows: the Noise handshake, not the page, is what authenticates.
+    ctx.wss.handleUpgrade(req, socket, head, (ws) => {
+      const accepted = acceptNoiseWebSocket(
+        ws as unknown as WebSocketLike,
+        url,
+        ctx.noiseKey,
+        ctx.minVersion,
+      );
+      if (accepted) ctx.serve(accepted);
+    });
+    return;
+  }
+  const accepted = acceptNoise(req, socket, head, ctx.noiseKey, ctx.minVersion);
+  if (accepted) ctx.serve(accepted);
 }
