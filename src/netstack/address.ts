@@ -196,3 +196,19 @@ export function cidrContains(cidr: Cidr, buf: Uint8Array, offset = 0): boolean {
   const mask = (0xff << (8 - rest)) & 0xff;
   return ((buf[offset + whole]! ^ cidr.address[whole]!) & mask) === 0;
 }
+
+/** The prefix with its host bits cleared (`10.1.2.3/16` → `10.1.0.0/16`). */
+export function maskCidr(c: Cidr): Cidr {
+  const address = c.address.slice();
+  for (let i = 0; i < address.length; i++) {
+    const keep = Math.max(0, Math.min(8, c.prefix - 8 * i));
+    address[i]! &= (0xff00 >>> keep) & 0xff;
+  }
+  return { ...c, address };
+}
+
+/** Whether two prefixes share an address (prefixes of different families never do). */
+export function cidrOverlaps(a: Cidr, b: Cidr): boolean {
+  if (a.address.length !== b.address.length) return false;
+  return a.prefix <= b.prefix ? cidrContains(a, b.address) : cidrContains(b, a.address);
+}

@@ -10,9 +10,10 @@
  * that overlaps a route it serves is kept as written, and `*` covers its routes as well as its
  * addresses (in Tailscale's policy `*` holds subnets and, through exit nodes, the internet).
  */
-import { cidrContains, parseCidr } from '../../netstack/address.js';
+import { cidrContains, cidrOverlaps, parseCidr } from '../../netstack/address.js';
+import { NetstackError } from '../../netstack/errors.js';
 import type { FilterRule, NetPortRange } from '../tailcfg.js';
-import { type AutoApprovers, autoApproversProblem, overlaps, TAILNET_RANGES } from './routes.js';
+import { type AutoApprovers, autoApproversProblem, TAILNET_RANGES } from './routes.js';
 
 export interface AclRule {
   action: 'accept';
@@ -75,7 +76,7 @@ function dstIPs(sel: string, self: PolicyNode): string[] {
     // Tailnet addresses are never routed (peers reach them directly), even by an exit node.
     const c = parseCidr(sel);
     const inTailnet = TAILNET_RANGES.some((t) => t.prefix <= c.prefix && cidrContains(t, c.address));
-    if (!inTailnet && routes.some((r) => overlaps(parseCidr(r), c))) ips.push(sel);
+    if (!inTailnet && routes.some((r) => cidrOverlaps(parseCidr(r), c))) ips.push(sel);
   }
   return ips;
 }
@@ -112,8 +113,9 @@ export function validatePolicy(p: AclPolicy): void {
       if (isAddressLike(sel)) {
         try {
           parseCidr(sel);
-        } catch {
-          throw new PolicyError(`'${sel}' in '${d}' is not an IP address or prefix`);
+        } catch (err) {
+          if (!(err instanceof NetstackError)) throw err;
+          throw new PolicyError(`'${sel}' in '${d}' is not an IP address or prefix`, { cause: err });
         }
       }
     }

@@ -10,7 +10,15 @@
  * - exit routes (0.0.0.0/0, ::/0) are not elected: every node that serves them is an exit node
  *   and has them in AllowedIPs, online or not (the client picks one).
  */
-import { type Cidr, cidrContains, formatCidr, parseCidr } from '../../netstack/address.js';
+import {
+  type Cidr,
+  cidrContains,
+  cidrOverlaps,
+  formatCidr,
+  maskCidr,
+  parseCidr,
+} from '../../netstack/address.js';
+import { NetstackError } from '../../netstack/errors.js';
 import type { NodeRecord } from './store.js';
 
 /** tsaddr.AllIPv4 and AllIPv6: what an exit node announces. */
@@ -36,32 +44,18 @@ export function isExitRoute(prefix: string): boolean {
   return EXIT_ROUTES.includes(prefix);
 }
 
-/** Whether two prefixes share an address. */
-export function overlaps(a: Cidr, b: Cidr): boolean {
-  if (a.address.length !== b.address.length) return false;
-  return a.prefix <= b.prefix ? cidrContains(a, b.address) : cidrContains(b, a.address);
-}
-
 /** `text` as a canonical prefix, or undefined if it is not one (host bits set, not an address). */
 function canonical(text: string): string | undefined {
   let c: Cidr;
   try {
     c = parseCidr(text.trim());
-  } catch {
-    return undefined;
+  } catch (err) {
+    if (err instanceof NetstackError) return undefined;
+    throw err;
   }
   if (!text.includes('/')) return undefined;
   const masked = formatCidr(maskCidr(c));
   return masked === formatCidr(c) ? masked : undefined;
-}
-
-function maskCidr(c: Cidr): Cidr {
-  const address = c.address.slice();
-  for (let i = 0; i < address.length; i++) {
-    const keep = Math.max(0, Math.min(8, c.prefix - 8 * i));
-    address[i]! &= (0xff00 >>> keep) & 0xff;
-  }
-  return { ...c, address };
 }
 
 /** Why `prefix` cannot be a route (undefined when it can). */
@@ -70,7 +64,7 @@ function routeProblem(prefix: string): string | undefined {
   if (p === undefined) return `'${prefix}' is not a prefix (an address/bits with no host bits set)`;
   if (isExitRoute(p)) return undefined;
   const c = parseCidr(p);
-  const range = TAILNET_RANGES.find((r) => overlaps(c, r));
+  const range = TAILNET_RANGES.find((r) => cidrOverlaps(c, r));
   return range ? `'${prefix}' overlaps the tailnet's own range ${formatCidr(range)}` : undefined;
 }
 

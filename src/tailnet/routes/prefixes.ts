@@ -9,7 +9,14 @@
  * fd7a:115c:a1e0::/48), which a router could only loop back into the tailnet; tailscale's CLI
  * lets them through and the route then shadows peers' addresses.
  */
-import { type Cidr, cidrContains, formatCidr, parseCidr } from '../../netstack/address.js';
+import {
+  type Cidr,
+  cidrContains,
+  cidrOverlaps,
+  formatCidr,
+  maskCidr,
+  parseCidr,
+} from '../../netstack/address.js';
 import { NetstackError } from '../../netstack/errors.js';
 
 /** The IPv4 and IPv6 default routes: what an exit node advertises (tsaddr.AllIPv4/AllIPv6). */
@@ -42,7 +49,7 @@ export function canonicalPrefix(text: string): string {
     if (!(err instanceof NetstackError)) throw err;
     throw new RouteError(text, `'${text}' is not a valid IP address or CIDR prefix`);
   }
-  const masked = mask(c);
+  const masked = maskCidr(c);
   const canonical = formatCidr(masked);
   if (!masked.address.every((b, i) => b === c.address[i])) {
     throw new RouteError(text, `'${text}' has non-address bits set; expected ${canonical}`);
@@ -65,7 +72,7 @@ export function advertisedRoutes(routes: readonly string[] = [], exitNode = fals
     // The exit routes hold everything, the tailnet's ranges too: a router's own addresses stay its stack's.
     for (const t of isExitRoute(p) ? [] : TAILNET_RANGES) {
       const range = parseCidr(t);
-      if (overlaps(c, range)) {
+      if (cidrOverlaps(c, range)) {
         throw new RouteError(r, `'${r}' overlaps the tailnet's own range ${t}: a router cannot route it`);
       }
     }
@@ -82,12 +89,6 @@ export function advertisedRoutes(routes: readonly string[] = [], exitNode = fals
   }
   if (exitNode) for (const r of EXIT_ROUTES) set.add(r);
   return [...set].sort((a, b) => bitsOf(a) - bitsOf(b) || (a < b ? -1 : a > b ? 1 : 0));
-}
-
-/** Whether two prefixes of any family share an address. */
-export function overlaps(a: Cidr, b: Cidr): boolean {
-  if (a.address.length !== b.address.length) return false;
-  return a.prefix <= b.prefix ? cidrContains(a, b.address) : cidrContains(b, a.address);
 }
 
 /** A set of prefixes asked about addresses in packets (4 or 16 bytes at an offset). */
@@ -116,16 +117,7 @@ export class PrefixSet {
 /** The prefix of `bits` bits that holds `ip`, as canonical text (`192.168.1.7`, 24 → `192.168.1.0/24`). */
 export function prefixOf(ip: string, bits: number): string {
   const c = parseCidr(ip);
-  return formatCidr(mask({ ...c, prefix: bits }));
-}
-
-function mask(c: Cidr): Cidr {
-  const address = c.address.slice();
-  for (let i = 0; i < address.length; i++) {
-    const keep = Math.max(0, Math.min(8, c.prefix - 8 * i));
-    address[i]! &= (0xff00 >>> keep) & 0xff;
-  }
-  return { ...c, address };
+  return formatCidr(maskCidr({ ...c, prefix: bits }));
 }
 
 function bitsOf(prefix: string): number {
