@@ -39,7 +39,7 @@ import { TailnetHttpAgent, TailnetHttpsAgent } from './net/agents.js';
 import { createTailnetDispatcher, type TailnetDispatcherOptions } from './net/dispatcher.js';
 import { createTailnetNet, type TailnetNet, type TailnetNetOptions } from './net/net.js';
 import { type RemoteLike, remoteAddressOf } from './net/remote-address.js';
-import { assertCanHandOff, type TailnetSocketHost } from './net/socket.js';
+import { assertCanHandOff, reportListening, type TailnetSocketHost } from './net/socket.js';
 import { type NetcheckReport, runNetcheck } from './netcheck/netcheck.js';
 import { controlClientOptions, magicsockOptions, type TailnetOptions } from './options.js';
 import { PeerTable } from './peers.js';
@@ -330,6 +330,7 @@ export class Tailnet extends EventEmitter {
    * Listens on tailnet `port` and resolves once listening. With `server` (node:http, https,
    * http2, a ws-enabled http server, any net.Server), each connection is handed to it with
    * `server.emit('connection', socket)`: TLS terminates in-process. Closed with the node.
+   * While the tailnet listens for it, the server's `listening` is true.
    */
   async listen(
     port: number,
@@ -337,6 +338,7 @@ export class Tailnet extends EventEmitter {
   ): Promise<TcpServer> {
     if (server) assertCanHandOff(server);
     const listener = this.net.createServer(server ? (s) => server.emit('connection', s) : undefined);
+    if (server) reportListening(server, listener);
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
       listener.listen(port, () => {

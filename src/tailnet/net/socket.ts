@@ -77,3 +77,14 @@ export function assertCanHandOff(server: object): void {
     );
   }
 }
+
+/**
+ * Makes a handed-off `server` report `listening` as `listener` does. Deno's node:http closes a
+ * keep-alive connection after each response when its server is not listening (its
+ * `resOnFinish`), though the response said keep-alive: a client still reading the body then
+ * sees "other side closed". The server does listen, on the tailnet, so it says so.
+ */
+export function reportListening(server: object, listener: TcpServer): void {
+  if ((server as { listening?: unknown }).listening !== false || Object.hasOwn(server, 'listening')) return;
+  Object.defineProperty(server, 'listening', { configurable: true, get: () => listener.listening });
+}
