@@ -27,6 +27,7 @@ const SUITES = [
   'natlab',
   'clients',
   'routes',
+  'lan',
   'abuse',
 ] as const;
 const suites: Record<string, () => Promise<Report>> = Object.fromEntries(

@@ -112,15 +112,18 @@ describe('route election', () => {
       '::/0',
       '10.1.0.0/16',
     ]);
-    expect(() => parseApprovedRoutes(['10.1.2.3/16'])).toThrow(/'10.1.2.3\/16' is not a prefix/);
+    expect(() => parseApprovedRoutes(['10.1.2.3/16'])).toThrow(
+      "'10.1.2.3/16' has non-address bits set; expected 10.1.0.0/16",
+    );
     expect(() => parseApprovedRoutes(['10.1.2.3'])).toThrow(RouteApprovalError);
+    expect(() => parseApprovedRoutes(['lan'])).toThrow("'lan' is not a valid IP address or CIDR prefix");
     expect(() => parseApprovedRoutes(['100.64.1.0/24'])).toThrow(
       /overlaps the tailnet's own range 100.64.0.0\/10/,
     );
     expect(() => parseApprovedRoutes(['fd7a:115c:a1e0:ab::/64'])).toThrow(/fd7a:115c:a1e0::\/48/);
     expect(() => parseApprovedRoutes(['0.0.0.0/0'])).toThrow(/together/);
     expect(autoApproversProblem({ routes: { '10.0.0.1/8': ['tag:x'] } })).toMatch(
-      /'10.0.0.1\/8' is not a prefix/,
+      /'10.0.0.1\/8' has non-address bits set/,
     );
     expect(autoApproversProblem({ routes: { '10.0.0.0/8': 'tag:x' } })).toMatch(/list of strings/);
     expect(autoApproversProblem({ exitNode: [1] })).toMatch(/exitNode/);

@@ -4,38 +4,14 @@
 // of a transfer: the bytes arrive intact, the size toward the peer falls back within a second, and
 // after that the sender neither fragments nor sends frames over 1,500 bytes.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Cleanup, execIn, sleep, waitFor } from './rig/exec.js';
-import type { Host, Site } from './rig/natlab.js';
+import { Cleanup, sleep, waitFor } from './rig/exec.js';
+import { txCounters as counters, type Site } from './rig/natlab.js';
 import type { LabOurs } from './rig/natlab-nodes.js';
 import { natlabMissing, TailnetLab } from './rig/natlab-tailnet.js';
 import { skipUnless } from './rig/requirements.js';
 
 const MB = 1024 * 1024;
 const BLOB_MB = 120;
-
-/** The sending host's interface counters: tx bytes and packets, and IP fragments it created. */
-async function counters(host: Host): Promise<{ bytes: number; packets: number; frags: number }> {
-  const link = await execIn(host.ns, 'cat', [
-    '/sys/class/net/eth0/statistics/tx_bytes',
-    '/sys/class/net/eth0/statistics/tx_packets',
-  ]);
-  const [bytes, packets] = link.stdout.trim().split(/\s+/).map(Number);
-  const snmp = (await execIn(host.ns, 'cat', ['/proc/net/snmp'])).stdout
-    .split('\n')
-    .filter((l) => l.startsWith('Ip:'));
-  const names = snmp[0]!.split(/\s+/);
-  const values = snmp[1]!.split(/\s+/);
-  return { bytes: bytes!, packets: packets!, frags: Number(values[names.indexOf('FragCreates')]) };
-}
-
-/** Sets the MTU of both hosts' interfaces and of their ports on the site's LAN bridge. */
-async function setLanMtu(site: Site, hosts: Host[], mtu: number): Promise<void> {
-  // Senders first, so that no frame larger than a port takes is in flight when the ports shrink.
-  for (const h of hosts) await execIn(h.ns, 'ip', ['link', 'set', 'eth0', 'mtu', String(mtu)]);
-  for (const h of hosts)
-    await execIn(site.ns, 'ip', ['link', 'set', `h${h.name}${h.moves}`, 'mtu', String(mtu)]);
-  await execIn(site.ns, 'ip', ['link', 'set', 'lan', 'mtu', String(mtu)]);
-}
 
 /** The MTU `node`'s status gives toward `peer`. */
 async function mtuToward(node: LabOurs, peer: LabOurs): Promise<number> {
@@ -55,7 +31,7 @@ skipUnless(natlabMissing())('NAT lab: path MTU discovery between our nodes on a 
     site = await t.lab.addSite('a');
     client = await t.ours(site, 'pmc');
     server = await t.ours(site, 'pms');
-    await setLanMtu(site, [client.host, server.host], 9000);
+    await t.lab.setLanMtu(site, [client.host, server.host], 9000);
     await client.meet(server);
     await client.waitDirect(server);
     await server.waitDirect(client);
@@ -91,7 +67,7 @@ skipUnless(natlabMissing())('NAT lab: path MTU discovery between our nodes on a 
     const transfer = client.download(server, BLOB_MB, { limitRate: '30M' });
     await sleep(1500);
     expect(await mtuToward(server, client)).toBe(8928);
-    await setLanMtu(site, [client.host, server.host], 1500);
+    await t.lab.setLanMtu(site, [client.host, server.host], 1500);
     const shrunk = performance.now();
     await waitFor(
       'the server to fall back',

@@ -13,7 +13,8 @@
 import { cidrContains, cidrOverlaps, parseCidr } from '../../netstack/address.js';
 import { NetstackError } from '../../netstack/errors.js';
 import type { FilterRule, NetPortRange } from '../tailcfg.js';
-import { type AutoApprovers, autoApproversProblem, TAILNET_RANGES } from './routes.js';
+import { TAILNET_RANGES } from '../tsaddr.js';
+import { type AutoApprovers, autoApproversProblem } from './routes.js';
 
 export interface AclRule {
   action: 'accept';
@@ -43,6 +44,8 @@ export const FILTER_ALLOW_ALL: FilterRule[] = [
   { SrcIPs: ['*'], DstPorts: [{ IP: '*', Ports: { First: 0, Last: 65535 } }] },
 ];
 
+/** The tailnet's own ranges: a rule's destination inside them is a node, never a route. */
+const TAILNET_CIDRS = TAILNET_RANGES.map((r) => parseCidr(r));
 const PROTOS: Record<string, number[]> = { tcp: [6], udp: [17], icmp: [1, 58] };
 
 /** Thrown for a policy that cannot be compiled. */
@@ -75,7 +78,7 @@ function dstIPs(sel: string, self: PolicyNode): string[] {
   else if (isAddressLike(sel) && routes.length > 0) {
     // Tailnet addresses are never routed (peers reach them directly), even by an exit node.
     const c = parseCidr(sel);
-    const inTailnet = TAILNET_RANGES.some((t) => t.prefix <= c.prefix && cidrContains(t, c.address));
+    const inTailnet = TAILNET_CIDRS.some((t) => t.prefix <= c.prefix && cidrContains(t, c.address));
     if (!inTailnet && routes.some((r) => cidrOverlaps(parseCidr(r), c))) ips.push(sel);
   }
   return ips;

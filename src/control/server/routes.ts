@@ -10,21 +10,9 @@
  * - exit routes (0.0.0.0/0, ::/0) are not elected: every node that serves them is an exit node
  *   and has them in AllowedIPs, online or not (the client picks one).
  */
-import {
-  type Cidr,
-  cidrContains,
-  cidrOverlaps,
-  formatCidr,
-  maskCidr,
-  parseCidr,
-} from '../../netstack/address.js';
-import { NetstackError } from '../../netstack/errors.js';
+import { cidrContains, parseCidr } from '../../netstack/address.js';
+import { canonicalRoute, isExitRoute, RouteError, sortRoutes } from '../tsaddr.js';
 import type { NodeRecord } from './store.js';
-
-/** tsaddr.AllIPv4 and AllIPv6: what an exit node announces. */
-const EXIT_ROUTES = ['0.0.0.0/0', '::/0'];
-/** The tailnet's own ranges (tsaddr.CGNATRange, TailscaleULARange): never a route. */
-export const TAILNET_RANGES = ['100.64.0.0/10', 'fd7a:115c:a1e0::/48'].map((r) => parseCidr(r));
 
 /** Who may have routes approved without an admin (Headscale's policy `autoApprovers`). */
 export interface AutoApprovers {
@@ -39,35 +27,6 @@ export class RouteApprovalError extends Error {
   override readonly name = 'RouteApprovalError';
 }
 
-/** Whether `prefix` (canonical) is an exit route. */
-export function isExitRoute(prefix: string): boolean {
-  return EXIT_ROUTES.includes(prefix);
-}
-
-/** `text` as a canonical prefix, or undefined if it is not one (host bits set, not an address). */
-function canonical(text: string): string | undefined {
-  let c: Cidr;
-  try {
-    c = parseCidr(text.trim());
-  } catch (err) {
-    if (err instanceof NetstackError) return undefined;
-    throw err;
-  }
-  if (!text.includes('/')) return undefined;
-  const masked = formatCidr(maskCidr(c));
-  return masked === formatCidr(c) ? masked : undefined;
-}
-
-/** Why `prefix` cannot be a route (undefined when it can). */
-function routeProblem(prefix: string): string | undefined {
-  const p = canonical(prefix);
-  if (p === undefined) return `'${prefix}' is not a prefix (an address/bits with no host bits set)`;
-  if (isExitRoute(p)) return undefined;
-  const c = parseCidr(p);
-  const range = TAILNET_RANGES.find((r) => cidrOverlaps(c, r));
-  return range ? `'${prefix}' overlaps the tailnet's own range ${formatCidr(range)}` : undefined;
-}
-
 /**
  * Canonical, de-duplicated routes for approval; throws RouteApprovalError naming the first bad
  * one. 0.0.0.0/0 and ::/0 go together, as `tailscale up --advertise-exit-node` offers them.
@@ -77,7 +36,7 @@ export function parseApprovedRoutes(routes: readonly string[]): string[] {
   for (const r of routes) {
     const problem = routeProblem(r);
     if (problem) throw new RouteApprovalError(problem);
-    out.add(canonical(r)!);
+    out.add(canonicalRoute(r));
   }
   if (out.has('0.0.0.0/0') !== out.has('::/0')) {
     throw new RouteApprovalError('approve 0.0.0.0/0 and ::/0 together: together they make an exit node');
@@ -85,15 +44,11 @@ export function parseApprovedRoutes(routes: readonly string[]): string[] {
   return sortRoutes(out);
 }
 
-function sortRoutes(routes: Iterable<string>): string[] {
-  const bits = (p: string) => Number(p.slice(p.indexOf('/') + 1));
-  return [...routes].sort((a, b) => bits(a) - bits(b) || (a < b ? -1 : a > b ? 1 : 0));
-}
-
 /** The valid routes a node announces; entries that are not prefixes or hit the tailnet's ranges are ignored. */
 export function announcedRoutes(n: NodeRecord): string[] {
   const out = new Set<string>();
-  for (const r of n.hostinfo?.RoutableIPs ?? []) if (routeProblem(r) === undefined) out.add(canonical(r)!);
+  for (const r of n.hostinfo?.RoutableIPs ?? [])
+    if (routeProblem(r) === undefined) out.add(canonicalRoute(r));
   return sortRoutes(out);
 }
 
@@ -211,6 +166,17 @@ function serving(n: NodeRecord, auto: AutoApprovers | undefined, user: string): 
       );
     });
   });
+}
+
+/** Why `prefix` cannot be a route, or undefined when it can. */
+function routeProblem(prefix: string): string | undefined {
+  try {
+    canonicalRoute(prefix);
+    return undefined;
+  } catch (err) {
+    if (err instanceof RouteError) return err.message;
+    throw err;
+  }
 }
 
 /** Checks an `autoApprovers` block; returns a message naming what is wrong, or undefined. */

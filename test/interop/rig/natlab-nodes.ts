@@ -72,6 +72,11 @@ export abstract class LabNode {
   /** The curl `-x` value for its SOCKS5 proxy. */
   protected abstract socks(): string;
 
+  /** The daemon's process id (for a bench reading its CPU time), once started. */
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
   /** Its log so far, for a failing test's message. */
   output(): string {
     return this.proc?.output() ?? '';

@@ -169,12 +169,33 @@ export class NatLab {
     }
   }
 
+  /** Sets the MTU of `hosts`' interfaces and of their ports on `site`'s LAN bridge (a jumbo-frame LAN, or a shrinking path). */
+  async setLanMtu(site: Site, hosts: Host[], mtu: number): Promise<void> {
+    // Senders first, so that no frame larger than a port takes is in flight when the ports shrink.
+    for (const h of hosts) await ipIn(h.ns, ['link', 'set', linkName(h), 'mtu', String(mtu)]);
+    for (const h of hosts) await ipIn(site.ns, ['link', 'set', `h${h.name}${h.moves}`, 'mtu', String(mtu)]);
+    await ipIn(site.ns, ['link', 'set', 'lan', 'mtu', String(mtu)]);
+  }
+
   /** Drops UDP through `site`'s router (a network that allows only TCP), or lifts that again. */
   async setUdpBlocked(site: Site, blocked: UdpBlock): Promise<void> {
     // The drop applies to flows already tracked too; packets it drops never become conntrack entries.
     await execIn(site.ns, 'nft', ['-f', '-'], { input: nftRouter(site, blocked) });
     site.udpBlocked = blocked;
   }
+}
+
+/** What `host` has sent on its interface (bytes and frames, Ethernet headers included) and the IP fragments it made. */
+export async function txCounters(host: Host): Promise<{ bytes: number; packets: number; frags: number }> {
+  const dir = `/sys/class/net/${linkName(host)}/statistics`;
+  const link = await execIn(host.ns, 'cat', [`${dir}/tx_bytes`, `${dir}/tx_packets`]);
+  const [bytes, packets] = link.stdout.trim().split(/\s+/).map(Number);
+  const snmp = (await execIn(host.ns, 'cat', ['/proc/net/snmp'])).stdout
+    .split('\n')
+    .filter((l) => l.startsWith('Ip:'));
+  const names = snmp[0]!.split(/\s+/);
+  const values = snmp[1]!.split(/\s+/);
+  return { bytes: bytes!, packets: packets!, frags: Number(values[names.indexOf('FragCreates')]) };
 }
 
 /** The host's interface: a new name after each move, so the old one is surely gone. */

@@ -7,12 +7,7 @@ import { parseIp } from '../../../src/netstack/address.js';
 import { NameResolver } from '../../../src/tailnet/names.js';
 import { RoutedNets } from '../../../src/tailnet/routes/local-nets.js';
 import { NodeRouting } from '../../../src/tailnet/routes/node-routing.js';
-import {
-  advertisedRoutes,
-  canonicalPrefix,
-  PrefixSet,
-  RouteError,
-} from '../../../src/tailnet/routes/prefixes.js';
+import { advertisedRoutes, PrefixSet, RouteError } from '../../../src/tailnet/routes/prefixes.js';
 import { RouteTable, subnetRoutesOf } from '../../../src/tailnet/routes/route-table.js';
 
 /** A peer as the netmap has it: `routes` are the approved, primary routes control put in its AllowedIPs. */
@@ -148,7 +143,7 @@ describe('advertised routes', () => {
       '10.0.0.0/8',
       '192.168.1.0/24',
     ]);
-    expect(canonicalPrefix(' fd00::/64 ')).toBe('fd00::/64');
+    expect(advertisedRoutes([' fd00::/64 '])).toEqual(['fd00::/64']);
   });
 
   it('reject what is not a prefix, has host bits, overlaps the tailnet or is half an exit node, naming it', () => {
@@ -162,6 +157,7 @@ describe('advertised routes', () => {
       throw new Error('accepted');
     };
     expect(bad(['10.0.0.0/8', 'lan'])).toBe("'lan' is not a valid IP address or CIDR prefix");
+    expect(bad(['192.168.1.5'])).toBe("'192.168.1.5' is not a valid IP address or CIDR prefix"); // netip.ParsePrefix wants the bits
     expect(bad(['192.168.1.5/24'])).toBe(
       "'192.168.1.5/24' has non-address bits set; expected 192.168.1.0/24",
     );
