@@ -70,7 +70,8 @@ function secure(url: URL): boolean {
   return url.protocol === 'https:' || url.protocol === 'wss:';
 }
 
-function hostOf(url: URL): string {
+/** The URL's host without IPv6 brackets. */
+export function hostOf(url: URL): string {
   return url.hostname.replace(/^\[(.*)\]$/, '$1');
 }
 
@@ -88,7 +89,7 @@ function portOf(url: URL): number {
  * text or undefined. Node shows only the leaf, so Go's refusal of a second (non-meta)
  * certificate in the chain has no counterpart here.
  */
-function checkPin(
+export function checkPin(
   socket: TLSSocket | null | undefined,
   tls: DerpTlsOptions | undefined,
   serverName: string,
@@ -111,7 +112,11 @@ function checkPin(
   return undefined;
 }
 
-function tlsOptions(url: URL, tls: DerpTlsOptions | undefined) {
+/**
+ * TLS options toward a DERP node at `url`: the server name (the CertName when it is a name),
+ * verification unless `insecure` or a `sha256-raw:` pin (which {@link checkPin} checks instead).
+ */
+export function tlsOptions(url: URL, tls: DerpTlsOptions | undefined) {
   const host = hostOf(url);
   const pinned = tls?.certName?.startsWith('sha256-raw:') ?? false;
   const name = !pinned && tls?.certName ? tls.certName : host;

@@ -5,8 +5,10 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { runtime } from '../platform/runtime.js';
 import { type DerpMap, type DerpNode, nodeTarget, regionIds, stunTarget } from './derpmap.js';
+import { checkPin, hostOf, tlsOptions } from './dial.js';
 import { DerpError } from './errors.js';
 import { stunQuery } from './stun.js';
 
@@ -32,9 +34,17 @@ export function httpLatency(node: DerpNode, opts: { timeoutMs: number; useHttp?:
         agent: false,
         headers: { Host: url.host },
         timeout: opts.timeoutMs,
-        ...(url.protocol === 'https:' ? { rejectUnauthorized: !(t.tls.insecure || t.tls.certName) } : {}),
+        // Verified as the DERP connection itself is: a forged answer would skew the choice of home.
+        ...(url.protocol === 'https:' ? tlsOptions(url, t.tls) : {}),
       },
       (res) => {
+        const bad =
+          url.protocol === 'https:' ? checkPin(res.socket as TLSSocket, t.tls, hostOf(url)) : undefined;
+        if (bad !== undefined) {
+          res.destroy();
+          reject(new DerpError('CONNECT', `latency check: ${bad}`));
+          return;
+        }
         res.resume();
         res.on('end', () =>
           res.statusCode === 200

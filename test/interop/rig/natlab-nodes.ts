@@ -274,7 +274,22 @@ export class LabOurs extends LabNode {
     const dir = await tempDir(cleanup, `qs-natlab-${name}-`);
     const node = new LabOurs(name, host, opts.port, cleanup, dir);
     await node.serveBlob(opts.blob);
-    const args = [CLI, 'up', '--control-url', opts.controlURL, '--authkey', opts.authKey, '--state-dir', dir];
+    // QS_CPU_PROFILE=DIR: V8's profile of the node, written to DIR/<name>.cpuprofile when it stops.
+    const profileDir = process.env.QS_CPU_PROFILE;
+    const profile = profileDir
+      ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`]
+      : [];
+    const args = [
+      ...profile,
+      CLI,
+      'up',
+      '--control-url',
+      opts.controlURL,
+      '--authkey',
+      opts.authKey,
+      '--state-dir',
+      dir,
+    ];
     args.push('--hostname', name, '--port', String(opts.port), '--derp-http', '--verbose');
     args.push('--serve', String(BLOB_PORT), '--socks5', String(SOCKS_PORT), ...(opts.upArgs ?? []));
     node.proc = spawnIn(host.ns, process.execPath, args, { cleanup });
