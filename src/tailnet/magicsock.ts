@@ -287,8 +287,8 @@ export class Magicsock implements Bind {
     const st = to instanceof PeerEndpoint ? this.peers.get(to.key) : undefined;
     const m = st?.pmtu;
     if (!m || m.confirmedPayload === 0) return undefined;
-    const c = st.path.current();
-    return c.kind === 'direct' && addrKey(c.addr) === m.pathKey ? m.innerMtu : undefined;
+    const key = st.path.directKey();
+    return key !== undefined && key === m.pathKey ? m.innerMtu : undefined;
   }
 
   /** Bind: bumped whenever a peer's path MTU changes. */

@@ -57,7 +57,7 @@ export const addrKey = (a: AddrPort): string =>
 export class PeerPath {
   private readonly candidates = new Map<string, { addr: AddrPort } & Candidate>();
   private readonly sent = new Map<string, SentPing>();
-  private best: { addr: AddrPort; latency: number } | undefined;
+  private best: { addr: AddrPort; latency: number; key: string } | undefined;
   private trustUntil = Number.NEGATIVE_INFINITY;
   private lastFullPing = Number.NEGATIVE_INFINITY;
   private lastSendExt = Number.NEGATIVE_INFINITY;
@@ -108,6 +108,11 @@ export class PeerPath {
     return { kind: 'derp' };
   }
 
+  /** The {@link addrKey} of the direct path now, or undefined while packets go over DERP (no allocation: per packet). */
+  directKey(): string | undefined {
+    return this.best && this.clock.now() <= this.trustUntil ? this.best.key : undefined;
+  }
+
   /** A pong arrived; `via` is where it came from (a UDP address, or DERP). Returns false for unknown txids. */
   handlePong(txid: Uint8Array, via: AddrPort | 'derp'): boolean {
     const key = Buffer.from(txid).toString('hex');
@@ -119,9 +124,9 @@ export class PeerPath {
     const latency = now - sp.at;
     sp.done?.({ via: sp.to, latencyMs: latency });
     if (via !== 'derp' && sp.to !== 'derp') {
-      const pong = { addr: sp.to, latency };
+      const pong = { addr: sp.to, latency, key: addrKey(sp.to) };
       if (!this.best || now > this.trustUntil || betterAddr(pong, this.best)) this.best = pong;
-      if (addrKey(this.best.addr) === addrKey(pong.addr)) {
+      if (this.best.key === pong.key) {
         this.best.latency = latency;
         this.trustUntil = now + TRUST_UDP_ADDR_DURATION;
       }

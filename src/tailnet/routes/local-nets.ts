@@ -12,7 +12,7 @@
  */
 import { networkInterfaces } from 'node:os';
 import { parseIp, unmapIPv4 } from '../../netstack/address.js';
-import { isExitRoute, PrefixSet, prefixOf, TAILNET_RANGES } from './prefixes.js';
+import { isExitRoute, PrefixSet, prefixOf, TAILNET_PREFIXES, TAILNET_RANGES } from './prefixes.js';
 
 /** ipnlocal removeFromDefaultRoute: never reached through an exit node. */
 const NOT_THROUGH_EXIT = new PrefixSet([
@@ -26,7 +26,6 @@ const NOT_THROUGH_EXIT = new PrefixSet([
   ...TAILNET_RANGES,
 ]);
 const LOOPBACK = new PrefixSet(['127.0.0.0/8', '::1/128']);
-const tailnet = new PrefixSet(TAILNET_RANGES);
 
 /** The host's interface prefixes (not single addresses, not tailnet) and addresses. */
 export interface HostNetworks {
@@ -44,7 +43,7 @@ export function hostNetworks(): HostNetworks {
     for (const a of list ?? []) {
       const ip = a.address.replace(/%.*$/, '');
       const bits = Number(a.cidr?.slice(a.cidr.indexOf('/') + 1) ?? (a.family === 'IPv4' ? 32 : 128));
-      if (tailnet.has(unmapIPv4(parseIp(ip)))) continue;
+      if (TAILNET_PREFIXES.has(unmapIPv4(parseIp(ip)))) continue;
       addresses.push(`${ip}/${a.family === 'IPv4' ? 32 : 128}`);
       const single = bits === (a.family === 'IPv4' ? 32 : 128);
       if (!a.internal && !single && a.cidr) lans.push(prefixOf(ip, bits));

@@ -26,7 +26,7 @@ import type { NameResolver } from '../names.js';
 import type { Socks5Destination } from '../socks5-server.js';
 import { keyBytes, unprefix } from '../status.js';
 import { type HostNetworks, hostNetworks, RoutedNets } from './local-nets.js';
-import { advertisedRoutes, PrefixSet, TAILNET_RANGES } from './prefixes.js';
+import { advertisedRoutes, PrefixSet, TAILNET_PREFIXES } from './prefixes.js';
 import { type RouteMatch, type RoutePrefs, RouteTable } from './route-table.js';
 import { SubnetRouter } from './router.js';
 
@@ -59,7 +59,6 @@ export class ExitNodeError extends Error {
   override readonly name = 'ExitNodeError';
 }
 
-const tailnet = new PrefixSet(TAILNET_RANGES);
 const loopback = new PrefixSet(['127.0.0.0/8', '::1/128']);
 
 /** One node's routing state; {@link apply} each netmap, {@link start} once the stack exists. */
@@ -177,7 +176,7 @@ export class NodeRouting {
       return !this.exitNodeChosen();
     }
     const addr = unmapIPv4(parseIp(h));
-    if (tailnet.has(addr)) return false;
+    if (TAILNET_PREFIXES.has(addr)) return false;
     const m = this.table?.lookup(h);
     if (m && m.via !== 'exit') return false;
     if (!this.exitNodeChosen()) return true;

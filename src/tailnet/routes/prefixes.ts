@@ -67,3 +67,6 @@ export function prefixOf(ip: string, bits: number): string {
   const c = parseCidr(ip);
   return formatCidr(maskCidr({ ...c, prefix: bits }));
 }
+
+/** The tailnet's own ranges as a {@link PrefixSet}: addresses there are nodes, never routed. */
+export const TAILNET_PREFIXES = new PrefixSet(TAILNET_RANGES);

@@ -17,7 +17,7 @@ import type { NetMap, NetNode } from '../../control/netmap.js';
 import { parseIp, unmapIPv4 } from '../../netstack/address.js';
 import { AllowedIPs } from '../../wireguard/allowedips.js';
 import { unprefix } from '../status.js';
-import { EXIT_ROUTES, isExitRoute, PrefixSet, TAILNET_RANGES } from './prefixes.js';
+import { EXIT_ROUTES, isExitRoute, PrefixSet, TAILNET_PREFIXES } from './prefixes.js';
 
 /** A node's choices about others' routes (tailscale up --accept-routes, --exit-node, --exit-node-allow-lan-access). */
 export interface RoutePrefs {
@@ -38,12 +38,10 @@ export interface RouteMatch {
   prefix: string;
 }
 
-const tailnetRanges = new PrefixSet(TAILNET_RANGES);
-
 /** A peer's own addresses: single tailnet IPs, or among its Addresses (routemanager.peerViewOf). */
 function isSelfPrefix(peer: NetNode, prefix: string): boolean {
   const single = prefix.endsWith('/32') || prefix.endsWith('/128');
-  if (single && tailnetRanges.has(unmapIPv4(parseIp(unprefix(prefix))))) return true;
+  if (single && TAILNET_PREFIXES.has(unmapIPv4(parseIp(unprefix(prefix))))) return true;
   return peer.addresses.includes(prefix);
 }
 
