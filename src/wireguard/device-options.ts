@@ -23,6 +23,14 @@ export interface DeviceOptions {
    * here), `'node'` (node:crypto) or `'noble'`. Each falls back to the next where unavailable.
    */
   aead?: AeadEngineName;
+  /**
+   * Worker threads that seal and open transport messages (wasm engine, whatever `aead` says)
+   * while this thread runs the stack and the sockets; default 0: this thread does it all. Worth
+   * it where cores are to spare: on a 2-core machine running both ends it costs more CPU per GB
+   * than it saves (docs/INTERNALS.md, "Crypto workers"). Ignored, with a warning, where the
+   * runtime lacks SharedArrayBuffer or Atomics.waitAsync.
+   */
+  cryptoWorkers?: number;
   logger?: Logger;
   /**
    * Whether a peer's endpoint follows its authenticated packets (§2, default true). A bind

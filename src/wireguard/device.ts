@@ -29,6 +29,7 @@ import { type Logger, silentLogger } from './logger.js';
 import { messageType, readCounter, readU32, Transport } from './messages.js';
 import { peerIdentity, type StaticIdentity } from './noise.js';
 import { Peer, type PeerHost } from './peer.js';
+import { CryptoPool } from './pool/crypto-pool.js';
 import { RateLimiter } from './ratelimiter.js';
 import { TimerScheduler } from './timers.js';
 import { TransportPath } from './transport.js';
@@ -51,6 +52,8 @@ export class Device extends EventEmitter implements PeerHost {
   readonly baseMtu: number;
   readonly clock: Clock;
   readonly aead: TransportAead;
+  /** The crypto workers of {@link DeviceOptions.cryptoWorkers}, if any. */
+  readonly cryptoPool: CryptoPool | undefined;
   readonly bind: Bind;
   readonly logger: Logger;
   readonly scheduler: TimerScheduler;
@@ -88,6 +91,7 @@ export class Device extends EventEmitter implements PeerHost {
     this.rateLimiter = new RateLimiter(this.clock);
     this.scheduler = new TimerScheduler(this.clock, (now) => this.runTimers(now));
     this.handshakes = new HandshakeProcessor(this);
+    this.cryptoPool = opts.cryptoWorkers ? this.startCryptoPool(opts.cryptoWorkers) : undefined;
     this.transport = new TransportPath(this, this.allowed);
     this.bind.onDatagram((from, d) => this.receiveDatagram(from, d));
   }
@@ -442,7 +446,17 @@ export class Device extends EventEmitter implements PeerHost {
     }
     this.lazyByKey.clear();
     this.self.privateKey.fill(0);
+    await this.cryptoPool?.close();
     await this.bind.close?.();
+  }
+
+  private startCryptoPool(workers: number): CryptoPool | undefined {
+    const pool = CryptoPool.create(workers, (err) =>
+      this.logger.warn(`${err.message}; sealing and opening on the main thread from now on`),
+    );
+    if (!pool)
+      this.logger.warn('crypto workers unavailable here (no SharedArrayBuffer or Atomics.waitAsync)');
+    return pool;
   }
 
   /**

@@ -11,6 +11,9 @@
  * and opened together at the end of the turn (a setImmediate, after the poll phase has read
  * what the sockets had); the inner packets then go up one by one, and the host is told when
  * the burst is over, inside a send burst, so that the stack answers all of it at once.
+ *
+ * Vectors go through queues (vector-queue.ts): sealed or opened at once on this thread, or by
+ * crypto workers (pool/) while this thread fills the next; either way in submission order.
  */
 import type { TransportAead } from './aead.js';
 import type { Bind, Endpoint } from './bind.js';
@@ -19,7 +22,10 @@ import { MESSAGE_TRANSPORT_SIZE_MIN, REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME } 
 import type { Keypair } from './keypair.js';
 import type { Peer } from './peer.js';
 import { paddedLength } from './peer.js';
+import type { CryptoPool } from './pool/crypto-pool.js';
+import { PooledQueue } from './pool/pooled-queue.js';
 import type { OpenVector, SealVector } from './vector.js';
+import { InlineQueue, type VectorQueue } from './vector-queue.js';
 
 /** Drop counters of the receive path (the device's {@link DeviceStats} has them). */
 export interface TransportStats {
@@ -45,6 +51,8 @@ export interface TransportHost {
   /** The MTU toward peers not proved larger: packets within it are never padded beyond it. */
   readonly baseMtu: number;
   readonly stats: TransportStats;
+  /** Crypto workers to seal and open on (else this thread does). */
+  readonly cryptoPool?: CryptoPool;
   /** Roaming (§2): the peer's endpoint may follow an authenticated packet. */
   learnEndpoint(peer: Peer, from: Endpoint): void;
   /** An authentic inner IP packet from an allowed source, with its sum (-1: none); valid during the call. */
@@ -53,16 +61,22 @@ export interface TransportHost {
   burstEnded(): void;
 }
 
+/** What the receive path notes beside each message of an open vector. */
+class ReceiveNotes {
+  readonly peers: Array<Peer | undefined> = [];
+  readonly keypairs: Array<Keypair | undefined> = [];
+  readonly from: Array<Endpoint | undefined> = [];
+  readonly counters: number[] = [];
+  readonly sizes: number[] = [];
+}
+
 export class TransportPath {
-  private readonly tx: SealVector;
-  private readonly rx: OpenVector;
-  /** Who sent (for tx) or is to receive (for rx) message i of the vectors. */
-  private readonly txPeers: Array<Peer | undefined> = [];
-  private readonly rxPeers: Array<Peer | undefined> = [];
-  private readonly rxKeypairs: Array<Keypair | undefined> = [];
-  private readonly rxFrom: Array<Endpoint | undefined> = [];
-  private readonly rxCounters: number[] = [];
-  private readonly rxSizes: number[] = [];
+  private readonly tx: VectorQueue<SealVector>;
+  private readonly rx: VectorQueue<OpenVector>;
+  /** Per vector of `tx`: who sent message i. */
+  private readonly txPeers: Array<Array<Peer | undefined>> = [];
+  /** Per vector of `rx`: who is to receive message i, and from where it came. */
+  private readonly rxNotes: ReceiveNotes[] = [];
   private burstDepth = 0;
   private drainScheduled = false;
   private closed = false;
@@ -75,13 +89,18 @@ export class TransportPath {
     private readonly host: TransportHost,
     private readonly sources: SourceTable,
   ) {
-    this.tx = host.aead.sealVector();
-    this.rx = host.aead.openVector();
+    const pool = host.cryptoPool;
+    const sent = (v: SealVector, i: number) => this.sent(v, i);
+    const opened = (v: OpenVector, i: number) => this.opened(v, i);
+    this.tx = pool ? new PooledQueue(pool, 'seal', sent) : new InlineQueue(host.aead.sealVector(), sent);
+    this.rx = pool ? new PooledQueue(pool, 'open', opened) : new InlineQueue(host.aead.openVector(), opened);
+    for (let i = 0; i < this.tx.size; i++) this.txPeers.push([]);
+    for (let i = 0; i < this.rx.size; i++) this.rxNotes.push(new ReceiveNotes());
   }
 
   /** Whether {@link send} may be given checksum offload (the engine completes checksums). */
   get txChecksumOffload(): boolean {
-    return this.tx.checksumOffload;
+    return this.tx.current.checksumOffload;
   }
 
   // ---- send ---------------------------------------------------------------------------------
@@ -103,30 +122,34 @@ export class TransportPath {
     // A larger MTU toward some peers is a multiple of 16 (pmtu.ts), so padding never overflows it.
     const h = this.host;
     const padded = paddedLength(ip.length, ip.length <= h.baseMtu ? h.baseMtu : h.mtu);
-    const tx = this.tx;
+    let tx = this.tx.current;
     if (!tx.add(kp.send, kp.remoteIndex, kp.sendCounter, ip, padded, csumStart, csumField)) {
       this.flush();
+      tx = this.tx.current;
       tx.add(kp.send, kp.remoteIndex, kp.sendCounter, ip, padded, csumStart, csumField);
     }
     kp.sendCounter++;
-    this.txPeers[tx.count - 1] = peer;
+    this.txPeers[this.tx.currentIndex]![tx.count - 1] = peer;
     if (this.burstDepth === 0) this.flush();
   }
 
-  /** Seals what was queued and hands it to the bind, in order. */
+  /** Seals what was queued; {@link sent} hands it to the bind. */
   private flush(): void {
-    const tx = this.tx;
+    this.tx.submit();
+  }
+
+  /** Hands sealed vector `tx` (the queue's `v`th) to the bind, in order. */
+  private sent(tx: SealVector, v: number): void {
     const n = tx.count;
-    if (n === 0) return;
-    tx.seal();
+    const peers = this.txPeers[v]!;
     const bind = this.host.bind;
     let last: Peer | undefined;
-    // The messages are the vector's: a bind that batches must have sent them before clear().
+    // The messages are the vector's: a bind that batches must have sent them before it is cleared.
     bind.beginBatch?.();
     try {
       for (let i = 0; i < n; i++) {
-        const peer = this.txPeers[i]!;
-        this.txPeers[i] = undefined;
+        const peer = peers[i]!;
+        peers[i] = undefined;
         const msg = tx.message(i);
         if (peer.endpoint && !peer.removed) bind.send(peer.endpoint, msg);
         peer.txBytes += msg.length;
@@ -138,7 +161,6 @@ export class TransportPath {
       last!.authenticatedPacketsSent();
     } finally {
       bind.endBatch?.();
-      tx.clear();
     }
   }
 
@@ -151,29 +173,34 @@ export class TransportPath {
       this.host.stats.decryptFailed++;
       return;
     }
-    const rx = this.rx;
+    let rx = this.rx.current;
     if (!rx.add(kp.receive, counter, d)) {
       this.drain();
+      rx = this.rx.current;
       rx.add(kp.receive, counter, d);
     }
     const i = rx.count - 1;
-    this.rxPeers[i] = peer;
-    this.rxKeypairs[i] = kp;
-    this.rxFrom[i] = from;
-    this.rxCounters[i] = counter;
-    this.rxSizes[i] = d.length;
+    const notes = this.rxNotes[this.rx.currentIndex]!;
+    notes.peers[i] = peer;
+    notes.keypairs[i] = kp;
+    notes.from[i] = from;
+    notes.counters[i] = counter;
+    notes.sizes[i] = d.length;
     if (!this.drainScheduled) {
       this.drainScheduled = true;
       setImmediate(this.drainSoon);
     }
   }
 
-  /** Opens the queued messages, checks each (§5.4.6) and hands the inner packets up, as one burst. */
+  /** Opens the queued messages; {@link opened} checks them and hands them up. */
   private drain(): void {
-    const rx = this.rx;
+    if (!this.closed) this.rx.submit();
+  }
+
+  /** Checks each message of opened vector `rx` (the queue's `v`th, §5.4.6) and hands the inner packets up, as one burst. */
+  private opened(rx: OpenVector, v: number): void {
     const n = rx.count;
-    if (n === 0 || this.closed) return;
-    rx.open();
+    const notes = this.rxNotes[v]!;
     const host = this.host;
     const stats = host.stats;
     // One clock read per burst, shared with the peers' timers.
@@ -182,12 +209,12 @@ export class TransportPath {
     try {
       // A handler may close the device mid-burst: the rest of the burst is dropped with it.
       for (let i = 0; i < n && !this.closed; i++) {
-        const peer = this.rxPeers[i]!;
-        const kp = this.rxKeypairs[i]!;
-        const from = this.rxFrom[i]!;
-        this.rxPeers[i] = undefined;
-        this.rxKeypairs[i] = undefined;
-        this.rxFrom[i] = undefined;
+        const peer = notes.peers[i]!;
+        const kp = notes.keypairs[i]!;
+        const from = notes.from[i]!;
+        notes.peers[i] = undefined;
+        notes.keypairs[i] = undefined;
+        notes.from[i] = undefined;
         if (now - kp.created >= REJECT_AFTER_TIME) {
           stats.expiredKeypair++;
           continue;
@@ -197,7 +224,7 @@ export class TransportPath {
           stats.decryptFailed++;
           continue;
         }
-        if (!kp.replay.accept(this.rxCounters[i]!, REJECT_AFTER_MESSAGES)) {
+        if (!kp.replay.accept(notes.counters[i]!, REJECT_AFTER_MESSAGES)) {
           stats.replayed++;
           continue;
         }
@@ -208,14 +235,13 @@ export class TransportPath {
           peer.flushStaged(false);
         }
         host.learnEndpoint(peer, from);
-        peer.rxBytes += this.rxSizes[i]!;
+        peer.rxBytes += notes.sizes[i]!;
         const isData = plain.length > 0;
         peer.onAuthenticatedReceive(kp, isData, now);
         if (isData) this.deliverInner(peer, plain, rx.checksum(i));
       }
       host.burstEnded();
     } finally {
-      rx.clear();
       this.endBurst();
     }
   }
@@ -253,12 +279,14 @@ export class TransportPath {
   /** Drops whatever is queued; nothing is sent or delivered afterwards. */
   close(): void {
     this.closed = true;
-    this.tx.clear();
-    this.rx.clear();
-    this.txPeers.length = 0;
-    this.rxPeers.length = 0;
-    this.rxKeypairs.length = 0;
-    this.rxFrom.length = 0;
+    this.tx.close();
+    this.rx.close();
+    for (const peers of this.txPeers) peers.length = 0;
+    for (const notes of this.rxNotes) {
+      notes.peers.length = 0;
+      notes.keypairs.length = 0;
+      notes.from.length = 0;
+    }
   }
 }
 

@@ -45,6 +45,11 @@ abstract class WasmVector {
     this.cursor = region.data;
   }
 
+  /** Byte offset of the descriptors, the first argument of the batch call (`count` is the second). */
+  get descriptors(): number {
+    return this.region.descriptors;
+  }
+
   /** Word index of descriptor `i`. */
   protected descriptor(i: number): number {
     return (this.region.descriptors + i * DESCRIPTOR_SIZE) >> 2;
@@ -129,6 +134,11 @@ export class WasmSealVector extends WasmVector implements SealVector {
   seal(): void {
     if (this.count === 0 || this.sealed) return;
     this.wasm.seal_batch(this.region.descriptors, this.count);
+    this.sealedElsewhere();
+  }
+
+  /** Takes the messages as sealed by another instance on the same memory (a crypto worker, pool/). */
+  sealedElsewhere(): void {
     this.sealed = copyOut(this.mem, this.region.data, this.cursor);
   }
 
@@ -176,6 +186,11 @@ export class WasmOpenVector extends WasmVector implements OpenVector {
   open(): void {
     if (this.opened === this.count) return;
     this.wasm.open_batch(this.region.descriptors + this.opened * DESCRIPTOR_SIZE, this.count - this.opened);
+    this.opened = this.count;
+  }
+
+  /** Takes every message as opened by another instance on the same memory (a crypto worker, pool/). */
+  openedElsewhere(): void {
     this.opened = this.count;
   }
 
