@@ -22,6 +22,8 @@ interface Setup {
   dgram?: boolean;
   /** Where to listen (default 127.0.0.1), e.g. a veth's address in a namespace (bench/tcp-veth.ts). */
   host?: string;
+  /** Crypto worker threads (DeviceOptions.cryptoWorkers). */
+  cryptoWorkers?: number;
 }
 
 /** What the receiver reports once the sender has closed. */
@@ -34,7 +36,7 @@ export interface PeerReport {
 
 process.once('message', async (setup: Setup) => {
   const bind = await (setup.dgram ? UdpBind.open : openUdpBind)({ host: setup.host ?? '127.0.0.1' });
-  const dev = new Device({ privateKey: keyFromBase64(setup.privateKey), bind });
+  const dev = new Device({ privateKey: keyFromBase64(setup.privateKey), bind, cryptoWorkers: setup.cryptoWorkers });
   dev.addPeer({ publicKey: keyFromBase64(setup.peer), allowedIPs: ['10.9.0.1/32'] });
   const stack = new Stack(dev, { addresses: ['10.9.0.2/24'] });
   const tcp = new TcpEndpoint(stack, { receiveBuffer: 4 << 20 });

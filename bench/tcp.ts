@@ -1,6 +1,7 @@
 /**
  * TCP benchmarks (`npm run bench -- tcp`), all in one run so the ratios hold on a noisy machine:
- * 1. TS↔TS: two of our nodes in two processes, WireGuard over UDP loopback, bulk TCP;
+ * 1. TS↔TS: two of our nodes in two processes, WireGuard over UDP loopback, bulk TCP; again with
+ *    1, 2 and 4 crypto worker threads per node, printed as ratios to none (the slope over cores);
  *    plus our TCP alone over an in-memory link (no crypto), to show what TCP itself costs;
  * 2. TS↔Linux through wireguard-go in a namespace: download and upload;
  * 3. the reference: a pair of wireguard-go peers in two namespaces, iperf3 TCP;
@@ -10,6 +11,7 @@
  * TCP_BENCH_SKIP_RIG=1 skips everything that needs root and namespaces (2, 3 and 4).
  */
 import { fork } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { memoryLinkPair } from '../src/netstack/link.js';
@@ -27,6 +29,8 @@ import { vethShape } from './tcp-veth.js';
 import { blast, openTsPair } from './ts-pair.js';
 
 const SECONDS = 4;
+/** Crypto worker counts of the TS↔TS rows beside the default (none): the slope over threads. */
+const CRYPTO_WORKERS = [1, 2, 4];
 
 export async function run(): Promise<Report> {
   const r = new Report('tcp');
@@ -39,6 +43,7 @@ export async function run(): Promise<Report> {
   await tsToTs(r, ref);
   // Under Bun, the same pair on node:dgram too: the same-run ratio of the two binds.
   if (hasBunUdp()) await tsToTs(r, ref, true);
+  for (const workers of CRYPTO_WORKERS) await tsToTs(r, ref, false, workers);
   await memoryOnly(r, ref);
   if (missing.length === 0) await tsToLinux(r, ref);
   if (missing.length === 0) for (const mtu of [1500, 9000]) await vethShape(r, mtu, SECONDS);
@@ -57,9 +62,28 @@ export async function run(): Promise<Report> {
     if (x !== undefined)
       console.log(`  TS↔TS CPU per GB, Bun.udpSocket: ${x.toFixed(2)}× node:dgram under Bun`);
   }
+  for (const w of CRYPTO_WORKERS) {
+    const speed = r.ratio(
+      `TS↔TS bulk (2 processes, WireGuard over UDP loopback${bun}${workersLabel(w)})`,
+      `TS↔TS bulk (2 processes, WireGuard over UDP loopback${bun})`,
+    );
+    const cpu = r.ratio(
+      `TS↔TS CPU per GB (sender + receiver${bun}${workersLabel(w)})`,
+      `TS↔TS CPU per GB (sender + receiver${bun})`,
+    );
+    if (speed !== undefined && cpu !== undefined)
+      console.log(
+        `  TS↔TS,${workersLabel(w).slice(1)}: ${speed.toFixed(2)}× the throughput at ${cpu.toFixed(2)}× the CPU per GB of none (${availableParallelism()} cores here)`,
+      );
+  }
   print('TS↔Linux download (wireguard-go, Linux sends)', '≥ 1×');
   print('TS↔Linux upload (wireguard-go, we send)', '≥ 1×');
   return r;
+}
+
+/** How the TS↔TS rows name a crypto worker count (DeviceOptions.cryptoWorkers). */
+function workersLabel(workers: number): string {
+  return workers ? `, ${workers} crypto worker${workers > 1 ? 's' : ''} each` : '';
 }
 
 async function reference(r: Report): Promise<void> {
@@ -82,10 +106,10 @@ async function reference(r: Report): Promise<void> {
   }
 }
 
-async function tsToTs(r: Report, ref: string | undefined, dgram = false): Promise<void> {
-  const pair = await openTsPair({ dgram });
+async function tsToTs(r: Report, ref: string | undefined, dgram = false, cryptoWorkers = 0): Promise<void> {
+  const pair = await openTsPair({ dgram, cryptoWorkers });
   // Under Bun the rows name the bind, so that both appear side by side.
-  const bind = !hasBunUdp() ? '' : dgram ? ', node:dgram' : ', Bun.udpSocket';
+  const bind = (!hasBunUdp() ? '' : dgram ? ', node:dgram' : ', Bun.udpSocket') + workersLabel(cryptoWorkers);
   try {
     const cpu0 = process.cpuUsage();
     const result = await pair.transfer(SECONDS);

@@ -46,9 +46,12 @@ export interface TsPair {
 
 /**
  * Starts the receiver, connects to it, and returns the pair; `profile` profiles the receiver's
- * transfer; `dgram` keeps both ends on node:dgram under Bun too (else each runtime's best bind).
+ * transfer; `dgram` keeps both ends on node:dgram under Bun too (else each runtime's best bind);
+ * `cryptoWorkers` gives each end that many crypto worker threads (DeviceOptions.cryptoWorkers).
  */
-export async function openTsPair(opts: { profile?: boolean; dgram?: boolean } = {}): Promise<TsPair> {
+export async function openTsPair(
+  opts: { profile?: boolean; dgram?: boolean; cryptoWorkers?: number } = {},
+): Promise<TsPair> {
   const privA = generatePrivateKey();
   const privB = generatePrivateKey();
   const here = dirname(fileURLToPath(import.meta.url));
@@ -58,12 +61,13 @@ export async function openTsPair(opts: { profile?: boolean; dgram?: boolean } = 
     peer: keyToBase64(publicKeyFromPrivate(privA)),
     profile: opts.profile === true,
     dgram: opts.dgram === true,
+    cryptoWorkers: opts.cryptoWorkers ?? 0,
   });
   const port = await new Promise<number>((res) =>
     child.once('message', (m: { port: number }) => res(m.port)),
   );
   const bind = await (opts.dgram ? UdpBind.open : openUdpBind)({ host: '127.0.0.1' });
-  const dev = new Device({ privateKey: privA, bind });
+  const dev = new Device({ privateKey: privA, bind, cryptoWorkers: opts.cryptoWorkers });
   dev.addPeer({
     publicKey: publicKeyFromPrivate(privB),
     endpoint: bind.parseEndpoint(`127.0.0.1:${port}`),

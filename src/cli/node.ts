@@ -23,6 +23,15 @@ function port(text: string, what: string): number {
   return n;
 }
 
+/** `--crypto-workers N`: 0 (none, the default) to 64. */
+function cryptoWorkers(text: string | undefined): number {
+  const n = Number(text ?? '0');
+  if (!/^\d+$/.test(text ?? '0') || n > 64) {
+    throw new UsageError(`--crypto-workers: '${text}' is not a number of threads from 0 to 64`);
+  }
+  return n;
+}
+
 /** `quackscale up`: resolves with the exit status when the node is stopped. */
 export async function up(argv: string[]): Promise<number> {
   const args = parseCommand(UP, argv);
@@ -47,6 +56,7 @@ export async function up(argv: string[]): Promise<number> {
     ephemeral: values.ephemeral,
     derpHttp: values['derp-http'],
     ...(values['no-peer-mtu'] ? { peerMtu: false } : {}),
+    cryptoWorkers: cryptoWorkers(values['crypto-workers']),
     port: values.port === undefined ? undefined : port(values.port, '--port'),
     endpoints: values.endpoint,
     acceptRoutes: values['accept-routes'],

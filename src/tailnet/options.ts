@@ -44,6 +44,12 @@ export interface TailnetOptions extends RouteOptions {
    * turns it off: 1,420 toward everyone, and peers' probes go unanswered.
    */
   peerMtu?: boolean;
+  /**
+   * Worker threads that seal and open WireGuard packets beside the node's own thread (default 0:
+   * none). For machines with cores to spare; on 2 cores it costs more CPU per GB than it saves
+   * (docs/INTERNALS.md, "Crypto workers").
+   */
+  cryptoWorkers?: number;
   /** Called with the URL to approve an interactive login. */
   onAuthURL?: (url: string) => void;
   /** Reach control over a WebSocket (ts2021 as a web page speaks it) instead of the HTTP upgrade. */

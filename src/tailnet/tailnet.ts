@@ -141,6 +141,7 @@ export class Tailnet extends EventEmitter {
       // The base 1,420 toward every peer; up to a path's proved size toward our own (Bind.mtuTo).
       ...(peerMtu ? { maxMtu: MAX_INNER_MTU } : {}),
       logger: this.log,
+      cryptoWorkers: this.opts.cryptoWorkers,
       ...(this.opts.wireguardClock ? { clock: this.opts.wireguardClock } : {}),
     });
     this.peerTable = new PeerTable(this.device, magicsock);

@@ -2,7 +2,8 @@
 // http.server, 50 MB uploaded by curl, 50 MB downloaded by curl from us, all sha256-checked; the
 // same (10 MB) through a userspace UDP impairment relay on the WireGuard underlay (2% loss, 20 ms
 // delay, 25% reordering: this kernel has no sch_netem; the peer's TCP is still Linux's);
-// 200 concurrent connections; ECONNREFUSED from a closed port.
+// 200 concurrent connections; ECONNREFUSED from a closed port. The transfers again with crypto
+// worker threads (DeviceOptions.cryptoWorkers) sealing and opening.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import http from 'node:http';
@@ -137,6 +138,23 @@ skipUnless(missing)('TCP interop with the Linux kernel through wireguard-go', ()
     expect(node.relay!.stats.reordered).toBeGreaterThan(100);
     // We were the sender in the last transfer: our loss recovery ran.
     expect(node.tcp.stats.recoveries + node.tcp.stats.timeouts).toBeGreaterThan(0);
+  }, 240_000);
+
+  it('with 2 crypto worker threads: 50 MB each way and 50 MB downloaded from us, intact', async () => {
+    node = await startTcpNode({ cryptoWorkers: 2 });
+    expect(node.device.cryptoPool?.workerCount).toBe(2);
+    await transfers(node, big);
+    expect(node.device.cryptoPool?.failure).toBeUndefined();
+  });
+
+  it('with 2 crypto worker threads: 10 MB each way through 2% loss and 25% reordering', async () => {
+    node = await startTcpNode({
+      cryptoWorkers: 2,
+      impair: { loss: 0.02, delayMs: 20, reorder: 0.25, seed: 11 },
+    });
+    await transfers(node, medium);
+    expect(node.relay!.stats.dropped).toBeGreaterThan(100);
+    expect(node.device.stats.decryptFailed).toBe(0);
   }, 240_000);
 
   it('200 concurrent connections, each an HTTP GET, all intact', async () => {

@@ -75,6 +75,14 @@ export const UP = defineCommand({
         'no path MTU discovery: 1,420-byte packets toward every peer, even our own nodes on a ' +
         'direct path that carries more (jumbo frames, loopback)',
     },
+    'crypto-workers': {
+      type: 'string',
+      value: 'N',
+      help:
+        'seal and open WireGuard packets on N worker threads besides the main one; for machines ' +
+        'with cores to spare',
+      default: '0',
+    },
     port: {
       type: 'string',
       value: 'UDPPORT',

@@ -33,7 +33,7 @@ export interface TcpNode {
 
 /** wireguard-go in a namespace and our node here; with `impair`, the underlay goes through the relay. */
 export async function startTcpNode(
-  opts: { impair?: ImpairOptions; tcp?: TcpOptions } = {},
+  opts: { impair?: ImpairOptions; tcp?: TcpOptions; cryptoWorkers?: number } = {},
 ): Promise<TcpNode> {
   const privateKey = generatePrivateKey();
   const bind = await UdpBind.open({ host: '0.0.0.0' });
@@ -45,7 +45,7 @@ export async function startTcpNode(
   const relay = opts.impair
     ? await startImpairRelay(peer.hostAddress, { host: peer.underlay, port: peer.listenPort }, opts.impair)
     : undefined;
-  const device = new Device({ privateKey, bind });
+  const device = new Device({ privateKey, bind, cryptoWorkers: opts.cryptoWorkers });
   const endpoint = relay ? `${relay.address}:${relay.port}` : `${peer.underlay}:${peer.listenPort}`;
   device.addPeer({
     publicKey: keyFromBase64(peer.keys.publicKey),
