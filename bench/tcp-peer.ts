@@ -24,6 +24,8 @@ interface Setup {
   host?: string;
   /** Crypto worker threads (DeviceOptions.cryptoWorkers). */
   cryptoWorkers?: number;
+  /** The tunnel's MTU (DeviceOptions.mtu, default 1,420), as wg-quick's `MTU =`. */
+  mtu?: number;
 }
 
 /** What the receiver reports once the sender has closed. */
@@ -36,7 +38,12 @@ export interface PeerReport {
 
 process.once('message', async (setup: Setup) => {
   const bind = await (setup.dgram ? UdpBind.open : openUdpBind)({ host: setup.host ?? '127.0.0.1' });
-  const dev = new Device({ privateKey: keyFromBase64(setup.privateKey), bind, cryptoWorkers: setup.cryptoWorkers });
+  const dev = new Device({
+    privateKey: keyFromBase64(setup.privateKey),
+    bind,
+    cryptoWorkers: setup.cryptoWorkers,
+    mtu: setup.mtu,
+  });
   dev.addPeer({ publicKey: keyFromBase64(setup.peer), allowedIPs: ['10.9.0.1/32'] });
   const stack = new Stack(dev, { addresses: ['10.9.0.2/24'] });
   const tcp = new TcpEndpoint(stack, { receiveBuffer: 4 << 20 });

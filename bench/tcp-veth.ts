@@ -5,6 +5,7 @@
  * bench runs in) in the same namespaces. Beside each row, the mean frame on the veth read off
  * its counters (/sys/class/net/<veth>/statistics/tx_bytes ÷ tx_packets, in the sending
  * namespace; Ethernet header included): how many bytes each datagram carries on that path.
+ * Both pairs are configured with the tunnel MTU wg-quick would use on the link (its MTU − 80).
  * The namespaces are the rig's (test/interop/rig/pair.ts), removed at the end.
  */
 import { spawn } from 'node:child_process';
@@ -56,8 +57,8 @@ function nextMessage<T>(child: ReturnType<typeof startIn>, what: string): Promis
   });
 }
 
-/** Our two nodes, sender in `a`, receiver in `b`, for `seconds`. */
-async function ourPair(a: PairSide, b: PairSide, seconds: number) {
+/** Our two nodes, sender in `a`, receiver in `b`, for `seconds`, both with tunnel MTU `mtu`. */
+async function ourPair(a: PairSide, b: PairSide, seconds: number, mtu: number) {
   const privA = generatePrivateKey();
   const privB = generatePrivateKey();
   const receiver = startIn(b.ns, 'tcp-peer.js');
@@ -68,6 +69,7 @@ async function ourPair(a: PairSide, b: PairSide, seconds: number) {
       privateKey: keyToBase64(privB),
       peer: keyToBase64(publicKeyFromPrivate(privA)),
       host: b.underlay,
+      mtu,
     });
     const { port } = await ready;
     const received = nextMessage<PeerReport>(receiver, 'receiver');
@@ -78,6 +80,7 @@ async function ourPair(a: PairSide, b: PairSide, seconds: number) {
       host: a.underlay,
       endpoint: `${b.underlay}:${port}`,
       seconds,
+      mtu,
     });
     const [rx, tx] = await Promise.all([received, sent]);
     return { rx, tx };
@@ -90,7 +93,9 @@ async function ourPair(a: PairSide, b: PairSide, seconds: number) {
 
 /** Adds the rows of one veth MTU to `r`. */
 export async function vethShape(r: Report, mtu: number, seconds: number): Promise<void> {
-  const pair = await startWireguardGoPair({ logLevel: 'error', mtu: mtu - WG_OVERHEAD });
+  // Both pairs get the tunnel MTU a wg-quick user sets for this link (no disco here, so no PMTUD).
+  const tunnelMtu = mtu - WG_OVERHEAD;
+  const pair = await startWireguardGoPair({ logLevel: 'error', mtu: tunnelMtu });
   try {
     for (const side of [pair.a, pair.b]) {
       await execIn(side.ns, 'ip', ['link', 'set', 'dev', side.veth, 'mtu', String(mtu)]);
@@ -105,7 +110,7 @@ export async function vethShape(r: Report, mtu: number, seconds: number): Promis
       unit: 'MB/s',
       note: `mean frame ${refFrame.toFixed(0)} B, ${res.retransmits ?? '?'} retransmits`,
     });
-    const [ours, frame] = await withMeanFrame(pair.a, () => ourPair(pair.a, pair.b, seconds));
+    const [ours, frame] = await withMeanFrame(pair.a, () => ourPair(pair.a, pair.b, seconds, tunnelMtu));
     r.add({
       name: `veth MTU ${mtu}: TS↔TS bulk`,
       value: ours.rx.bytes / ours.rx.seconds / 1e6,

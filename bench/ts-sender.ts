@@ -19,6 +19,8 @@ interface Setup {
   host: string;
   endpoint: string;
   seconds: number;
+  /** The tunnel's MTU (DeviceOptions.mtu, default 1,420), as wg-quick's `MTU =`. */
+  mtu?: number;
 }
 
 /** What the sender reports. */
@@ -29,7 +31,7 @@ export interface SenderReport {
 
 process.once('message', async (setup: Setup) => {
   const bind = await openUdpBind({ host: setup.host });
-  const dev = new Device({ privateKey: keyFromBase64(setup.privateKey), bind });
+  const dev = new Device({ privateKey: keyFromBase64(setup.privateKey), bind, mtu: setup.mtu });
   dev.addPeer({
     publicKey: keyFromBase64(setup.peer),
     endpoint: bind.parseEndpoint(setup.endpoint),
