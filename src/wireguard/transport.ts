@@ -73,6 +73,8 @@ class ReceiveNotes {
 export class TransportPath {
   private readonly tx: VectorQueue<SealVector>;
   private readonly rx: VectorQueue<OpenVector>;
+  /** Whether {@link send} may be given checksum offload (the engine completes checksums). */
+  readonly txChecksumOffload: boolean;
   /** Per vector of `tx`: who sent message i. */
   private readonly txPeers: Array<Array<Peer | undefined>> = [];
   /** Per vector of `rx`: who is to receive message i, and from where it came. */
@@ -94,13 +96,9 @@ export class TransportPath {
     const opened = (v: OpenVector, i: number) => this.opened(v, i);
     this.tx = pool ? new PooledQueue(pool, 'seal', sent) : new InlineQueue(host.aead.sealVector(), sent);
     this.rx = pool ? new PooledQueue(pool, 'open', opened) : new InlineQueue(host.aead.openVector(), opened);
+    this.txChecksumOffload = this.tx.current.checksumOffload;
     for (let i = 0; i < this.tx.size; i++) this.txPeers.push([]);
     for (let i = 0; i < this.rx.size; i++) this.rxNotes.push(new ReceiveNotes());
-  }
-
-  /** Whether {@link send} may be given checksum offload (the engine completes checksums). */
-  get txChecksumOffload(): boolean {
-    return this.tx.current.checksumOffload;
   }
 
   // ---- send ---------------------------------------------------------------------------------

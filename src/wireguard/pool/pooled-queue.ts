@@ -73,6 +73,8 @@ export class PooledQueue<O extends Op> implements VectorQueue<VectorOf<O>> {
     for (const l of [...this.inflight, this.cur]) if (l >= 0) this.vector(l).clear();
     this.inflight.length = 0;
     this.cur = -1;
+    // Every lane free again, so that a late `current` (of a closed path) cannot wait forever.
+    this.free.splice(0, this.free.length, ...this.pool.lanes.map((_, l) => l));
   }
 
   private vector(l: number): VectorOf<O> {
