@@ -28,7 +28,8 @@ export interface DeviceOptions {
    * while this thread runs the stack and the sockets; default 0: this thread does it all. Worth
    * it where cores are to spare: on a 2-core machine running both ends it costs more CPU per GB
    * than it saves (docs/INTERNALS.md, "Crypto workers"). Ignored, with a warning, where the
-   * runtime lacks SharedArrayBuffer or Atomics.waitAsync.
+   * runtime lacks SharedArrayBuffer or Atomics.waitAsync. With workers, packets are sent after
+   * `writePacket`/`endBurst` return, so a bind's send error goes to `logger.warn`, not to them.
    */
   cryptoWorkers?: number;
   logger?: Logger;

@@ -451,9 +451,7 @@ export class Device extends EventEmitter implements PeerHost {
   }
 
   private startCryptoPool(workers: number): CryptoPool | undefined {
-    const pool = CryptoPool.create(workers, (err) =>
-      this.logger.warn(`${err.message}; sealing and opening on the main thread from now on`),
-    );
+    const pool = CryptoPool.create(workers, (err) => this.logger.warn(`transport: ${err.message}`));
     if (!pool)
       this.logger.warn('crypto workers unavailable here (no SharedArrayBuffer or Atomics.waitAsync)');
     return pool;

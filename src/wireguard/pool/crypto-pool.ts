@@ -80,7 +80,7 @@ export class CryptoPool {
 
   private constructor(
     readonly workerCount: number,
-    onError: (err: Error) => void,
+    private readonly onError: (err: Error) => void,
   ) {
     const api = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
     const wasm = Buffer.from(CHACHA20POLY1305_SHARED_WASM_BASE64, 'base64');
@@ -126,7 +126,9 @@ export class CryptoPool {
       worker.unref();
       const fail = (why: string) => {
         if (this.closed || this.failure) return;
-        this.failure = new CryptoPoolError(`crypto worker ${w} ${why}`);
+        this.failure = new CryptoPoolError(
+          `crypto worker ${w} ${why}; sealing and opening on the main thread from now on`,
+        );
         onError(this.failure);
         // Wakes this thread's waiters, which then run the stranded vectors themselves.
         for (const lane of lanes) for (const word of lane.words) Atomics.notify(this.control, word);
@@ -139,7 +141,8 @@ export class CryptoPool {
 
   /**
    * A pool of `workers` threads, or undefined where this runtime lacks what it needs
-   * (SharedArrayBuffer, Atomics.waitAsync, shared WebAssembly memory with SIMD).
+   * (SharedArrayBuffer, Atomics.waitAsync, shared WebAssembly memory with SIMD). `onError` hears
+   * of a worker that failed, and of what a queue's `done` threw.
    */
   static create(workers: number, onError: (err: Error) => void = () => {}): CryptoPool | undefined {
     if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
@@ -154,6 +157,11 @@ export class CryptoPool {
       }
       throw err;
     }
+  }
+
+  /** Passes on what a queue's `done` threw for a vector finished here (pooled-queue.ts). */
+  report(err: unknown): void {
+    this.onError(err instanceof Error ? err : new Error(String(err)));
   }
 
   /** Hands slot `word`'s vector of `count` messages to its worker. */

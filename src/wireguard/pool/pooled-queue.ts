@@ -103,6 +103,10 @@ export class PooledQueue<O extends Op> implements VectorQueue<VectorOf<O>> {
       if ('sealedElsewhere' in v) v.sealedElsewhere();
       else v.openedElsewhere();
       this.done(v, l);
+    } catch (err) {
+      // Not the caller's error (it may be submitting another vector, or be the event loop): a
+      // bind that failed to send, say. The pool's owner hears of it; the next vector goes on.
+      this.pool.report(err);
     } finally {
       v.clear();
       this.free.push(l);

@@ -108,6 +108,33 @@ describe('crypto pool: vectors', () => {
 });
 
 describe('crypto pool: a device pair', () => {
+  it('a bind that throws: reported to the logger, not thrown; the next burst arrives', async () => {
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+    const pair = devicePair({ device: { cryptoWorkers: 1, logger } });
+    try {
+      pair.a.writePacket(ipv4('10.0.0.1', '10.0.0.2'));
+      await waitUntil(() => pair.received.b.length === 1);
+      const send = pair.bindA.send.bind(pair.bindA);
+      pair.bindA.send = () => {
+        throw new Error('socket gone');
+      };
+      pair.a.beginBurst();
+      for (let i = 0; i < 3; i++) pair.a.writePacket(ipv4('10.0.0.1', '10.0.0.2', new Uint8Array([i])));
+      pair.a.endBurst();
+      await waitUntil(() => warnings.length > 0);
+      expect(warnings).toEqual(['transport: socket gone']);
+      pair.bindA.send = send;
+      pair.a.beginBurst();
+      for (let i = 0; i < 2; i++) pair.a.writePacket(ipv4('10.0.0.1', '10.0.0.2', new Uint8Array([10 + i])));
+      pair.a.endBurst();
+      await waitUntil(() => pair.received.b.length === 3);
+      expect(pair.received.b.slice(1).map((p) => p[20])).toEqual([10, 11]);
+    } finally {
+      await pair.close();
+    }
+  });
+
   it('3,000 packets each way in bursts: all delivered, in order, bytes intact', async () => {
     const pair = devicePair({ bothEndpoints: true, device: { cryptoWorkers: 2 } });
     try {
