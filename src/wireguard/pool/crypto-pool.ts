@@ -75,8 +75,10 @@ export class CryptoPool {
   private readonly control: Int32Array;
   private readonly workers: Worker[] = [];
   private closed = false;
-  /** Set when a worker failed: the main thread then runs every vector itself. */
+  /** The first worker failure, if any: the main thread then runs that worker's vectors itself. */
   failure: Error | undefined;
+  /** Which workers have failed (by index). */
+  private readonly dead: boolean[] = [];
 
   private constructor(
     readonly workerCount: number,
@@ -125,11 +127,13 @@ export class CryptoPool {
       // The node's sockets keep the process alive, not its crypto threads.
       worker.unref();
       const fail = (why: string) => {
-        if (this.closed || this.failure) return;
-        this.failure = new CryptoPoolError(
-          `crypto worker ${w} ${why}; sealing and opening on the main thread from now on`,
+        if (this.closed || this.dead[w]) return;
+        this.dead[w] = true;
+        const err = new CryptoPoolError(
+          `crypto worker ${w} ${why}; the main thread does its work from now on`,
         );
-        onError(this.failure);
+        this.failure ??= err;
+        onError(err);
         // Wakes this thread's waiters, which then run the stranded vectors themselves.
         for (const lane of lanes) for (const word of lane.words) Atomics.notify(this.control, word);
       };
@@ -164,7 +168,7 @@ export class CryptoPool {
     this.onError(err instanceof Error ? err : new Error(String(err)));
   }
 
-  /** Hands slot `word`'s vector of `count` messages to its worker. */
+  /** Hands lane `lane`'s slot `word` (a vector of `count` messages) to the lane's worker. */
   submit(lane: number, word: number, count: number): void {
     const c = this.control;
     c[word + 1] = count;
@@ -175,30 +179,31 @@ export class CryptoPool {
   }
 
   /**
-   * Whether slot `word` is done (and then idle again). Where a worker failed, the slot's vector
-   * is run here by `runHere` instead: the worker can no longer touch it.
+   * Whether lane `lane`'s slot `word` is done (and then idle again). Where the lane's worker
+   * failed, its vector is run here by `runHere` instead: that worker can no longer touch it.
    */
-  finished(word: number, runHere: () => void): boolean {
+  finished(lane: number, word: number, runHere: () => void): boolean {
     const c = this.control;
     const state = Atomics.load(c, word);
-    if (state === SLOT_SUBMITTED && this.failure) runHere();
+    if (state === SLOT_SUBMITTED && this.dead[lane % this.workerCount]) runHere();
     else if (state !== SLOT_DONE) return false;
     Atomics.store(c, word, SLOT_IDLE);
     return true;
   }
 
-  /** Blocks this thread until slot `word` is done; throws if its worker stalls. */
-  waitFor(word: number, runHere: () => void): void {
+  /** Blocks this thread until lane `lane`'s slot `word` is done; throws if its worker stalls. */
+  waitFor(lane: number, word: number, runHere: () => void): void {
     const deadline = Date.now() + STALL_MS;
-    while (!this.finished(word, runHere)) {
+    while (!this.finished(lane, word, runHere)) {
       const left = deadline - Date.now();
       if (left <= 0) throw new CryptoPoolError(`a crypto worker has not answered in ${STALL_MS} ms`);
       Atomics.wait(this.control, word, SLOT_SUBMITTED, Math.min(left, 100));
     }
   }
 
-  /** Resolves when slot `word` is no longer submitted (at once if it is not). */
-  whenDone(word: number): Promise<unknown> | undefined {
+  /** Resolves when lane `lane`'s slot `word` may be finished; undefined when it may be now. */
+  whenDone(lane: number, word: number): Promise<unknown> | undefined {
+    if (this.dead[lane % this.workerCount]) return undefined;
     const r = waitAsync!(this.control, word, SLOT_SUBMITTED);
     return r.async ? r.value : undefined;
   }

@@ -96,8 +96,8 @@ export class PooledQueue<O extends Op> implements VectorQueue<VectorOf<O>> {
     const l = this.inflight[0]!;
     const v = this.vector(l);
     const runHere = () => ('seal' in v ? v.seal() : v.open());
-    if (block) this.pool.waitFor(this.word(l), runHere);
-    else if (!this.pool.finished(this.word(l), runHere)) return false;
+    if (block) this.pool.waitFor(l, this.word(l), runHere);
+    else if (!this.pool.finished(l, this.word(l), runHere)) return false;
     this.inflight.shift();
     try {
       if ('sealedElsewhere' in v) v.sealedElsewhere();
@@ -118,7 +118,8 @@ export class PooledQueue<O extends Op> implements VectorQueue<VectorOf<O>> {
   private arm(): void {
     if (this.armed || this.closed || this.inflight.length === 0) return;
     this.armed = true;
-    const p = this.pool.whenDone(this.word(this.inflight[0]!));
+    const head = this.inflight[0]!;
+    const p = this.pool.whenDone(head, this.word(head));
     if (p) p.then(this.wake);
     else queueMicrotask(this.wake);
   }
