@@ -35,4 +35,5 @@ export {
 export { type Logger, silentLogger } from './logger.js';
 export { type OpenDeviceOptions, openDevice } from './open.js';
 export type { Peer, PeerStatus } from './peer.js';
+export { CryptoPool, CryptoPoolError } from './pool/crypto-pool.js';
 export { parseEndpoint, resolveEndpoint, UdpBind, type UdpBindOptions, UdpEndpoint } from './udp-bind.js';
