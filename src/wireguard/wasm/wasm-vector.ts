@@ -45,11 +45,6 @@ abstract class WasmVector {
     this.cursor = region.data;
   }
 
-  /** Byte offset of the descriptors, the first argument of the batch call (`count` is the second). */
-  get descriptors(): number {
-    return this.region.descriptors;
-  }
-
   /** Word index of descriptor `i`. */
   protected descriptor(i: number): number {
     return (this.region.descriptors + i * DESCRIPTOR_SIZE) >> 2;
