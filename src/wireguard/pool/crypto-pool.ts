@@ -8,7 +8,7 @@
  * Control words (one SharedArrayBuffer of Int32):
  *   [0]                          stop: set, every worker returns
  *   [1 + w]                      doorbell of worker w: bumped and notified after a submit
- *   [SLOT_BASE + s·STRIDE]       state of slot s (idle, submitted, done); +1: its message count
+ *   [SLOT_BASE + s·STRIDE]       state of slot s (idle, submitted, running, done); +1: its message count
  * Slot 2·l seals lane l's seal vector, slot 2·l + 1 opens its open vector. Slots sit a cache
  * line apart, so the two threads do not share one.
  */
@@ -22,6 +22,7 @@ import {
   cryptoWorkerMain,
   SLOT_DONE,
   SLOT_IDLE,
+  SLOT_RUNNING,
   SLOT_SUBMITTED,
 } from './crypto-worker.js';
 
@@ -184,9 +185,16 @@ export class CryptoPool {
    */
   finished(lane: number, word: number, runHere: () => void): boolean {
     const c = this.control;
-    const state = Atomics.load(c, word);
-    if (state === SLOT_SUBMITTED && this.dead[lane % this.workerCount]) runHere();
-    else if (state !== SLOT_DONE) return false;
+    let state = Atomics.load(c, word);
+    if (
+      state === SLOT_SUBMITTED &&
+      this.dead[lane % this.workerCount] &&
+      Atomics.compareExchange(c, word, SLOT_SUBMITTED, SLOT_RUNNING) === SLOT_SUBMITTED
+    ) {
+      runHere();
+      state = SLOT_DONE;
+    }
+    if (state !== SLOT_DONE) return false;
     Atomics.store(c, word, SLOT_IDLE);
     return true;
   }
@@ -197,14 +205,17 @@ export class CryptoPool {
     while (!this.finished(lane, word, runHere)) {
       const left = deadline - Date.now();
       if (left <= 0) throw new CryptoPoolError(`a crypto worker has not answered in ${STALL_MS} ms`);
-      Atomics.wait(this.control, word, SLOT_SUBMITTED, Math.min(left, 100));
+      const state = Atomics.load(this.control, word);
+      if (state !== SLOT_DONE) Atomics.wait(this.control, word, state, Math.min(left, 100));
     }
   }
 
   /** Resolves when lane `lane`'s slot `word` may be finished; undefined when it may be now. */
   whenDone(lane: number, word: number): Promise<unknown> | undefined {
-    if (this.dead[lane % this.workerCount]) return undefined;
-    const r = waitAsync!(this.control, word, SLOT_SUBMITTED);
+    const state = Atomics.load(this.control, word);
+    if (state === SLOT_DONE || (state === SLOT_SUBMITTED && this.dead[lane % this.workerCount]))
+      return undefined;
+    const r = waitAsync!(this.control, word, state);
     return r.async ? r.value : undefined;
   }
 

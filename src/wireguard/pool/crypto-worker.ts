@@ -31,6 +31,8 @@ export interface CryptoWorkerData {
 export const SLOT_IDLE = 0;
 export const SLOT_SUBMITTED = 1;
 export const SLOT_DONE = 2;
+/** Claimed (by compare-and-swap from submitted) by the worker, or by the main thread once that worker failed. */
+export const SLOT_RUNNING = 3;
 /** The control word that, set, tells every worker to return. */
 export const CONTROL_STOP = 0;
 
@@ -46,6 +48,7 @@ export function cryptoWorkerMain(wt: typeof WorkerThreads): void {
   const STOP = 0;
   const SUBMITTED = 1;
   const DONE = 2;
+  const RUNNING = 3;
   const wasm = (globalThis as unknown as { WebAssembly: WebAssemblyRuntime }).WebAssembly;
   const module = new wasm.Module(data.wasm);
   const control = new Int32Array(data.control);
@@ -66,7 +69,9 @@ export function cryptoWorkerMain(wt: typeof WorkerThreads): void {
     for (const lane of owned) {
       for (let op = 0; op < 2; op++) {
         const w = lane.words[op]!;
-        if (Atomics.load(control, w) !== SUBMITTED) continue;
+        // Claimed, not just read: a worker told to stop may still wake (Deno lets a terminated
+        // worker's Atomics.wait return), and the main thread may have taken the slot over.
+        if (Atomics.compareExchange(control, w, SUBMITTED, RUNNING) !== SUBMITTED) continue;
         const count = control[w + 1]!;
         if (op === 0) lane.run.seal_batch(data.sealDescriptors, count);
         else lane.run.open_batch(data.openDescriptors, count);
